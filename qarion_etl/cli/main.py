@@ -1,0 +1,120 @@
+"""The ``qarion-etl`` command: the root app, global options and the one error boundary.
+
+Commands live in one module per group and only parse arguments and call the library.
+Every ``QarionError`` is printed as one ``Error: …`` line on stderr and exits with its
+``exit_code``; Ctrl-C exits 130; anything unexpected prints "internal error" and exits 1
+(the traceback only with ``--debug`` or ``QARION_ETL_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from qarion_etl import __version__
+from qarion_etl.cli import output
+from qarion_etl.cli.state import get_state
+from qarion_etl.errors import QarionError
+
+
+def _scrub(text: str, ctx: click.Context) -> str:
+    state = ctx.obj
+    project = getattr(state, "_project", None)
+    if project is None:
+        return text
+    from qarion_etl.interpolate import secrets_in
+
+    cfg = project.config
+    for secret in sorted(set(secrets_in(dict(cfg.credentials)) + secrets_in(dict(cfg.xcom.backend_config))
+                             + secrets_in([cfg.engine.url, cfg.metadata.url])), key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+class QarionGroup(TyperGroup):
+    """Turns errors into messages and exit codes for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QarionError as exc:
+            if get_state(ctx).debug:  # type: ignore[arg-type]
+                traceback.print_exc()
+            output.error(_scrub(str(exc), ctx))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            output.error("interrupted")
+            raise typer.Exit(130) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if get_state(ctx).debug:  # type: ignore[arg-type]
+                raise
+            output.error(_scrub(f"internal error: {type(exc).__name__}: {exc}", ctx))
+            output.info("This is a bug in qarion-etl. Rerun with --debug for the traceback and report it.")
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="qarion-etl",
+    cls=QarionGroup,
+    help="Run ETL flows written in TOML, with XCom between tasks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"qarion-etl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: str = typer.Option(None, "--config", "-c", envvar="QARION_ETL_CONFIG",
+                               help="Path to qarion-etl.toml (default: nearest in this folder or a parent)."),
+    debug: bool = typer.Option(False, "--debug", envvar="QARION_ETL_DEBUG", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Run ETL flows written in TOML, with XCom between tasks."""
+    state = get_state(ctx)
+    state.config_path = config
+    state.debug = debug
+
+
+def _register() -> None:
+    import importlib.util
+
+    from qarion_etl.cli import flows, project, runs
+    from qarion_etl.cli import run as run_cmd
+
+    flows.register(app)
+    run_cmd.register(app)
+    if importlib.util.find_spec("qarion_etl.cli.xcom"):  # TODO(lead): drop once cli/xcom.py lands
+        from qarion_etl.cli import xcom
+
+        app.add_typer(xcom.app, name="xcom")
+    app.add_typer(runs.app, name="runs")
+    project.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv, prog_name="qarion-etl")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

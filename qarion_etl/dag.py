@@ -1,0 +1,131 @@
+"""The task graph of a flow: a networkx DiGraph with an edge from each task to its readers.
+
+Edges come from ``dependencies`` and from datasets: a task that reads a dataset another
+task of the flow writes runs after that writer. ``graph_problems`` lists what makes a flow
+unrunnable; ``build_dag`` raises them all at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from qarion_etl.config import did_you_mean
+from qarion_etl.errors import FlowValidationError, Problem
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from qarion_etl.flow import Flow
+
+
+def graph_problems(flow: Flow) -> list[Problem]:
+    """Duplicate ids, unknown dependencies, two writers of one dataset, cycles."""
+    problems: list[Problem] = []
+    ids = flow.task_ids
+    for task_id, n in Counter(ids).items():
+        if n > 1:
+            lines = [t.line for t in flow.tasks if t.id == task_id]
+            problems.append(Problem(f"duplicate task id '{task_id}' (defined {n} times, lines {', '.join(map(str, lines))})",
+                                    lines[-1], task_id))
+    known = set(ids)
+    for task in flow.tasks:
+        for dep in task.dependencies:
+            if dep not in known:
+                problems.append(Problem(f"unknown dependency '{dep}'{did_you_mean(dep, known)}", task.line, task.id))
+            elif dep == task.id:
+                problems.append(Problem("a task cannot depend on itself", task.line, task.id))
+    writers: dict[str, list[str]] = {}
+    for task in flow.tasks:
+        if task.target_dataset_id:
+            writers.setdefault(task.target_dataset_id, []).append(task.id)
+    for dataset, tasks in writers.items():
+        if len(tasks) > 1:
+            problems.append(Problem(f"dataset '{dataset}' is written by several tasks: {', '.join(tasks)}",
+                                    flow.task(tasks[1]).line, tasks[1]))
+    if not problems:
+        import networkx as nx
+
+        graph = _graph(flow)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = []
+        if cycle:
+            path = [edge[0] for edge in cycle] + [cycle[0][0]]
+            first = flow.task(path[0])
+            problems.append(Problem(f"dependency cycle: {' -> '.join(path)}", first.line, first.id))
+    return problems
+
+
+def _graph(flow: Flow) -> nx.DiGraph:
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for task in flow.tasks:
+        graph.add_node(task.id, spec=task)
+    writer = {t.target_dataset_id: t.id for t in flow.tasks if t.target_dataset_id}
+    for task in flow.tasks:
+        for dep in task.dependencies:
+            if dep in graph:
+                graph.add_edge(dep, task.id, reason="dependency")
+        src = task.source_dataset_id
+        if src and src in writer and writer[src] != task.id and not graph.has_edge(writer[src], task.id):
+            graph.add_edge(writer[src], task.id, reason="dataset")
+    return graph
+
+
+def build_dag(flow: Flow) -> nx.DiGraph:
+    """The flow's DAG; raises ``FlowValidationError`` listing every graph problem."""
+    problems = graph_problems(flow)
+    if problems:
+        raise FlowValidationError(flow.shown_path, problems)
+    return _graph(flow)
+
+
+def topological_order(graph: nx.DiGraph, flow: Flow) -> list[str]:
+    """Tasks in dependency order, ties broken by their order in the file."""
+    import networkx as nx
+
+    position = {tid: i for i, tid in enumerate(flow.task_ids)}
+    return list(nx.lexicographical_topological_sort(graph, key=lambda n: position[n]))
+
+
+def render_text(graph: nx.DiGraph, flow: Flow) -> str:
+    lines = [f"{flow.id} ({len(flow.tasks)} tasks, namespace {flow.namespace})"]
+    for tid in topological_order(graph, flow):
+        spec = flow.task(tid)
+        ups = sorted(graph.predecessors(tid), key=flow.task_ids.index)
+        io = []
+        if spec.source_dataset_id:
+            io.append(f"reads {spec.source_dataset_id}")
+        if spec.target_dataset_id:
+            io.append(f"writes {spec.target_dataset_id}")
+        after = f"  <- {', '.join(ups)}" if ups else ""
+        lines.append(f"  {tid} [{spec.type}] {'; '.join(io)}{after}")
+    return "\n".join(lines)
+
+
+def render_mermaid(graph: nx.DiGraph, flow: Flow) -> str:
+    lines = ["flowchart LR"]
+    for tid in topological_order(graph, flow):
+        lines.append(f'    {_node(tid)}["{tid} ({flow.task(tid).type})"]')
+    for a, b, data in graph.edges(data=True):
+        arrow = "-.->" if data.get("reason") == "dataset" else "-->"
+        lines.append(f"    {_node(a)} {arrow} {_node(b)}")
+    return "\n".join(lines)
+
+
+def render_dot(graph: nx.DiGraph, flow: Flow) -> str:
+    lines = [f'digraph "{flow.id}" {{', "  rankdir=LR;"]
+    for tid in topological_order(graph, flow):
+        lines.append(f'  "{tid}" [label="{tid}\\n{flow.task(tid).type}"];')
+    for a, b, data in graph.edges(data=True):
+        style = ' [style=dashed]' if data.get("reason") == "dataset" else ""
+        lines.append(f'  "{a}" -> "{b}"{style};')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _node(task_id: str) -> str:
+    return "t_" + "".join(c if c.isalnum() else "_" for c in task_id)

@@ -1,0 +1,67 @@
+"""``doctor``: check that every store of a project can be reached and used."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.errors import QarionError
+
+if TYPE_CHECKING:
+    from qarion_etl.project import Project
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    exit_code: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def backend_class_path(backend: str, root: Path) -> str:
+    """The class the configured XCom backend name resolves to, as ``module:Class``."""
+    try:
+        from qarion_etl.xcom.registry import BUILTIN_BACKENDS
+    except ImportError:
+        return backend
+    return BUILTIN_BACKENDS.get(backend, backend)
+
+
+def _failed(name: str, exc: BaseException) -> Check:
+    code = exc.exit_code if isinstance(exc, QarionError) else 3
+    return Check(name, False, str(exc), code)
+
+
+def run_checks(project: Project) -> list[Check]:
+    checks: list[Check] = []
+    for name, get in (("warehouse engine", project.engine_db), ("metadata database", project.metadata_db)):
+        try:
+            db = get()
+            db.check()
+            checks.append(Check(name, True, f"{db.dialect} at {db.url}"))
+        except Exception as exc:  # every failure is reported, none stops the others
+            checks.append(_failed(name, exc))
+    if not project.config.xcom.enabled:
+        checks.append(Check("xcom backend", True, "XCom is disabled ([xcom].enabled = false)"))
+        return checks
+    try:
+        backend = project.xcom_backend()
+        service = project.xcom_service(flow_id="__doctor__")
+        probe_task, token = f"probe_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        service.push(probe_task, {"token": token}, dag_run_id="doctor")
+        back = service.pull(probe_task, dag_run_id="doctor")
+        removed = service.clear(flow_id="__doctor__", task_id=probe_task)
+        if back != {"token": token}:
+            raise QarionError(f"wrote {{'token': {token!r}}} but read back {back!r}")
+        where = getattr(backend, "describe", lambda: "")()
+        cls = f"{type(backend).__module__}:{type(backend).__qualname__}"
+        checks.append(Check("xcom backend", True, f"{cls}{' at ' + where if where else ''} (write, read, clear: {removed} removed)"))
+    except Exception as exc:
+        checks.append(_failed("xcom backend", exc))
+    return checks

@@ -1,0 +1,158 @@
+"""The one exception tree of qarion-etl.
+
+Every error a user can cause is a ``QarionError``; its ``exit_code`` is what the
+command line exits with (design.md §6)::
+
+    QarionError                      exit 1
+    ├── TaskFailed                   exit 1   a task of a run failed
+    ├── XComValueError (ValueError)  exit 1   a value does not fit its type or size
+    ├── XComNotFound (LookupError)   exit 1   nothing matched a pull or a get
+    ├── UsageError                   exit 2   bad command-line input
+    ├── ConfigError                  exit 2   qarion-etl.toml is wrong
+    ├── FlowValidationError          exit 2   a flow file is wrong (carries every problem)
+    ├── TemplateError                exit 2   a SQL template cannot be rendered
+    ├── BackendLoadError             exit 3   an XCom backend cannot be imported or built
+    └── StoreUnavailable             exit 3   engine, metadata database or XCom store unreachable
+
+Errors carry optional location fields (``path``, ``line``, ``task_id``, ``key``) and
+format them as ``flows/x.toml:12: task 'calc': key 'k': message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class QarionError(Exception):
+    """Base of every error a user can cause; never shown with a traceback."""
+
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        task_id: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.task_id = task_id
+        self.key = key
+        self.hint = hint
+
+    def location(self) -> str:
+        parts = []
+        if self.path:
+            parts.append(f"{self.path}:{self.line}" if self.line else self.path)
+        if self.task_id is not None:
+            parts.append(f"task '{self.task_id}'")
+        if self.key is not None:
+            parts.append(f"key '{self.key}'")
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep keyword fields when an error crosses a process boundary.
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[QarionError], message: str, state: dict[str, Any]) -> QarionError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class UsageError(QarionError):
+    """Bad command-line input."""
+
+    exit_code = 2
+
+
+class ConfigError(QarionError):
+    """The project configuration is invalid."""
+
+    exit_code = 2
+
+
+class TemplateError(QarionError):
+    """A SQL template cannot be rendered (syntax, undefined name, failed pull)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of flow validation."""
+
+    message: str
+    line: int | None = None
+    task_id: str | None = None
+
+    def format(self, path: str | None) -> str:
+        parts = []
+        if path:
+            parts.append(f"{path}:{self.line}" if self.line else path)
+        if self.task_id is not None:
+            parts.append(f"task '{self.task_id}'")
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class FlowValidationError(QarionError):
+    """A flow file has one or more problems; all of them are reported together."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | Path, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else Problem("invalid flow")
+        super().__init__(first.message, path=path, line=first.line, task_id=first.task_id)
+
+    def __str__(self) -> str:
+        return "\n".join(p.format(self.path) for p in self.problems)
+
+
+class TaskFailed(QarionError):
+    """A task of a run failed; ``cause`` is the underlying error."""
+
+    exit_code = 1
+
+    def __init__(self, task_id: str, cause: BaseException | str) -> None:
+        self.cause = cause if isinstance(cause, str) else str(cause)
+        super().__init__(self.cause, task_id=task_id)
+
+
+class XComValueError(QarionError, ValueError):
+    """A value cannot be stored as an XCom (type, size or serialisation)."""
+
+
+class XComNotFound(QarionError, LookupError):
+    """No XCom matched."""
+
+
+class BackendLoadError(QarionError):
+    """The configured XCom backend cannot be imported or constructed."""
+
+    exit_code = 3
+
+
+class StoreUnavailable(QarionError):
+    """The engine, the metadata database or the XCom store cannot be reached."""
+
+    exit_code = 3

@@ -1,0 +1,140 @@
+"""The library facade: one project (its configuration, flows and stores).
+
+The CLI builds a ``Project`` and calls it; nothing here prints. Stores (the metadata
+database, the XCom backend, the warehouse engine) are opened on first use only, so
+``validate`` and ``graph`` never import SQLAlchemy or a driver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.config import ProjectConfig, load_config
+from qarion_etl.errors import FlowValidationError, Problem, UsageError
+from qarion_etl.flow import Flow, load_flow
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.xcom import BaseXCom, XComService
+
+
+class Project:
+    """A loaded project. Use as a context manager, or call ``close()``."""
+
+    def __init__(self, config: ProjectConfig) -> None:
+        self.config = config
+        self._metadata_db: DatabaseService | None = None
+        self._engine_db: DatabaseService | None = None
+        self._xcom_backend: BaseXCom | None = None
+
+    @classmethod
+    def load(cls, config_path: str | Path | None = None) -> Project:
+        return cls(load_config(config_path))
+
+    # --- flows ---------------------------------------------------------------------
+    def flow_paths(self) -> list[Path]:
+        folder = self.config.flows_dir
+        return sorted(folder.glob("*.toml")) if folder.is_dir() else []
+
+    def resolve_flow(self, ref: str) -> Path:
+        """A flow named by path, or by id (or file stem) within ``flows_dir``."""
+        path = Path(ref)
+        if path.suffix == ".toml" or path.is_file():
+            if path.is_file():
+                return path
+            rooted = self.config.root / ref
+            if rooted.is_file():
+                return rooted
+            raise UsageError(f"flow file not found: {ref}")
+        candidates = self.flow_paths()
+        for candidate in candidates:
+            if candidate.stem == ref:
+                return candidate
+        for candidate in candidates:
+            try:
+                if load_flow(candidate).id == ref:
+                    return candidate
+            except FlowValidationError:
+                continue
+        from qarion_etl.config import did_you_mean
+
+        names = [c.stem for c in candidates]
+        raise UsageError(
+            f"no flow '{ref}' in {self.config.project.flows_dir}/{did_you_mean(ref, names)}"
+            + (f" (flows: {', '.join(names)})" if names else "")
+        )
+
+    def load_flow(self, ref: str | Path) -> Flow:
+        return load_flow(self.resolve_flow(str(ref)))
+
+    def validate(self, ref: str | Path) -> tuple[Flow, nx.DiGraph]:
+        """Load and fully validate one flow; raises ``FlowValidationError``."""
+        from qarion_etl.validation import validate_flow
+
+        flow = self.load_flow(ref)
+        return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled)
+
+    def validate_all(self, refs: list[str] | None = None) -> list[tuple[str, FlowValidationError | None]]:
+        """Validate the named flows, or every flow in ``flows_dir``."""
+        paths = [self.resolve_flow(r) for r in refs] if refs else self.flow_paths()
+        if not paths:
+            raise UsageError(f"no flows found in {self.config.project.flows_dir}/")
+        results: list[tuple[str, FlowValidationError | None]] = []
+        seen: dict[str, str] = {}
+        for path in paths:
+            try:
+                flow, _ = self.validate(path)
+                if flow.id in seen:
+                    raise FlowValidationError(flow.shown_path, [Problem(f"flow id '{flow.id}' is also used by {seen[flow.id]}")])
+                seen[flow.id] = flow.shown_path
+                results.append((flow.shown_path, None))
+            except FlowValidationError as exc:
+                results.append((exc.path or str(path), exc))
+        return results
+
+    # --- stores --------------------------------------------------------------------
+    def metadata_db(self) -> DatabaseService:
+        if self._metadata_db is None:
+            from qarion_etl.db_service import DatabaseService
+
+            self._metadata_db = DatabaseService(self.config.metadata.url, root=self.config.root, what="metadata database")
+        return self._metadata_db
+
+    def engine_db(self) -> DatabaseService:
+        if self._engine_db is None:
+            from qarion_etl.db_service import DatabaseService
+
+            self._engine_db = DatabaseService(self.config.engine.url, root=self.config.root, what="warehouse")
+        return self._engine_db
+
+    def xcom_backend(self) -> BaseXCom:
+        if self._xcom_backend is None:
+            from qarion_etl.xcom.registry import create_backend
+
+            self._xcom_backend = create_backend(
+                self.config.xcom, self.metadata_db(), root=self.config.root, namespace=self.config.metadata.namespace
+            )
+        return self._xcom_backend
+
+    def xcom_service(self, flow_id: str | None = None, **defaults: Any) -> XComService:
+        from qarion_etl.xcom import XComService
+
+        return XComService(self.xcom_backend(), default_flow_id=flow_id, **defaults)
+
+    def close(self) -> None:
+        backend, self._xcom_backend = self._xcom_backend, None
+        if backend is not None and hasattr(backend, "close"):
+            backend.close()
+        for db in (self._metadata_db, self._engine_db):
+            if db is not None:
+                db.close()
+        self._metadata_db = self._engine_db = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

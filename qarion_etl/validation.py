@@ -1,0 +1,86 @@
+"""Whole-flow validation: schema (flow.py), graph (dag.py) and templates, reported together."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from qarion_etl.dag import build_dag, graph_problems
+from qarion_etl.errors import FlowValidationError, Problem
+from qarion_etl.flow import Flow, TaskSpec
+from qarion_etl.templating import find_pulls, parse_template
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
+    """The file line of the task's ``sql =`` and whether the string starts on the next line."""
+    if task.line is None or not flow.text:
+        return task.line, False
+    lines = flow.text.splitlines()
+    pattern = re.compile(r'^\s*"?sql"?\s*=\s*(""")?(.*)$')
+    for i in range(task.line - 1, len(lines)):
+        if i > task.line - 1 and lines[i].strip().startswith("[[tasks]]"):
+            break
+        m = pattern.match(lines[i])
+        if m:
+            return i + 1, bool(m.group(1)) and not m.group(2).strip()
+    return task.line, False
+
+
+def template_problems(flow: Flow, graph: nx.DiGraph | None, *, xcom_enabled: bool = True) -> list[Problem]:
+    """Jinja syntax errors, and pulls from unknown or non-upstream tasks."""
+    import jinja2
+    import networkx as nx
+
+    problems: list[Problem] = []
+    known = set(flow.task_ids)
+    for task in flow.tasks:
+        sql = task.config.get("sql")
+        if task.type != "transformation" or not isinstance(sql, str):
+            continue
+        sql_line, starts_below = _sql_line(flow, task)
+
+        def at(lineno: int, _l: int | None = sql_line, _s: bool = starts_below) -> int | None:
+            if _l is None:
+                return None
+            return _l + lineno if _s else _l + lineno - 1
+
+        try:
+            tree = parse_template(sql)
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id))
+            continue
+        ancestors = nx.ancestors(graph, task.id) if graph is not None else set()
+        for pull in find_pulls(tree):
+            line = at(pull.lineno)
+            if not xcom_enabled:
+                problems.append(Problem("xcom_pull is used but XCom is disabled ([xcom].enabled = false)", line, task.id))
+                continue
+            if pull.other_flow or pull.task_ids is None:
+                continue
+            for target in pull.task_ids:
+                if target not in known:
+                    from qarion_etl.config import did_you_mean
+
+                    problems.append(Problem(f"xcom_pull from unknown task '{target}'{did_you_mean(target, known)}",
+                                            line, task.id))
+                elif target == task.id:
+                    problems.append(Problem("a task cannot xcom_pull its own values", line, task.id))
+                elif graph is not None and target not in ancestors:
+                    problems.append(Problem(
+                        f"xcom_pull from '{target}', which is not upstream of '{task.id}': add it to "
+                        f"'dependencies' so it runs first", line, task.id))
+    return problems
+
+
+def validate_flow(flow: Flow, *, xcom_enabled: bool = True) -> nx.DiGraph:
+    """Run every check; raises ``FlowValidationError`` with all problems, else returns the DAG."""
+    problems = graph_problems(flow)
+    graph = build_dag(flow) if not problems else None
+    problems += template_problems(flow, graph, xcom_enabled=xcom_enabled)
+    if problems:
+        raise FlowValidationError(flow.shown_path, problems)
+    assert graph is not None
+    return graph
