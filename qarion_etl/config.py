@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +201,7 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
     backend = xcom.get("backend", xcom.get("xcom_backend", "database"))
     if not isinstance(backend, str) or not backend.strip():
         raise fail("[xcom].backend must be a backend name or a 'package.module:Class' path", loc.key_line("backend", "xcom"))
-    backend_config = get("xcom", "backend_config", dict, {})
+    backend_config = mark_sensitive(get("xcom", "backend_config", dict, {}))
     max_bytes = get("xcom", "max_value_bytes", int, DEFAULT_MAX_VALUE_BYTES)
     if max_bytes <= 0:
         raise fail("[xcom].max_value_bytes must be positive", loc.key_line("max_value_bytes", "xcom"))
@@ -231,6 +232,21 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
 
 def _as_secret(value: Any) -> Any:
     return Secret(value) if isinstance(value, str) else value
+
+
+_SENSITIVE = re.compile(r"secret|password|passwd|token|access_key|private_key|api_key", re.I)
+
+
+def mark_sensitive(value: Any, *, inside_credentials: bool = False) -> Any:
+    """Make secrets of strings under a ``credentials`` key or a key that names a secret."""
+    if isinstance(value, dict):
+        return {
+            k: mark_sensitive(v, inside_credentials=inside_credentials or k == "credentials" or bool(_SENSITIVE.search(k)))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mark_sensitive(v, inside_credentials=inside_credentials) for v in value]
+    return _as_secret(value) if inside_credentials else value
 
 
 def _shown_path(path: Path) -> str:

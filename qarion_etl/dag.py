@@ -32,9 +32,10 @@ def graph_problems(flow: Flow) -> list[Problem]:
     for task in flow.tasks:
         for dep in task.dependencies:
             if dep not in known:
-                problems.append(Problem(f"unknown dependency '{dep}'{did_you_mean(dep, known)}", task.line, task.id))
+                problems.append(Problem(f"unknown dependency '{dep}'{did_you_mean(dep, known)}",
+                                            task.line_of("dependencies"), task.id))
             elif dep == task.id:
-                problems.append(Problem("a task cannot depend on itself", task.line, task.id))
+                problems.append(Problem("a task cannot depend on itself", task.line_of("dependencies"), task.id))
     writers: dict[str, list[str]] = {}
     for task in flow.tasks:
         if task.target_dataset_id:
@@ -42,7 +43,7 @@ def graph_problems(flow: Flow) -> list[Problem]:
     for dataset, tasks in writers.items():
         if len(tasks) > 1:
             problems.append(Problem(f"dataset '{dataset}' is written by several tasks: {', '.join(tasks)}",
-                                    flow.task(tasks[1]).line, tasks[1]))
+                                    flow.task(tasks[1]).line_of("target_dataset_id"), tasks[1]))
     if not problems:
         import networkx as nx
 

@@ -69,13 +69,15 @@ class TaskSpec:
     do_xcom_push: bool = True
     timeout_seconds: float | None = None
     line: int | None = None
+    key_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), repr=False, compare=False)
+
+    def line_of(self, key: str) -> int | None:
+        """The file line of one of this task's keys, else of its ``[[tasks]]`` header."""
+        return self.key_lines.get(key, self.line)
 
     @property
     def processing_type(self) -> str:
         return str(self.properties.get("processing_type", "FULL_REFRESH")).upper()
-
-    def config_line(self, key: str) -> int | None:
-        return self.line
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,16 +267,12 @@ class _FlowParser:
         if not isinstance(config, dict):
             self.problem("'config' must be a table", kl("config"), task_id)
             config = {}
-        cfg_table = f"tasks.config"
-        cfg_line = loc.table_line(cfg_table, None)
-
         def cl(key: str) -> int | None:
             return _nested_key_line(loc, key, "tasks", index, "config") or line
 
         def pl(key: str) -> int | None:
             return _nested_key_line(loc, key, "tasks", index, "properties") or line
 
-        del cfg_line
         self._unknown(properties, PROPERTY_KEYS, "[tasks.properties]", pl, task_id)
         ptype = str(properties.get("processing_type", "FULL_REFRESH")).upper()
         if ptype not in PROCESSING_TYPES:
@@ -282,12 +280,12 @@ class _FlowParser:
                          f"{did_you_mean(ptype, set(PROCESSING_TYPES))} (known: {', '.join(PROCESSING_TYPES)})",
                          pl("processing_type"), task_id)
         if spec is not None:
-            self._unknown(config, spec.config_keys, f"[tasks.config] of a {ttype} task", cl, task_id)
+            self._unknown(config, spec.config_keys, f"[tasks.config] of {_article(ttype)} {ttype} task", cl, task_id)
             for key in sorted(spec.required_config - set(config)):
-                self.problem(f"missing config '{key}' (a {ttype} task needs: {', '.join(sorted(spec.required_config))})",
+                self.problem(f"missing config '{key}' ({_article(ttype)} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
                              line, task_id)
             if spec.needs_target and not raw.get("target_dataset_id"):
-                self.problem(f"a {ttype} task needs 'target_dataset_id'", line, task_id)
+                self.problem(f"{_article(ttype)} {ttype} task needs 'target_dataset_id'", line, task_id)
             if ttype == "ingestion" and "format" in config and config["format"] not in FORMATS:
                 self.problem(f"unknown format {config['format']!r}{did_you_mean(str(config['format']), set(FORMATS))} "
                              f"(known: {', '.join(FORMATS)})", cl("format"), task_id)
@@ -315,6 +313,7 @@ class _FlowParser:
             retry_exponential_backoff=self._typed(raw, "retry_exponential_backoff", bool, False, kl("retry_exponential_backoff"), task_id),
             do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
             timeout_seconds=float(timeout) if timeout is not None else None, line=line,
+            key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
         )
 
 
@@ -345,3 +344,7 @@ def _nested_key_line(loc: KeyLocator, key: str, table: str, index: int, sub: str
 def _is_identifier(value: str) -> bool:
     return bool(value) and len(value) <= 128 and all(c.isalnum() and c.isascii() or c in "_-" for c in value) \
         and not value[0].isdigit() and value[0] != "-"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -120,7 +120,7 @@ class KeyLocator:
             end = self.headers[0][0] if self.headers else len(self.lines)
             return 0, end
         seen = -1
-        for n, (i, name, is_array) in enumerate(self.headers):
+        for n, (i, name, _is_array) in enumerate(self.headers):
             if name == table:
                 seen += 1
                 if index is None or seen == index:

@@ -10,7 +10,7 @@ from qarion_etl.cli.state import get_project
 
 def validate(
     ctx: typer.Context,
-    flows: list[str] = typer.Argument(None, help="Flow files or ids (default: every flow in flows_dir)."),
+    flows: list[str] = typer.Argument(None, metavar="[FLOW]...", help="Flow files or ids (default: every flow in flows_dir)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Check flows offline: schema, DAG, SQL templates and xcom_pull targets."""
@@ -43,8 +43,8 @@ def validate(
 
 def graph(
     ctx: typer.Context,
-    flow: str = typer.Argument(..., help="Flow file or id."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text, mermaid or dot."),
+    flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or id."),
+    fmt: str = typer.Option("text", "--format", "-f", metavar="FORMAT", help="text, mermaid or dot."),
 ) -> None:
     """Draw a flow's task graph (dependencies and dataset edges)."""
     from qarion_etl import dag

@@ -9,7 +9,7 @@ import typer
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
 
-config_app = typer.Typer(help="Inspect the resolved project configuration.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the resolved project configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @config_app.command("show")

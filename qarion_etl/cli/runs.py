@@ -4,4 +4,4 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Past runs and their task instances.", no_args_is_help=True)
+app = typer.Typer(help="Past runs and their task instances.", no_args_is_help=True, rich_markup_mode=None)

@@ -1,0 +1,1 @@
+"""Benchmarks: each module prints our figures beside the raw engine's, as ratios."""
