@@ -1,0 +1,379 @@
+"""``BaseXCom``: the extension point for XCom backends, and itself a working store.
+
+As in Airflow, ``BaseXCom`` is a complete backend: built as ``Backend(db_service,
+**backend_config)`` it keeps values in the table ``<namespace>_xcom`` of the metadata
+database. A custom backend subclasses it and overrides any of four hooks:
+
+- ``serialize_value(value, *, key, task_id, flow_id, dag_run_id, batch_id)`` returns what
+  is stored (a static method here, so an override can end with
+  ``return BaseXCom.serialize_value(value=reference)``);
+- ``deserialize_value(record)`` turns a stored record back into the value (static too:
+  ``BaseXCom.deserialize_value(result)``);
+- ``orm_deserialize_value(record)`` the light form shown by listings;
+- ``clear(*, flow_id, task_id, dag_run_id, batch_id, key) -> int``.
+
+Hooks are called with only the keywords their override declares, so Airflow's
+``dag_id``/``run_id``/``map_index`` spellings work (see :mod:`qarion_etl.xcom.hooks`).
+
+A backend that also replaces the storage (``memory``, ``local_file``, ``s3``) overrides
+the five storage primitives instead: ``set_records``, ``get_record``, ``get_records``,
+``list_records`` and ``delete_records`` (plus ``transaction`` and ``close`` if it has
+something to batch or release). ``MemoryXComBackend`` is the shortest complete example.
+
+Example, a custom backend ported from Airflow by changing only its imports::
+
+    from qarion_etl.xcom import BaseXCom
+
+    class RefXCom(BaseXCom):
+        @staticmethod
+        def serialize_value(value, key=None, task_id=None, dag_id=None, run_id=None, map_index=None, **kw):
+            ref = upload(value, f"{dag_id}/{run_id}/{task_id}/{key}")
+            return BaseXCom.serialize_value(value=ref)
+
+        @staticmethod
+        def deserialize_value(result):
+            return download(BaseXCom.deserialize_value(result))
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.errors import ConfigError, UsageError, XComValueError
+from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
+from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
+from qarion_etl.xcom.values import (
+    DEFAULT_MAX_VALUE_BYTES,
+    XComValueType,
+    check_size,
+    coerce,
+    decode,
+    dumps_json,
+    encode,
+    infer_type,
+    preview,
+)
+
+if TYPE_CHECKING:
+    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.xcom.backends.database import SqlXComStore
+
+DEFAULT_NAMESPACE = "qarion"
+
+# clear() filters and the Airflow names that mean the same.
+_CLEAR_ALIASES = {
+    "flow_id": ("flow_id", "dag_id"),
+    "dag_run_id": ("dag_run_id", "run_id"),
+    "task_id": ("task_id",),
+    "key": ("key",),
+    "batch_id": ("batch_id",),
+    "older_than": ("older_than",),
+}
+
+
+class StoredValue(str):
+    """Text returned by ``BaseXCom.serialize_value``; remembers the value type it encodes."""
+
+    value_type: XComValueType
+
+    def __new__(cls, text: str, value_type: XComValueType) -> StoredValue:
+        obj = super().__new__(cls, text)
+        obj.value_type = value_type
+        return obj
+
+
+def _resolve_type(
+    value: Any, value_type: XComValueType | str | None, task_id: str | None, key: str | None
+) -> XComValueType:
+    if value_type is None:
+        return infer_type(value)
+    try:
+        return XComValueType.parse(value_type)
+    except ValueError as exc:
+        raise XComValueError(str(exc), task_id=task_id, key=key) from None
+
+
+class BaseXCom:
+    """An XCom backend: hooks to override, storage primitives, and the glue between them.
+
+    Args:
+        db_service: the metadata database (``DatabaseService``) that holds the table.
+        table_name: table to use; default ``<namespace>_xcom``.
+        namespace: prefix of the metadata tables (``[metadata].namespace``); default
+            ``qarion``.
+    """
+
+    #: Largest stored value in bytes; ``create_backend`` sets it from ``[xcom].max_value_bytes``.
+    max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES
+    #: Characters of a stored value that listings read.
+    preview_chars: int = 60
+
+    _plain_serialize = True
+    _plain_deserialize = True
+
+    def __init__(
+        self,
+        db_service: DatabaseService | None = None,
+        *,
+        table_name: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.db_service = db_service
+        self.namespace = namespace or DEFAULT_NAMESPACE
+        self.table_name = table_name or f"{self.namespace}_xcom"
+        self._sql: SqlXComStore | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_serialize = cls.serialize_value is BaseXCom.serialize_value
+        cls._plain_deserialize = cls.deserialize_value is BaseXCom.deserialize_value
+
+    def __repr__(self) -> str:
+        where = f" table={self.table_name!r}" if self.db_service is not None else ""
+        return f"<{type(self).__module__}.{type(self).__qualname__}{where}>"
+
+    # --- hooks -------------------------------------------------------------------------
+    @staticmethod
+    def serialize_value(
+        value: Any,
+        *,
+        key: str | None = None,
+        task_id: str | None = None,
+        flow_id: str | None = None,
+        dag_run_id: str | None = None,
+        batch_id: int | None = None,
+        value_type: XComValueType | str | None = None,
+        **airflow_kwargs: Any,
+    ) -> str:
+        """Turn a value into the text that is stored.
+
+        Args:
+            value: the value to store.
+            key, task_id, flow_id, dag_run_id, batch_id: the identity, for overrides that
+                store the value elsewhere and keep a reference.
+            value_type: the declared type; inferred from the value when ``None``.
+
+        Returns:
+            JSON text (a ``StoredValue`` that remembers its type).
+
+        Raises:
+            XComValueError: the value does not fit its type or cannot be serialised.
+        """
+        vt = _resolve_type(value, value_type, task_id, key)
+        value = coerce(value, vt, task_id=task_id, key=key)
+        return StoredValue(encode(value, vt, task_id=task_id, key=key), vt)
+
+    @staticmethod
+    def deserialize_value(result: Any) -> Any:
+        """Turn a stored record (``result.value``, ``result.value_type``) back into its value."""
+        return decode(result.value, getattr(result, "value_type", None))
+
+    def orm_deserialize_value(self, record: XComRecord) -> Any:
+        """The light form of a record for listings: a short preview, never the full value.
+
+        ``record.value`` holds only the first ``preview_chars`` characters here.
+        """
+        return preview(record.value, record.value_type, record.size, self.preview_chars)
+
+    def clear(
+        self,
+        *,
+        flow_id: str | None = None,
+        task_id: str | None = None,
+        dag_run_id: str | None = None,
+        batch_id: int | None = None,
+        key: str | None = None,
+        older_than: _dt.datetime | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        map_index: int | None = None,
+        session: Any = None,
+    ) -> int:
+        """Remove the values that match every given filter; ``None`` matches anything.
+
+        Args:
+            flow_id, task_id, dag_run_id, batch_id, key: filters (``dag_id`` and ``run_id``
+                are Airflow's names for the first and third).
+            older_than: only values pushed before this moment.
+
+        Returns:
+            How many values were removed.
+        """
+        query = XComQuery(
+            flow_id=flow_id if flow_id is not None else dag_id,
+            task_id=task_id,
+            key=key,
+            dag_run_id=dag_run_id if dag_run_id is not None else run_id,
+            batch_id=batch_id,
+        )
+        cutoff = None
+        if older_than is not None:
+            aware = older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC)
+            cutoff = int(aware.timestamp() * 1e9)
+        return self.delete_records(query, older_than_ns=cutoff)
+
+    # --- storage primitives (the database table by default) ----------------------------
+    def _store(self) -> SqlXComStore:
+        if self._sql is None:
+            if self.db_service is None:
+                raise ConfigError(
+                    f"XCom backend {type(self).__name__} needs a database service "
+                    "(build it as Backend(db_service, **backend_config))"
+                )
+            from qarion_etl.xcom.backends.database import SqlXComStore
+
+            self._sql = SqlXComStore(self.db_service, self.table_name)
+        return self._sql
+
+    def set_records(self, records: Sequence[XComRecord]) -> None:
+        """Store records, each replacing the one with the same identity (one atomic upsert)."""
+        self._store().upsert(records)
+
+    def get_record(self, query: XComQuery) -> XComRecord | None:
+        """The most recently pushed record matching ``query``, or ``None``."""
+        return self._store().newest(query)
+
+    def get_records(self, query: XComQuery, task_ids: Sequence[str]) -> dict[str, XComRecord]:
+        """The most recently pushed matching record of each task in ``task_ids`` that has one."""
+        return self._store().newest_per_task(query, task_ids)
+
+    def list_records(
+        self, query: XComQuery, *, limit: int | None = None, preview_chars: int = 60
+    ) -> list[XComRecord]:
+        """Matching records, newest first; ``value`` holds at most ``preview_chars`` characters."""
+        return self._store().scan(query, limit=limit, preview_chars=preview_chars)
+
+    def delete_records(self, query: XComQuery, *, older_than_ns: int | None = None) -> int:
+        """Delete matching records (pushed before ``older_than_ns`` if given); returns the count."""
+        return self._store().delete(query, older_than_ns=older_than_ns)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction where the store has them."""
+        if self.db_service is None and self._sql is None:
+            yield
+            return
+        with self._store().transaction():
+            yield
+
+    def close(self) -> None:
+        """Release connections and files."""
+        if self._sql is not None:
+            self._sql.close()
+            self._sql = None
+
+    def __enter__(self) -> BaseXCom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- glue used by XComService ------------------------------------------------------
+    def make_record(
+        self,
+        value: Any,
+        *,
+        task_id: str,
+        key: str,
+        flow_id: str,
+        dag_run_id: str | None,
+        batch_id: int | None,
+        value_type: XComValueType | str | None = None,
+    ) -> XComRecord:
+        """Check, serialise (through the ``serialize_value`` hook) and size one value."""
+        vt = _resolve_type(value, value_type, task_id, key)
+        value = coerce(value, vt, task_id=task_id, key=key)
+        if self._plain_serialize:
+            text, stored_type = encode(value, vt, task_id=task_id, key=key), vt
+        else:
+            available = {
+                "key": key,
+                "task_id": task_id,
+                "flow_id": flow_id,
+                "dag_run_id": dag_run_id,
+                "batch_id": batch_id,
+                "value_type": vt,
+                "dag_id": flow_id,
+                "run_id": dag_run_id,
+                "map_index": -1,
+            }
+            out = call_with_value(self, "serialize_value", value, available)
+            text, stored_type = _stored_form(out, vt, task_id, key)
+        size = check_size(text, self.max_value_bytes, task_id=task_id, key=key)
+        return XComRecord(
+            flow_id,
+            task_id,
+            key,
+            text,
+            stored_type.value,
+            dag_run_id,
+            batch_id,
+            size,
+            next_pushed_ns(),
+        )
+
+    def load_value(self, record: XComRecord) -> Any:
+        """The value of a stored record (through the ``deserialize_value`` hook)."""
+        if self._plain_deserialize:
+            return decode(record.value, record.value_type)
+        return call_with_record(self, "deserialize_value", record)
+
+    def light_value(self, record: XComRecord) -> Any:
+        """The light form of a listed record (through ``orm_deserialize_value``)."""
+        return call_with_record(self, "orm_deserialize_value", record)
+
+    def clear_values(
+        self,
+        *,
+        flow_id: str | None = None,
+        task_id: str | None = None,
+        dag_run_id: str | None = None,
+        batch_id: int | None = None,
+        key: str | None = None,
+        older_than: _dt.datetime | None = None,
+    ) -> int:
+        """Call the ``clear`` hook with the filters it declares.
+
+        Raises:
+            UsageError: a filter is given that this backend's ``clear`` cannot apply (it is
+                never silently dropped, which would remove more than asked).
+        """
+        given = {
+            "flow_id": flow_id,
+            "task_id": task_id,
+            "dag_run_id": dag_run_id,
+            "batch_id": batch_id,
+            "key": key,
+            "older_than": older_than,
+        }
+        spec = hook_spec(self, "clear")
+        kwargs: dict[str, Any] = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            names = [n for n in _CLEAR_ALIASES[name] if spec.declares(n)]
+            if not names:
+                raise UsageError(
+                    f"XCom backend {type(self).__name__}.clear() cannot filter by {name}"
+                )
+            kwargs[names[0]] = value
+        return int(self.clear(**kwargs) or 0)
+
+
+def _stored_form(out: Any, vt: XComValueType, task_id: str, key: str) -> tuple[str, XComValueType]:
+    """What an overridden ``serialize_value`` returned, as stored text and its type."""
+    if isinstance(out, StoredValue):
+        return str(out), out.value_type
+    if isinstance(out, str):
+        return out, vt
+    if isinstance(out, bytes | bytearray):
+        try:
+            return bytes(out).decode("utf-8"), vt
+        except UnicodeDecodeError:
+            raise XComValueError(
+                "serialize_value returned bytes that are not UTF-8 text", task_id=task_id, key=key
+            ) from None
+    return dumps_json(out, task_id=task_id, key=key), XComValueType.JSON
