@@ -26,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 
+def clip(text: str, limit: int = 60) -> str:
+    """Shorten a name for a message, so one hostile id cannot flood the terminal."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 class QarionError(Exception):
     """Base of every error a user can cause; never shown with a traceback."""
 
@@ -54,9 +59,9 @@ class QarionError(Exception):
         if self.path:
             parts.append(f"{self.path}:{self.line}" if self.line else self.path)
         if self.task_id is not None:
-            parts.append(f"task '{self.task_id}'")
+            parts.append(f"task '{clip(self.task_id)}'")
         if self.key is not None:
-            parts.append(f"key '{self.key}'")
+            parts.append(f"key '{clip(self.key)}'")
         return ": ".join(parts)
 
     def __str__(self) -> str:
@@ -109,7 +114,7 @@ class Problem:
         if path:
             parts.append(f"{path}:{self.line}" if self.line else path)
         if self.task_id is not None:
-            parts.append(f"task '{self.task_id}'")
+            parts.append(f"task '{clip(self.task_id)}'")
         parts.append(self.message)
         return ": ".join(parts)
 

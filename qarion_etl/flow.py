@@ -158,7 +158,7 @@ class _FlowParser:
         ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
         if not ok:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.problem(f"'{key}' must be a {names}, got {value!r}", line, task_id)
+            self.problem(f"'{key}' must be a {names}, got {_show(value)}", line, task_id)
             return default
         return value
 
@@ -167,13 +167,13 @@ class _FlowParser:
         self._unknown(doc, FLOW_KEYS, "the flow", lambda k: loc.key_line(k) or loc.table_line(k))
         flow_id = self._typed(doc, "id", str, self.path.stem, loc.key_line("id"))
         if not _is_identifier(flow_id):
-            self.problem(f"flow id {flow_id!r} must be letters, digits, '_' or '-'", loc.key_line("id"))
+            self.problem(f"flow id {_show(flow_id)} must be letters, digits, '_' or '-'", loc.key_line("id"))
         flow_type = self._typed(doc, "flow_type", str, "standard", loc.key_line("flow_type"))
         if flow_type not in FLOW_TYPES:
             self.problem(f"unknown flow_type '{flow_type}' (known: {', '.join(FLOW_TYPES)})", loc.key_line("flow_type"))
         namespace = self._typed(doc, "namespace", str, flow_id.replace("-", "_"), loc.key_line("namespace"))
         if not _is_identifier(namespace) or "-" in namespace:
-            self.problem(f"namespace {namespace!r} must be letters, digits and '_'", loc.key_line("namespace"))
+            self.problem(f"namespace {_show(namespace)} must be letters, digits and '_'", loc.key_line("namespace"))
         input_spec = self._parse_input(doc.get("input", {}))
         raw_tasks = doc.get("tasks", [])
         if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
@@ -240,7 +240,7 @@ class _FlowParser:
             self.problem(f"task #{index + 1} has no 'id'", line)
             task_id = f"#{index + 1}"
         elif not _is_identifier(task_id):
-            self.problem(f"task id {task_id!r} must be letters, digits, '_' or '-'", loc.key_line("id", "tasks", index), task_id)
+            self.problem(f"task id {_show(task_id)} must be letters, digits, '_' or '-'", loc.key_line("id", "tasks", index), task_id)
 
         def kl(key: str) -> int | None:
             return loc.key_line(key, "tasks", index)
@@ -294,7 +294,7 @@ class _FlowParser:
         for key in ("source_dataset_id", "target_dataset_id"):
             value = raw.get(key)
             if value is not None and (not isinstance(value, str) or not value or not _is_identifier(value) or "-" in value):
-                self.problem(f"'{key}' must be a table name of letters, digits and '_', got {value!r}", kl(key), task_id)
+                self.problem(f"'{key}' must be a table name of letters, digits and '_', got {_show(value)}", kl(key), task_id)
         retries = self._typed(raw, "retries", int, 0, kl("retries"), task_id)
         if retries < 0:
             self.problem("'retries' must be 0 or more", kl("retries"), task_id)
@@ -348,3 +348,9 @@ def _is_identifier(value: str) -> bool:
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """``repr`` of a value, shortened so one bad field cannot flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 12]}...({len(text)} chars)"
