@@ -37,6 +37,21 @@ _ALLOWED: dict[str, set[str]] = {
 _TOP = set(_ALLOWED) | {"credentials"}
 
 
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean (true or false)",
+               dict: "table", list: "list"}
+
+
+def type_names(kind: type | tuple[type, ...]) -> str:
+    """Human names of TOML types, for messages."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = [_TYPE_NAMES.get(k, k.__name__) for k in kinds]
+    return "number" if set(kinds) == {int, float} else " or ".join(names)
+
+
+def with_article(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def did_you_mean(name: str, choices: set[str] | list[str]) -> str:
     close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -190,8 +205,8 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
     def get(section: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         value = resolved[section].get(key, default)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise fail(f"[{section}].{key} must be a {names}, got {value!r}", loc.key_line(key, section))
+            names = type_names(kind)
+            raise fail(f"[{section}].{key} must be {with_article(names)}, got {value!r}", loc.key_line(key, section))
         return value
 
     xcom = resolved["xcom"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.config import did_you_mean
+from qarion_etl.config import did_you_mean, type_names, with_article
 from qarion_etl.errors import FlowValidationError, Problem
 from qarion_etl.tasks.specs import (
     FORMATS,
@@ -157,8 +157,8 @@ class _FlowParser:
             return value
         ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
         if not ok:
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.problem(f"'{key}' must be a {names}, got {_show(value)}", line, task_id)
+            names = type_names(kind)
+            self.problem(f"'{key}' must be {with_article(names)}, got {_show(value)}", line, task_id)
             return default
         return value
 

@@ -107,7 +107,7 @@ def test_unknown_keys_suggest_the_right_one(tmp_path: Path) -> None:
 
 
 def test_wrong_types_are_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\[xcom\].max_value_bytes must be a int"):
+    with pytest.raises(ConfigError, match=r"\[xcom\].max_value_bytes must be an integer"):
         load_config(write(tmp_path, '[xcom]\nmax_value_bytes = "big"\n'), env={})
 
 
