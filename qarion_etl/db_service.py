@@ -146,6 +146,13 @@ class DatabaseService:
     def unavailable(self, exc: BaseException) -> StoreUnavailable:
         detail = getattr(exc, "orig", None) or exc
         text = str(detail).strip().splitlines()[0] if str(detail).strip() else type(detail).__name__
+        if "Could not set lock on file" in text:
+            pid = re.search(r"PID (\d+)", text)
+            holder = f" (process {pid.group(1)})" if pid else ""
+            return StoreUnavailable(
+                f"the {self.what} {self.url} is in use by another process{holder}: DuckDB allows one "
+                "writer process at a time; wait for the other run to finish"
+            )
         return StoreUnavailable(f"cannot reach the {self.what} at {self.url}: {text}")
 
     def check(self) -> None:
