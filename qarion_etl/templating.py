@@ -151,3 +151,134 @@ def template_line(file_line: int | None, sql_raw_first_line_blank: bool, lineno:
     if file_line is None:
         return None
     return file_line + lineno if sql_raw_first_line_blank else file_line + lineno - 1
+
+
+# --- rendering (used by the runner and ``qarion-etl render``) ----------------------------
+
+_NO_DEFAULT: Any = object()
+
+
+class PullResolver:
+    """What ``xcom_pull`` does inside a template of one task of one run.
+
+    Within the flow it reads the current run's values, except for tasks listed in
+    ``run_for_task`` (upstream tasks that were not re-run: their values come from the run
+    named there). ``given`` holds values from ``render --xcom task.key=value``; the
+    service is only created (and the store only connected) for a pull not in ``given``.
+
+    Args:
+        flow_id: the current flow.
+        dag_run_id: the current run.
+        service: a zero-argument callable returning an ``XComService``, or ``None``.
+        run_for_task: ``{task_id: dag_run_id}`` overrides for values of earlier runs.
+        given: ``{(task_id, key): value}`` known without asking the store.
+    """
+
+    def __init__(self, flow_id: str, dag_run_id: str | None, service: Any = None,
+                 run_for_task: dict[str, str] | None = None,
+                 given: dict[tuple[str, str], Any] | None = None) -> None:
+        self.flow_id = flow_id
+        self.dag_run_id = dag_run_id
+        self._service_factory = service
+        self._service: Any = None
+        self.run_for_task = run_for_task or {}
+        self.given = given or {}
+
+    def _pull_one(self, task_id: str, key: str, flow_id: str | None, batch_id: int | None,
+                  dag_run_id: str | None, default: Any) -> Any:
+        if not isinstance(task_id, str) or not task_id:
+            raise TemplateError(f"xcom_pull needs task ids as strings, got {task_id!r}")
+        same_flow = flow_id is None or flow_id == self.flow_id
+        if same_flow and (task_id, key) in self.given and batch_id is None and dag_run_id is None:
+            return self.given[(task_id, key)]
+        run = dag_run_id
+        if same_flow and run is None and batch_id is None:
+            run = self.run_for_task.get(task_id, self.dag_run_id)
+        if self._service_factory is None:
+            if default is not _NO_DEFAULT:
+                return default
+            raise TemplateError(
+                f"xcom_pull('{task_id}', key='{key}') has no value: give one with --xcom {task_id}.{key}=VALUE")
+        if self._service is None:
+            self._service = self._service_factory()
+        missing = object()
+        value = self._service.pull(task_id, key=key, batch_id=batch_id, dag_run_id=run,
+                                   flow_id=flow_id or self.flow_id, default=missing)
+        if value is missing:
+            if default is not _NO_DEFAULT:
+                return default
+            where = [f"flow '{flow_id or self.flow_id}'"]
+            if run is not None:
+                where.append(f"run '{run}'")
+            if batch_id is not None:
+                where.append(f"batch {batch_id}")
+            raise TemplateError(
+                f"xcom_pull('{task_id}', key='{key}') found nothing in {', '.join(where)}",
+                hint="check that the task ran and pushed this key, or pass default=…")
+        return value
+
+    def xcom_pull(self, task_ids: Any, key: str = "return_value", flow_id: str | None = None,
+                  batch_id: int | None = None, dag_run_id: str | None = None, default: Any = _NO_DEFAULT) -> Any:
+        """Airflow's ``xcom_pull``: one value for one task id, a list for a list of ids."""
+        if isinstance(task_ids, (list, tuple)):
+            return [self._pull_one(t, key, flow_id, batch_id, dag_run_id, default) for t in task_ids]
+        return self._pull_one(task_ids, key, flow_id, batch_id, dag_run_id, default)
+
+
+class TaskInstanceProxy:
+    """``ti`` / ``task_instance`` in templates (Airflow spelling)."""
+
+    def __init__(self, task_id: str, dag_run_id: str | None, batch_id: int | None, resolver: PullResolver) -> None:
+        self.task_id = task_id
+        self.dag_run_id = self.run_id = dag_run_id
+        self.batch_id = batch_id
+        self.xcom_pull = resolver.xcom_pull
+
+
+def template_context(*, flow_id: str, task_id: str, dag_run_id: str | None, batch_id: int | None, ds: str,
+                     source_dataset: str | None, target_dataset: str | None, variables: dict[str, Any],
+                     resolver: PullResolver) -> dict[str, Any]:
+    """The names a SQL template can use (design.md §5)."""
+
+    def var(name: str, default: Any = _NO_DEFAULT) -> Any:
+        if name in variables:
+            return variables[name]
+        if default is not _NO_DEFAULT:
+            return default
+        raise TemplateError(f"var('{name}') is not set: pass --var {name}=VALUE or give var('{name}', default)")
+
+    ti = TaskInstanceProxy(task_id, dag_run_id, batch_id, resolver)
+    context: dict[str, Any] = {
+        "xcom_pull": resolver.xcom_pull, "ti": ti, "task_instance": ti, "var": var,
+        "flow_id": flow_id, "task_id": task_id, "dag_run_id": dag_run_id, "run_id": dag_run_id,
+        "batch_id": batch_id, "ds": ds, "ds_nodash": ds.replace("-", ""), "params": dict(variables),
+    }
+    if source_dataset is not None:
+        context["source_dataset"] = source_dataset
+    if target_dataset is not None:
+        context["target_dataset"] = target_dataset
+    return context
+
+
+_ENVS: dict[str | None, Any] = {}
+
+
+def render_sql(source: str, context: dict[str, Any], dialect: str | None = None) -> str:
+    """Render one SQL template; every failure becomes a ``TemplateError`` (line kept)."""
+    import jinja2
+
+    env = _ENVS.get(dialect)
+    if env is None:
+        env = _ENVS[dialect] = make_environment(dialect)
+    try:
+        return str(env.from_string(source).render(context))
+    except TemplateError:
+        raise
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"SQL template syntax error: {exc.message}", line=exc.lineno) from exc
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"SQL template: {exc.message}",
+                            hint="names available: xcom_pull, ti, var, source_dataset, target_dataset, "
+                                 "batch_id, dag_run_id, flow_id, ds") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"SQL template: {exc}") from exc

@@ -1,9 +1,94 @@
-"""``run`` and ``render`` (written with the runner)."""
+"""``run`` and ``render``: parse options, call ``FlowRunner``, hand the result to a reporter."""
 
 from __future__ import annotations
 
 import typer
 
+from qarion_etl.cli import output
+from qarion_etl.cli.state import get_project
+
+
+def run(
+    ctx: typer.Context,
+    flow: str = typer.Argument(..., help="Flow file or flow id."),
+    select: list[str] = typer.Option(None, "--select", "-s", help="Tasks to run: task, +task (with ancestors), task+ (with descendants); repeat for a union."),
+    exclude: list[str] = typer.Option(None, "--exclude", help="Tasks to leave out (same syntax as --select)."),
+    run_id: str = typer.Option(None, "--run-id", help="The dag_run_id of this run (default: generated)."),
+    batch_id: int = typer.Option(None, "--batch-id", help="The batch id (default: next in the flow's sequence)."),
+    var: list[str] = typer.Option(None, "--var", help="Template variable NAME=VALUE (JSON values parsed); repeatable."),
+    vars_file: str = typer.Option(None, "--vars-file", help="JSON or TOML file of template variables."),
+    resume: str = typer.Option(None, "--resume", help="Re-run only the tasks of RUN_ID that did not succeed."),
+    task: str = typer.Option(None, "--task", help="Run this one task inside the run given by --run-id."),
+    max_workers: int = typer.Option(None, "--max-workers", min=1, help="Tasks run at once (default: CPU cores)."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop the run at the first failed task."),
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="Treat INCREMENTAL tasks as FULL_REFRESH."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the tasks that would run."),
+    junit_xml: str = typer.Option(None, "--junit-xml", help="Also write a JUnit XML report to this file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+) -> None:
+    """Run a flow: ingest, transform and push results to XCom, in dependency order."""
+    from qarion_etl.cli.console import make_reporter
+    from qarion_etl.errors import TaskFailed
+    from qarion_etl.runner import FlowRunner, RunOptions
+    from qarion_etl.selection import load_vars_file, parse_pairs
+
+    variables = load_vars_file(vars_file) if vars_file else {}
+    variables.update(parse_pairs(var or [], "--var"))
+    options = RunOptions(select=list(select or []), exclude=list(exclude or []), run_id=run_id, batch_id=batch_id,
+                         variables=variables, resume=resume, task=task, max_workers=max_workers,
+                         fail_fast=fail_fast, full_refresh=full_refresh, dry_run=dry_run)
+    project = get_project(ctx)
+    reporter = make_reporter(json_out)
+    result = FlowRunner(project, reporter).run(flow, options)
+    if dry_run:
+        if json_out:
+            output.emit_json(result.as_dict())
+        else:
+            output.info(f"Would run {len(result.tasks)} task(s) of {result.flow_id}:")
+            for outcome in result.tasks:
+                output.info(f"  {outcome.task_id}")
+        return
+    if junit_xml:
+        from qarion_etl.cli.junit import write_junit
+
+        write_junit(result, junit_xml)
+    failed = result.first_failure()
+    if failed is not None:
+        raise TaskFailed(failed.task_id, failed.error or "failed")
+    if not result.ok:
+        raise TaskFailed(next((t.task_id for t in result.tasks if t.status != "success"), "?"), result.status)
+
+
+def render(
+    ctx: typer.Context,
+    flow: str = typer.Argument(..., help="Flow file or flow id."),
+    task: str = typer.Argument(..., help="The transformation task whose SQL to render."),
+    xcom: list[str] = typer.Option(None, "--xcom", help="A pulled value TASK.KEY=VALUE (no store is read for it); repeatable."),
+    var: list[str] = typer.Option(None, "--var", help="Template variable NAME=VALUE; repeatable."),
+    vars_file: str = typer.Option(None, "--vars-file", help="JSON or TOML file of template variables."),
+    batch_id: int = typer.Option(None, "--batch-id", help="batch_id in the template (default 0)."),
+    run_id: str = typer.Option(None, "--run-id", help="dag_run_id in the template; pulls read that run."),
+) -> None:
+    """Print a task's rendered SQL without running anything."""
+    from qarion_etl.errors import QarionError, TemplateError
+    from qarion_etl.runner import FlowRunner
+    from qarion_etl.selection import load_vars_file, parse_pairs, parse_xcom_values
+
+    variables = load_vars_file(vars_file) if vars_file else {}
+    variables.update(parse_pairs(var or [], "--var"))
+    project = get_project(ctx)
+    try:
+        sql = FlowRunner(project).render(flow, task, given=parse_xcom_values(xcom or []), variables=variables,
+                                         batch_id=batch_id, dag_run_id=run_id)
+    except TemplateError as exc:
+        exc.task_id = exc.task_id or task
+        raise
+    except QarionError:
+        raise
+    output.emit(sql)
+
 
 def register(app: typer.Typer) -> None:
-    """Add the run commands; filled in by the runner."""
+    """Add ``run`` and ``render`` to the root app."""
+    app.command()(run)
+    app.command()(render)

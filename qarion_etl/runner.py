@@ -1,0 +1,418 @@
+"""``FlowRunner``: execute a flow end to end and return a ``RunResult``.
+
+One run: validate the flow, choose the tasks (selection, ``--resume``, ``--task``), get a
+``dag_run_id`` and a ``batch_id`` from the run store, then execute the tasks in
+dependency order (independent ones concurrently, up to ``max_workers``). Each task's
+result is recorded as a task instance and pushed to XCom (``return_value`` plus one key
+per top-level field). A failed task skips its descendants; ``fail_fast`` stops the run.
+Ctrl-C sets a cancel flag that every task checks before it publishes, marks the run
+``interrupted`` and re-raises ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.errors import QarionError, UsageError
+from qarion_etl.reporting import (
+    FAILED,
+    INTERRUPTED,
+    KEPT,
+    NOT_RUN,
+    SKIPPED,
+    SUCCESS,
+    NullReporter,
+    Reporter,
+    RunResult,
+    TaskOutcome,
+)
+
+if TYPE_CHECKING:
+    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.flow import Flow, TaskSpec
+    from qarion_etl.project import Project
+    from qarion_etl.runs import RunStore
+
+
+@dataclass
+class RunOptions:
+    """What ``qarion-etl run`` was asked to do."""
+
+    select: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    batch_id: int | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    resume: str | None = None
+    task: str | None = None
+    max_workers: int | None = None
+    fail_fast: bool = False
+    full_refresh: bool = False
+    dry_run: bool = False
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def new_run_id(flow_id: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{flow_id}__{stamp}_{uuid.uuid4().hex[:6]}"
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, QarionError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _SerialReporter:
+    """Calls the reporter under a lock, so worker threads never interleave output."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def call(*args: Any) -> None:
+            with self.lock:
+                method(*args)
+
+        return call
+
+
+class FlowRunner:
+    """Runs flows of one project.
+
+    Example::
+
+        with Project.load("qarion-etl.toml") as project:
+            result = FlowRunner(project).run("data_pipeline", RunOptions())
+            assert result.ok
+    """
+
+    def __init__(self, project: Project, reporter: Reporter | None = None) -> None:
+        self.project = project
+        self.reporter: Any = _SerialReporter(reporter or NullReporter())
+
+    # --- public API ----------------------------------------------------------------
+    def run(self, flow_ref: str | Path, options: RunOptions | None = None) -> RunResult:
+        """Run ``flow_ref`` (a path or a flow id) and return what happened."""
+        from qarion_etl.dag import topological_order
+        from qarion_etl.selection import select_tasks
+
+        opts = options or RunOptions()
+        flow, graph = self.project.validate(flow_ref)
+        order = topological_order(graph, flow)
+        if opts.task:
+            if opts.task not in graph:
+                raise UsageError(f"--task {opts.task}: no such task in flow '{flow.id}'")
+            if not opts.run_id and not opts.resume:
+                raise UsageError("--task needs --run-id (the run this task belongs to)")
+            selected = [opts.task]
+        else:
+            selected = select_tasks(graph, order, opts.select, opts.exclude)
+        if opts.dry_run:
+            started = now_iso()
+            return RunResult(flow.id, opts.run_id or "(dry run)", opts.batch_id or 0, "dry_run", started, now_iso(),
+                             0.0, [TaskOutcome(t) for t in selected], dry_run=True)
+        return _Run(self, flow, graph, selected, opts).execute()
+
+    def render(self, flow_ref: str | Path, task_id: str, *, given: dict[tuple[str, str], Any] | None = None,
+               variables: dict[str, Any] | None = None, batch_id: int | None = None,
+               dag_run_id: str | None = None) -> str:
+        """The SQL of ``task_id`` rendered, executing nothing.
+
+        Pulls answered by ``given`` (``{(task, key): value}``) touch no store; other pulls
+        read the newest matching value from the XCom store.
+        """
+        from qarion_etl.templating import PullResolver
+
+        flow, _ = self.project.validate(flow_ref)
+        try:
+            spec = flow.task(task_id)
+        except KeyError:
+            from qarion_etl.config import did_you_mean
+
+            raise UsageError(f"no task '{task_id}' in flow '{flow.id}'{did_you_mean(task_id, flow.task_ids)}") from None
+        sql = spec.config.get("sql")
+        if not isinstance(sql, str):
+            raise UsageError(f"task '{task_id}' is a {spec.type} task: it has no SQL to render")
+        factory = (lambda: self.project.xcom_service(flow.id)) if self.project.config.xcom.enabled else None
+        resolver = PullResolver(flow.id, dag_run_id, factory, given=given or {})
+        return render_task_sql(flow, spec, self.project.engine_db(), resolver, variables or {},
+                               batch_id if batch_id is not None else 0, dag_run_id, dt.date.today().isoformat())
+
+
+def render_task_sql(flow: Flow, spec: TaskSpec, db: DatabaseService, resolver: Any, variables: dict[str, Any],
+                    batch_id: int, dag_run_id: str | None, ds: str, source: str | None = None) -> str:
+    from qarion_etl.templating import render_sql, template_context
+
+    context = template_context(
+        flow_id=flow.id, task_id=spec.id, dag_run_id=dag_run_id, batch_id=batch_id, ds=ds,
+        source_dataset=db.qualified(flow.namespace, spec.source_dataset_id) if spec.source_dataset_id else None,
+        target_dataset=db.qualified(flow.namespace, spec.target_dataset_id) if spec.target_dataset_id else None,
+        variables=variables, resolver=resolver,
+    )
+    return render_sql(source if source is not None else str(spec.config["sql"]), context, db.dialect)
+
+
+class _Run:
+    """The state of one run while it executes."""
+
+    def __init__(self, runner: FlowRunner, flow: Flow, graph: Any, selected: list[str], opts: RunOptions) -> None:
+        self.runner = runner
+        self.project = runner.project
+        self.reporter = runner.reporter
+        self.flow = flow
+        self.graph = graph
+        self.opts = opts
+        self.selected = selected
+        self.cancel = threading.Event()
+        self.outcomes: dict[str, TaskOutcome] = {t: TaskOutcome(t) for t in flow.task_ids if t in selected}
+        self.clear_first: set[str] = set()
+        self.run_for_task: dict[str, str] = {}
+
+    # --- setup ---------------------------------------------------------------------
+    def _prepare(self, store: RunStore) -> None:
+        opts, flow = self.opts, self.flow
+        existing = opts.resume or (opts.run_id if opts.task else None)
+        record = store.get_run(existing) if existing else None
+        if opts.resume and record is None:
+            raise UsageError(f"--resume {opts.resume}: no such run")
+        if record is not None:
+            if record.flow_id != flow.id:
+                raise UsageError(f"run '{record.dag_run_id}' belongs to flow '{record.flow_id}', not '{flow.id}'")
+            self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
+            prior = {ti.task_id: ti for ti in store.task_instances(record.dag_run_id)}
+            if opts.resume:
+                for tid, ti in prior.items():
+                    if tid in self.outcomes and ti.status == SUCCESS:
+                        o = self.outcomes[tid]
+                        o.status, o.tries, o.rows, o.xcom_keys = KEPT, ti.try_number, ti.rows, ti.xcom_keys
+                        o.started_at, o.ended_at = ti.started_at, ti.ended_at
+            self.clear_first = {t for t in self.outcomes if t in prior or opts.task}
+            self.run_for_task = {t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS}
+            store.reopen_run(record.dag_run_id)
+        else:
+            self.dag_run_id = opts.run_id or new_run_id(flow.id)
+            self.batch_id = store.allocate_batch_id(flow.id, opts.batch_id)
+            store.start_run(self.dag_run_id, flow.id, self.batch_id, self.started_at)
+        # Upstream tasks that this run does not execute: read their values from the run
+        # where they last succeeded.
+        import networkx as nx
+
+        for tid in self.outcomes:
+            for up in nx.ancestors(self.graph, tid):
+                if up not in self.outcomes and up not in self.run_for_task:
+                    found = store.last_success_run_of_task(flow.id, up)
+                    if found:
+                        self.run_for_task[up] = found
+
+    # --- execution -----------------------------------------------------------------
+    def execute(self) -> RunResult:
+        from qarion_etl.runs import RunStore
+
+        project = self.project
+        self.started_at = now_iso()
+        t0 = time.perf_counter()
+        self.ds = self.started_at[:10]
+        self.store = RunStore(project.metadata_db(), project.config.metadata.namespace)
+        self._prepare(self.store)
+        self.db = project.engine_db()
+        self.db.check()
+        self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
+        self.write_lock = threading.Lock() if self.db.dialect == "sqlite" else None
+        todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
+        self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
+        status = SUCCESS
+        try:
+            self._schedule(todo)
+            if any(o.status in (FAILED, SKIPPED, NOT_RUN) for o in self.outcomes.values()):
+                status = FAILED
+        except KeyboardInterrupt:
+            status = INTERRUPTED
+            self.cancel.set()
+            for o in self.outcomes.values():
+                if o.status == NOT_RUN and o.started_at:
+                    o.status = INTERRUPTED
+            raise
+        finally:
+            result = RunResult(self.flow.id, self.dag_run_id, self.batch_id, status, self.started_at, now_iso(),
+                               round(time.perf_counter() - t0, 4), [self.outcomes[t] for t in self.outcomes])
+            self._finish(result)
+        return result
+
+    def _schedule(self, todo: list[str]) -> None:
+        workers = self.opts.max_workers or os.cpu_count() or 1
+        todo_set = set(todo)
+        waiting = {t: {p for p in self.graph.predecessors(t) if p in todo_set} for t in todo}
+        ready = [t for t in todo if not waiting[t]]
+        done_count = 0
+        total = len(todo)
+        stop = False
+
+        def settle(outcome: TaskOutcome) -> None:
+            nonlocal done_count, stop
+            done_count += 1
+            self.reporter.task_finished(outcome, done_count, total)
+            if outcome.status == SUCCESS:
+                for child in self.graph.successors(outcome.task_id):
+                    if child in waiting and outcome.task_id in waiting[child]:
+                        waiting[child].discard(outcome.task_id)
+                        if not waiting[child] and self.outcomes[child].status == NOT_RUN:
+                            ready.append(child)
+                return
+            if self.opts.fail_fast:
+                stop = True
+                self.cancel.set()
+            import networkx as nx
+
+            for desc in sorted(nx.descendants(self.graph, outcome.task_id) & todo_set, key=todo.index):
+                o = self.outcomes[desc]
+                if o.status == NOT_RUN and not o.started_at:
+                    o.status = SKIPPED
+                    o.error = f"upstream task '{outcome.task_id}' {outcome.status}"
+                    waiting.pop(desc, None)
+                    done_count += 1
+                    self.reporter.task_finished(o, done_count, total)
+
+        if workers <= 1 or total <= 1:
+            while ready and not stop:
+                settle(self._run_task(ready.pop(0)))
+            return
+        running: dict[Future[TaskOutcome], str] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qarion-task") as pool:
+            try:
+                while (ready and not stop) or running:
+                    while ready and not stop and len(running) < workers:
+                        tid = ready.pop(0)
+                        running[pool.submit(self._run_task, tid)] = tid
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        running.pop(fut)
+                        settle(fut.result())
+            except KeyboardInterrupt:
+                self.cancel.set()
+                for fut in running:
+                    fut.cancel()
+                raise
+
+    def _run_task(self, tid: str) -> TaskOutcome:
+        from qarion_etl.runs import TaskInstanceRecord
+        from qarion_etl.tasks import get_task_class
+        from qarion_etl.tasks.base import Interrupted, TaskContext
+
+        spec = self.flow.task(tid)
+        o = self.outcomes[tid]
+        o.started_at = now_iso()
+        t0 = time.perf_counter()
+        self._record(o, "running")
+        result: dict[str, Any] | None = None
+        ctx = TaskContext(flow=self.flow, spec=spec, db=self.db, root=self.project.config.root,
+                          batch_id=self.batch_id, dag_run_id=self.dag_run_id, render=self._renderer(spec),
+                          full_refresh=self.opts.full_refresh, cancel=self.cancel, write_lock=self.write_lock)
+        for attempt in range(1, spec.retries + 2):
+            o.tries = attempt
+            self.reporter.task_started(tid, attempt)
+            try:
+                if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
+                    self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
+                ctx.check_cancel()
+                result = get_task_class(spec.type)(spec).execute(ctx)
+                o.error = None
+                break
+            except (Interrupted, KeyboardInterrupt) as exc:
+                o.status, o.error = INTERRUPTED, "interrupted"
+                self._close(o, t0)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                return o
+            except Exception as exc:  # a task failure of any kind
+                o.error = error_text(exc)
+                if attempt > spec.retries or self.cancel.is_set():
+                    break
+                delay = spec.retry_delay_seconds * (2 ** (attempt - 1) if spec.retry_exponential_backoff else 1)
+                self.reporter.task_retrying(tid, attempt, o.error, delay)
+                if self.cancel.wait(delay):
+                    break
+        if result is None:
+            o.status = FAILED
+            self._close(o, t0)
+            return o
+        duration = round(time.perf_counter() - t0, 4)
+        full = {**result, "status": SUCCESS, "batch_id": self.batch_id, "duration_seconds": duration}
+        for reserved in ("rows_written", "target_dataset"):
+            if reserved in result:
+                full[reserved] = result[reserved]
+        try:
+            o.xcom_keys = self._push(spec, full)
+        except Exception as exc:
+            o.status, o.error = FAILED, f"pushing the result to XCom failed: {error_text(exc)}"
+            self._close(o, t0)
+            return o
+        o.status, o.result = SUCCESS, full
+        o.rows = result.get("rows_loaded", result.get("rows_written"))
+        self._close(o, t0)
+        return o
+
+    def _close(self, o: TaskOutcome, t0: float) -> None:
+        o.ended_at = now_iso()
+        o.duration_seconds = round(time.perf_counter() - t0, 4)
+        self._record(o, o.status)
+
+    def _record(self, o: TaskOutcome, status: str) -> None:
+        from qarion_etl.runs import TaskInstanceRecord
+
+        self.store.record_task(TaskInstanceRecord(
+            self.dag_run_id, o.task_id, self.flow.id, self.batch_id, status, o.tries, o.started_at, o.ended_at,
+            o.rows, o.error, o.xcom_keys))
+
+    def _push(self, spec: TaskSpec, result: dict[str, Any]) -> list[str]:
+        if self.xcom is None or not spec.do_xcom_push:
+            return []
+        ident = {"task_id": spec.id, "flow_id": self.flow.id, "dag_run_id": self.dag_run_id, "batch_id": self.batch_id}
+        items = [{**ident, "key": "return_value", "value": result}]
+        items += [{**ident, "key": k, "value": v} for k, v in result.items() if v is not None and k != "return_value"]
+        self.xcom.push_many(items)
+        return [str(i["key"]) for i in items]
+
+    def _renderer(self, spec: TaskSpec) -> Any:
+        from qarion_etl.templating import PullResolver
+
+        resolver = PullResolver(self.flow.id, self.dag_run_id, (lambda: self.xcom) if self.xcom else None,
+                                run_for_task=self.run_for_task)
+
+        def render(source: str) -> str:
+            return render_task_sql(self.flow, spec, self.db, resolver, self.opts.variables, self.batch_id,
+                                   self.dag_run_id, self.ds, source)
+
+        return render
+
+    # --- the end -------------------------------------------------------------------
+    def _finish(self, result: RunResult) -> None:
+        folder = self.project.config.state_dir / "runs"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', result.dag_run_id)}.json"
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
+            os.replace(tmp, path)
+            result.results_path = str(path)
+        except OSError:
+            result.results_path = None
+        self.store.finish_run(result.dag_run_id, result.status, result.ended_at or now_iso(),
+                              {"counts": result.counts(), "duration_seconds": result.duration_seconds})
+        self.reporter.run_finished(result)

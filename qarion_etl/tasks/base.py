@@ -1,0 +1,116 @@
+"""The task interface: ``BaseTask.execute(ctx) -> dict`` and the ``TaskContext`` it gets.
+
+A task does its work on ``ctx.db`` (the warehouse) and returns its result as a JSON-able
+dict (``rows_loaded``, ``target_dataset`` …). The runner adds ``status``, ``batch_id`` and
+``duration_seconds``, records the task instance and pushes the result to XCom; tasks know
+nothing about XCom except through ``ctx.render`` (templates may pull).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.errors import QarionError
+
+if TYPE_CHECKING:
+    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.flow import Flow, TaskSpec
+
+
+class Interrupted(QarionError):
+    """The run was interrupted (Ctrl-C) while this task ran."""
+
+    exit_code = 130
+
+
+@dataclass
+class TaskContext:
+    """Everything a task needs for one try."""
+
+    flow: Flow
+    spec: TaskSpec
+    db: DatabaseService
+    root: Path
+    batch_id: int
+    dag_run_id: str
+    render: Callable[[str], str]
+    full_refresh: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+    write_lock: threading.Lock | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.flow.namespace
+
+    @property
+    def processing_type(self) -> str:
+        return "FULL_REFRESH" if self.full_refresh else self.spec.processing_type
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from task config, relative to the project root."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def check_cancel(self) -> None:
+        """Raise ``Interrupted`` when the run is being stopped."""
+        if self.cancel.is_set():
+            raise Interrupted("interrupted", task_id=self.spec.id)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the warehouse write lock (SQLite allows one writer at a time)."""
+        if self.write_lock is None:
+            yield
+            return
+        with self.write_lock:
+            yield
+
+
+class BaseTask:
+    """Base of every task type.
+
+    Example::
+
+        class EchoTask(BaseTask):
+            def execute(self, ctx: TaskContext) -> dict[str, Any]:
+                return {"message": ctx.render(self.spec.config["text"])}
+    """
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+
+    def execute(self, ctx: TaskContext) -> dict[str, Any]:
+        """Do the work of one try and return the result fields."""
+        raise NotImplementedError
+
+
+def describe_db_error(exc: BaseException, sql: str | None = None) -> str:
+    """A one-line message for a database error: the driver's text and a short statement."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    first = text.splitlines()[0] if text else type(orig).__name__
+    if sql:
+        short = " ".join(sql.split())
+        short = short if len(short) <= 120 else short[:117] + "..."
+        return f"{first} [SQL: {short}]"
+    return first
+
+
+@contextmanager
+def database_errors(sql: str | None = None) -> Iterator[None]:
+    """Turn a SQLAlchemy/driver error into a ``QarionError`` with a short message."""
+    import sqlalchemy as sa
+
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise QarionError(f"lost the warehouse connection: {describe_db_error(exc)}") from exc
+        raise QarionError(describe_db_error(exc, sql)) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise QarionError(describe_db_error(exc, sql)) from exc

@@ -1,0 +1,333 @@
+"""Streaming readers for ingestion: CSV, JSON Lines and Parquet, checked row by row.
+
+``open_reader`` returns a ``Reader``: the file's column names, the schema type of each
+column (declared in ``[input].columns``, else ``string``), and an iterator of
+``(line, values)`` in batches that never holds the whole file. Each value is converted to
+its declared type; a value that does not convert, a missing required value or a row of the
+wrong width raises ``IngestError`` naming the file, the line (as an editor counts it, the
+CSV header being line 1) and the column.
+
+The DuckDB fast path does not use these readers to load, only to point at the first bad
+row when DuckDB refuses the file (``locate_problem``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qarion_etl.errors import QarionError
+from qarion_etl.flow import ColumnSpec
+
+BATCH_ROWS = 10_000
+
+
+class IngestError(QarionError):
+    """A row of an input file is wrong (fails its task)."""
+
+
+_TRUE = {"true", "t", "1", "yes", "y"}
+_FALSE = {"false", "f", "0", "no", "n"}
+
+
+def _boolean(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _decimal(text: str) -> decimal.Decimal:
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValueError(text) from None
+    if not value.is_finite():
+        raise ValueError(text)
+    return value
+
+
+def _timestamp(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.strip())
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text.strip())
+
+
+CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "string": str,
+    "integer": int,
+    "float": float,
+    "decimal": _decimal,
+    "boolean": _boolean,
+    "date": _date,
+    "timestamp": _timestamp,
+}
+
+
+def convert_json_value(value: Any, schema_type: str) -> Any:
+    """Check and convert one JSON value; raises ``ValueError``."""
+    if isinstance(value, str):
+        return CONVERTERS[schema_type](value) if schema_type != "string" else value
+    if schema_type == "string":
+        return value if not isinstance(value, (dict, list)) else json.dumps(value)
+    if isinstance(value, bool):
+        if schema_type == "boolean":
+            return value
+        raise ValueError(value)
+    if schema_type == "integer" and isinstance(value, int):
+        return value
+    if schema_type == "float" and isinstance(value, (int, float)):
+        return float(value)
+    if schema_type == "decimal" and isinstance(value, (int, float)):
+        return decimal.Decimal(str(value))
+    raise ValueError(value)
+
+
+@dataclass
+class Reader:
+    """An open input file: its columns and a stream of checked rows."""
+
+    path: Path
+    shown: str
+    names: list[str]
+    types: list[str]
+    batches: Iterator[list[tuple[Any, ...]]] = field(default_factory=lambda: iter(()))
+
+
+@dataclass(frozen=True, slots=True)
+class CsvOptions:
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str | None = None
+    header: bool = True
+    encoding: str = "utf-8"
+    null_values: tuple[str, ...] = ("",)
+
+    @classmethod
+    def from_config(cls, config: Any) -> CsvOptions:
+        nulls = config.get("null_values", [""])
+        return cls(
+            delimiter=str(config.get("delimiter", ",")), quote=str(config.get("quote", '"')),
+            escape=config.get("escape"), header=bool(config.get("header", True)),
+            encoding=str(config.get("encoding", "utf-8")),
+            null_values=tuple(nulls) if isinstance(nulls, list) else (str(nulls),),
+        )
+
+
+def _fail(shown: str, line: int, message: str) -> IngestError:
+    return IngestError(message, path=shown, line=line)
+
+
+def column_types(names: Sequence[str], declared: Sequence[ColumnSpec], shown: str) -> list[str]:
+    """The schema type of each file column; every declared column must be in the file."""
+    missing = [c.name for c in declared if c.name not in names]
+    if missing:
+        raise IngestError(f"the file has no column {', '.join(repr(m) for m in missing)} "
+                          f"declared in [input].columns (its columns: {', '.join(names)})", path=shown, line=1)
+    if "batch_id" in names:
+        raise IngestError("the file has a 'batch_id' column, which qarion-etl adds to landing tables",
+                          path=shown, line=1)
+    by_name = {c.name: c.schema_type for c in declared}
+    return [by_name.get(n, "string") for n in names]
+
+
+def csv_header(path: Path, shown: str, opts: CsvOptions) -> list[str]:
+    with path.open(newline="", encoding=opts.encoding) as fh:
+        row = next(_csv_reader(fh, opts), None)
+    if row is None:
+        raise IngestError("the file is empty (no header line)", path=shown, line=1)
+    return [c.strip() for c in row] if opts.header else [f"column{i + 1}" for i in range(len(row))]
+
+
+def _csv_reader(fh: Any, opts: CsvOptions) -> Any:
+    return csv.reader(fh, delimiter=opts.delimiter, quotechar=opts.quote, escapechar=opts.escape,
+                      doublequote=opts.escape is None, strict=True)
+
+
+def csv_rows(path: Path, shown: str, opts: CsvOptions, declared: Sequence[ColumnSpec],
+             extra: tuple[Any, ...] = ()) -> Reader:
+    """A checked CSV reader; ``extra`` values are appended to every row (the batch id)."""
+    names = csv_header(path, shown, opts)
+    types = column_types(names, declared, shown)
+    required = {c.name for c in declared if c.required}
+    return Reader(path, shown, names, types, _csv_batches(path, shown, opts, names, types, required, extra))
+
+
+def _csv_batches(path: Path, shown: str, opts: CsvOptions, names: list[str], types: list[str],
+                 required: set[str], extra: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
+    nulls = set(opts.null_values)
+    width = len(names)
+    plan = [(i, CONVERTERS[t], names[i] in required, names[i], t) for i, t in enumerate(types) if t != "string"]
+    strings = [(i, names[i] in required, names[i]) for i, t in enumerate(types) if t == "string"]
+    with path.open(newline="", encoding=opts.encoding) as fh:
+        reader = _csv_reader(fh, opts)
+        if opts.header:
+            next(reader, None)
+        batch: list[tuple[Any, ...]] = []
+        last = reader.line_num
+        try:
+            for row in reader:
+                line, last = last + 1, reader.line_num
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise _fail(shown, line, f"expected {width} fields, found {len(row)}")
+                for i, conv, req, name, stype in plan:
+                    value = row[i]
+                    if value in nulls:
+                        if req:
+                            raise _fail(shown, line, f"column '{name}': missing required value")
+                        row[i] = None
+                        continue
+                    try:
+                        row[i] = conv(value)
+                    except (ValueError, TypeError):
+                        raise _fail(shown, line, f"column '{name}': {value!r} is not a valid {stype}") from None
+                for i, req, name in strings:
+                    if row[i] in nulls:
+                        if req:
+                            raise _fail(shown, line, f"column '{name}': missing required value")
+                        row[i] = None
+                batch.append((*row, *extra))
+                if len(batch) >= BATCH_ROWS:
+                    yield batch
+                    batch = []
+        except csv.Error as exc:
+            raise _fail(shown, last + 1, f"malformed CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise _fail(shown, last + 1, f"not valid {opts.encoding} text: {exc.reason}") from None
+        if batch:
+            yield batch
+
+
+def jsonl_keys(path: Path, shown: str, encoding: str = "utf-8") -> list[str]:
+    with path.open(encoding=encoding) as fh:
+        for lineno, text in enumerate(fh, 1):
+            if text.strip():
+                obj = _json_line(text, shown, lineno)
+                return list(obj)
+    raise IngestError("the file is empty", path=shown, line=1)
+
+
+def _json_line(text: str, shown: str, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(shown, lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise _fail(shown, lineno, "each line must be a JSON object")
+    return obj
+
+
+def jsonl_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = (),
+               encoding: str = "utf-8") -> Reader:
+    """A checked JSON Lines reader: columns are the declared ones plus the first object's keys."""
+    keys = jsonl_keys(path, shown, encoding)
+    names = [c.name for c in declared] + [k for k in keys if k not in {c.name for c in declared}]
+    if "batch_id" in names:
+        raise IngestError("the file has a 'batch_id' field, which qarion-etl adds to landing tables",
+                          path=shown, line=1)
+    by_name = {c.name: c for c in declared}
+    types = [by_name[n].schema_type if n in by_name else "string" for n in names]
+
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        batch: list[tuple[Any, ...]] = []
+        with path.open(encoding=encoding) as fh:
+            for lineno, text in enumerate(fh, 1):
+                if not text.strip():
+                    continue
+                obj = _json_line(text, shown, lineno)
+                out = []
+                for name, stype in zip(names, types, strict=True):
+                    value = obj.get(name)
+                    if value is None:
+                        if name in by_name and by_name[name].required:
+                            raise _fail(shown, lineno, f"column '{name}': missing required value")
+                        out.append(None)
+                        continue
+                    try:
+                        out.append(convert_json_value(value, stype))
+                    except (ValueError, TypeError):
+                        raise _fail(shown, lineno, f"column '{name}': {value!r} is not a valid {stype}") from None
+                batch.append((*out, *extra))
+                if len(batch) >= BATCH_ROWS:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    return Reader(path, shown, names, types, batches())
+
+
+def parquet_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = ()) -> Reader:
+    """Parquet read through DuckDB's reader in batches (for engines other than DuckDB)."""
+    import duckdb
+
+    con = duckdb.connect()
+    rel = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+    names = [d[0] for d in rel.description]
+    types = column_types(names, declared, shown)
+    required = [i for i, n in enumerate(names) if any(c.name == n and c.required for c in declared)]
+
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        row_no = 0
+        try:
+            while chunk := rel.fetchmany(BATCH_ROWS):
+                for row in chunk:
+                    row_no += 1
+                    for i in required:
+                        if row[i] is None:
+                            raise _fail(shown, row_no, f"column '{names[i]}': missing required value (row {row_no})")
+                yield [(*row, *extra) for row in chunk]
+        finally:
+            con.close()
+
+    return Reader(path, shown, names, types, batches())
+
+
+def open_reader(fmt: str, path: Path, shown: str, config: Any, declared: Sequence[ColumnSpec],
+                extra: tuple[Any, ...] = ()) -> Reader:
+    """The checked reader for ``fmt`` (``csv``, ``jsonl`` or ``parquet``)."""
+    if fmt == "csv":
+        return csv_rows(path, shown, CsvOptions.from_config(config), declared, extra)
+    if fmt == "jsonl":
+        return jsonl_rows(path, shown, declared, extra, str(config.get("encoding", "utf-8")))
+    if fmt == "parquet":
+        return parquet_rows(path, shown, declared, extra)
+    raise IngestError(f"unknown format {fmt!r} (known: csv, jsonl, parquet)")
+
+
+def locate_problem(fmt: str, path: Path, shown: str, config: Any, declared: Sequence[ColumnSpec],
+                   key_columns: Sequence[str] = (), duplicate: tuple[Any, ...] | None = None) -> None:
+    """Re-read the file to raise the located error for its first bad row (or duplicate key)."""
+    reader = open_reader(fmt, path, shown, config, declared)
+    key_idx = [reader.names.index(k) for k in key_columns if k in reader.names]
+    seen_first: int | None = None
+    line_of = _line_counter(fmt, reader)
+    for batch in reader.batches:
+        for row in batch:
+            line = next(line_of)
+            if duplicate is not None and key_idx and tuple(row[i] for i in key_idx) == duplicate:
+                if seen_first is None:
+                    seen_first = line
+                else:
+                    shown_key = ", ".join(f"{k}={v!r}" for k, v in zip(key_columns, duplicate, strict=False))
+                    raise _fail(shown, line, f"duplicate primary key ({shown_key}), first seen on line {seen_first}")
+
+
+def _line_counter(fmt: str, reader: Reader) -> Iterator[int]:
+    """Approximate lines of rows for duplicate reports (exact for one line per record)."""
+    n = 2 if fmt == "csv" else 1
+    while True:
+        yield n
+        n += 1

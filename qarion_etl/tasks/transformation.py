@@ -1,0 +1,87 @@
+"""The ``transformation`` task: render ``config.sql`` and materialise the SELECT.
+
+With a ``target_dataset_id`` the query result is written atomically (staging table, then
+swap; ``FULL_REFRESH`` or ``INCREMENTAL`` like ingestion). Without one the statement just
+executes. When the result has exactly one row, that row's columns become fields of the
+task result (``total_count``, ``avg_value`` …), so downstream templates can
+``xcom_pull('calculate_stats', key='avg_value')``. On a name clash the runner's own
+fields (``rows_written``, ``target_dataset``, ``status``, ``batch_id``,
+``duration_seconds``) win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from typing import Any
+
+from qarion_etl.materialize import staged_write
+from qarion_etl.tasks.base import BaseTask, TaskContext, database_errors
+
+#: Result fields the runner owns; a one-row column with one of these names is not copied.
+RESERVED_FIELDS = frozenset({"rows_written", "target_dataset", "status", "batch_id", "duration_seconds"})
+
+
+class TransformationTask(BaseTask):
+    """Run ``config.sql`` (a SELECT) and write its rows to ``target_dataset_id``."""
+
+    def execute(self, ctx: TaskContext) -> dict[str, Any]:
+        sql = ctx.render(str(self.spec.config["sql"])).strip().rstrip(";").strip()
+        target = self.spec.target_dataset_id
+        if target is None:
+            return self._execute_only(ctx, sql)
+        pk = [k for k in ctx.flow.input.primary_key] if ctx.processing_type == "INCREMENTAL" else []
+        with ctx.writing(), database_errors(sql), staged_write(ctx.db, ctx.namespace, target) as (conn, stage):
+            conn.exec_driver_sql(f"CREATE TABLE {stage.table} AS {sql}")
+            head = conn.exec_driver_sql(f"SELECT * FROM {stage.table} LIMIT 2")
+            columns = list(head.keys())
+            first = head.fetchall()
+            if len(first) < 2:
+                rows = len(first)
+            else:
+                rows = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
+            ctx.check_cancel()
+            stage.publish(conn, ctx.processing_type, pk)
+        result: dict[str, Any] = {"rows_written": rows, "target_dataset": target}
+        if rows == 1:
+            result.update(row_fields(columns, first[0]))
+        return result
+
+    def _execute_only(self, ctx: TaskContext, sql: str) -> dict[str, Any]:
+        with ctx.writing(), database_errors(sql), ctx.db.begin() as conn:
+            res = conn.exec_driver_sql(sql)
+            result: dict[str, Any] = {"target_dataset": None}
+            if res.returns_rows:
+                columns = list(res.keys())
+                fetched = res.fetchmany(2)
+                rows = len(fetched) + (len(res.fetchall()) if len(fetched) == 2 else 0)
+                result["rows_written"] = rows
+                if rows == 1:
+                    result.update(row_fields(columns, fetched[0]))
+            else:
+                result["rows_written"] = max(res.rowcount, 0)
+        return result
+
+
+def row_fields(columns: list[str], row: Any) -> dict[str, Any]:
+    """The columns of a one-row result as JSON-friendly result fields."""
+    out: dict[str, Any] = {}
+    for name, value in zip(columns, row, strict=True):
+        if name in RESERVED_FIELDS:
+            continue
+        out[name] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        if value == value.to_integral_value() and abs(value) < 2**63:
+            return int(value)
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return value
