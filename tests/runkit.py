@@ -1,0 +1,108 @@
+"""Helpers for runner tests: projects with a private namespace, table queries, cleanup."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.helpers import ROOT, cli, make_project, write_flow
+
+SEED_FLOW = (ROOT / "flows" / "data_pipeline.toml").read_text()
+
+
+def seed_project(tmp_path: Path, namespace: str, engine_url: str | None = None, flow_text: str | None = None) -> Path:
+    """The seed example with its flow moved to ``namespace`` (so tests never share tables)."""
+    project = make_project(tmp_path, engine_url=engine_url)
+    text = (flow_text or SEED_FLOW).replace('namespace = "production"', f'namespace = "{namespace}"')
+    (project / "flows" / "data_pipeline.toml").write_text(text)
+    return project
+
+
+def run_cli(project: Path, *args: str) -> Any:
+    return cli("run", *args, project=project)
+
+
+def engine_url_of(project: Path) -> str:
+    import tomli
+
+    url = tomli.loads((project / "qarion-etl.toml").read_text())["engine"]["url"]
+    return str(url)
+
+
+def table(url: str, namespace: str, name: str) -> str:
+    from qarion_etl.db_service import DatabaseService
+
+    db = DatabaseService(url)
+    try:
+        return db.qualified(namespace, name)
+    finally:
+        db.close()
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    from qarion_etl.db_service import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def table_names(url: str, namespace: str) -> list[str]:
+    from qarion_etl.db_service import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = sa.inspect(conn)
+            if engine.dialect.name in ("postgresql", "duckdb"):
+                return sorted(insp.get_table_names(schema=namespace))
+            return sorted(n[len(namespace) + 2:] for n in insp.get_table_names() if n.startswith(namespace + "__"))
+    finally:
+        engine.dispose()
+
+
+def drop_namespace(url: str, namespace: str) -> None:
+    """Remove every table of ``namespace`` (the schema where the engine has schemas)."""
+    from qarion_etl.db_service import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name in ("postgresql", "duckdb"):
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE')
+                return
+            q = engine.dialect.identifier_preparer.quote_identifier
+            for name in sa.inspect(conn).get_table_names():
+                if name.startswith(namespace + "__"):
+                    conn.exec_driver_sql(f"DROP TABLE {q(name)}")
+    finally:
+        engine.dispose()
+
+
+def orders_mean(path: Path) -> tuple[float, int]:
+    """The mean of ``value`` in an orders CSV and how many rows lie above it."""
+    with path.open(newline="") as fh:
+        values = [float(r["value"]) for r in csv.DictReader(fh)]
+    mean = sum(values) / len(values)
+    return mean, sum(v > mean for v in values)
+
+
+def results_file(project: Path, run_id: str) -> dict[str, Any]:
+    return json.loads((project / ".qarion" / "runs" / f"{run_id}.json").read_text())
+
+
+def xcom(project: Path, task: str, key: str = "return_value", **ident: Any) -> Any:
+    from qarion_etl.project import Project
+
+    with Project.load(project / "qarion-etl.toml") as p:
+        return p.xcom_service(ident.pop("flow_id", "data_pipeline")).pull(task, key=key, **ident)
+
+
+__all__ = ["cli", "write_flow", "make_project"]
