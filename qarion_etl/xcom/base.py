@@ -38,11 +38,12 @@ Example, a custom backend ported from Airflow by changing only its imports::
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import ConfigError, UsageError, XComValueError
+from qarion_etl.errors import ConfigError, QarionError, UsageError, XComValueError
 from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
 from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
 from qarion_etl.xcom.values import (
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from qarion_etl.xcom.backends.database import SqlXComStore
 
 DEFAULT_NAMESPACE = "qarion"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
 
 # clear() filters and the Airflow names that mean the same.
 _CLEAR_ALIASES = {
@@ -124,6 +126,10 @@ class BaseXCom:
         self.db_service = db_service
         self.namespace = namespace or DEFAULT_NAMESPACE
         self.table_name = table_name or f"{self.namespace}_xcom"
+        if db_service is not None and not _TABLE_NAME.match(self.table_name):
+            raise ConfigError(
+                f"XCom table name {self.table_name!r} must be a plain identifier of at most 60 characters"
+            )
         self._sql: SqlXComStore | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -300,7 +306,16 @@ class BaseXCom:
                 "run_id": dag_run_id,
                 "map_index": -1,
             }
-            out = call_with_value(self, "serialize_value", value, available)
+            try:
+                out = call_with_value(self, "serialize_value", value, available)
+            except QarionError:
+                raise
+            except Exception as exc:
+                raise XComValueError(
+                    f"{type(self).__name__}.serialize_value failed: {type(exc).__name__}: {exc}",
+                    task_id=task_id,
+                    key=key,
+                ) from exc
             text, stored_type = _stored_form(out, vt, task_id, key)
         size = check_size(text, self.max_value_bytes, task_id=task_id, key=key)
         return XComRecord(
@@ -319,7 +334,16 @@ class BaseXCom:
         """The value of a stored record (through the ``deserialize_value`` hook)."""
         if self._plain_deserialize:
             return decode(record.value, record.value_type)
-        return call_with_record(self, "deserialize_value", record)
+        try:
+            return call_with_record(self, "deserialize_value", record)
+        except QarionError:
+            raise
+        except Exception as exc:
+            raise XComValueError(
+                f"{type(self).__name__}.deserialize_value failed: {type(exc).__name__}: {exc}",
+                task_id=record.task_id,
+                key=record.key,
+            ) from exc
 
     def light_value(self, record: XComRecord) -> Any:
         """The light form of a listed record (through ``orm_deserialize_value``)."""
