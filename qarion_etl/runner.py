@@ -246,8 +246,10 @@ class _Run:
             status = INTERRUPTED
             self.cancel.set()
             for o in self.outcomes.values():
-                if o.status == NOT_RUN and o.started_at:
-                    o.status = INTERRUPTED
+                if o.status in (NOT_RUN, INTERRUPTED) and o.started_at:
+                    o.status, o.error = INTERRUPTED, "interrupted"
+                    o.ended_at = o.ended_at or now_iso()
+                    self._record(o, INTERRUPTED)
             raise
         finally:
             result = RunResult(self.flow.id, self.dag_run_id, self.batch_id, status, self.started_at, now_iso(),
@@ -311,7 +313,6 @@ class _Run:
                 raise
 
     def _run_task(self, tid: str) -> TaskOutcome:
-        from qarion_etl.runs import TaskInstanceRecord
         from qarion_etl.tasks import get_task_class
         from qarion_etl.tasks.base import Interrupted, TaskContext
 

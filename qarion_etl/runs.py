@@ -68,7 +68,7 @@ class RunStore:
             sa.Column("ended_at", sa.String(40)),
             sa.Column("summary", sa.Text),
         )
-        self.task_instances = sa.Table(
+        self.ti_table = sa.Table(
             f"{namespace}_task_instances", md,
             sa.Column("dag_run_id", sa.String(_ID), primary_key=True),
             sa.Column("task_id", sa.String(_ID), primary_key=True),
@@ -173,7 +173,7 @@ class RunStore:
     # --- task instances ----------------------------------------------------------
     def record_task(self, ti: TaskInstanceRecord) -> None:
         """Insert or replace the task instance ``(dag_run_id, task_id)``."""
-        t = self.task_instances
+        t = self.ti_table
         values = {
             "dag_run_id": ti.dag_run_id, "task_id": ti.task_id, "flow_id": ti.flow_id, "batch_id": ti.batch_id,
             "status": ti.status, "try_number": ti.try_number, "started_at": ti.started_at, "ended_at": ti.ended_at,
@@ -186,7 +186,7 @@ class RunStore:
 
     def task_instances(self, dag_run_id: str) -> list[TaskInstanceRecord]:
         self.create_tables()
-        t = self.task_instances
+        t = self.ti_table
         with self.db.connect() as conn:
             rows = conn.execute(sa.select(t).where(t.c.dag_run_id == dag_run_id)).mappings().all()
         return [_ti(row) for row in rows]
@@ -194,7 +194,7 @@ class RunStore:
     def last_success_run_of_task(self, flow_id: str, task_id: str, before: str | None = None) -> str | None:
         """The newest run of ``flow_id`` in which ``task_id`` succeeded."""
         self.create_tables()
-        t = self.task_instances
+        t = self.ti_table
         stmt = (sa.select(t.c.dag_run_id).where(t.c.flow_id == flow_id, t.c.task_id == task_id, t.c.status == "success")
                 .order_by(t.c.ended_at.desc()).limit(1))
         with self.db.connect() as conn:
