@@ -153,6 +153,10 @@ def staged_write(db: DatabaseService, namespace: str, target: str) -> Iterator[t
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ns.qualified(stale)}")
         try:
             with conn.begin():
+                if db.dialect == "sqlite":
+                    # pysqlite opens transactions only before DML; begin explicitly so that
+                    # CREATE/DROP/RENAME belong to this transaction too.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn, stage
         except BaseException:
             if not transactional_ddl(db):

@@ -114,3 +114,11 @@ def database_errors(sql: str | None = None) -> Iterator[None]:
         raise QarionError(describe_db_error(exc, sql)) from exc
     except sa.exc.SQLAlchemyError as exc:
         raise QarionError(describe_db_error(exc, sql)) from exc
+    except Exception as exc:
+        # Errors of a raw driver cursor (COPY, executemany) or of DuckDB itself.
+        if type(exc).__module__.split(".")[0] in _DRIVER_MODULES:
+            raise QarionError(describe_db_error(exc)) from exc
+        raise
+
+
+_DRIVER_MODULES = frozenset({"sqlite3", "psycopg", "pymysql", "duckdb", "_duckdb"})

@@ -54,7 +54,8 @@ class IngestionTask(BaseTask):
             if db.dialect == "duckdb":
                 rows = _duckdb_load(conn, stage, fmt, path, raw_path, cfg, ctx)
             else:
-                reader = open_reader(fmt, path, raw_path, cfg, declared, extra=(ctx.batch_id,))
+                reader = open_reader(fmt, path, raw_path, cfg, declared, extra=(ctx.batch_id,),
+                                     as_text=db.dialect == "sqlite")
                 _create_table(conn, stage, reader)
                 rows = _load_rows(conn, stage, reader, ctx)
             ctx.check_cancel()

@@ -73,6 +73,23 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "timestamp": _timestamp,
 }
 
+#: SQLite's driver binds no Decimal/date/datetime: after checking, store them as text.
+TEXT_STORED: dict[str, Callable[[Any], Any]] = {
+    "decimal": str,
+    "date": lambda v: v.isoformat(),
+    "timestamp": lambda v: v.isoformat(sep=" "),
+}
+
+
+def converters(as_text: bool = False) -> dict[str, Callable[[str], Any]]:
+    """Text-to-value converters per schema type (``as_text``: SQLite's storage forms)."""
+    if not as_text:
+        return CONVERTERS
+    out = dict(CONVERTERS)
+    for name, to_text in TEXT_STORED.items():
+        out[name] = (lambda conv, back: lambda text: back(conv(text)))(CONVERTERS[name], to_text)
+    return out
+
 
 def convert_json_value(value: Any, schema_type: str) -> Any:
     """Check and convert one JSON value; raises ``ValueError``."""
@@ -155,19 +172,21 @@ def _csv_reader(fh: Any, opts: CsvOptions) -> Any:
 
 
 def csv_rows(path: Path, shown: str, opts: CsvOptions, declared: Sequence[ColumnSpec],
-             extra: tuple[Any, ...] = ()) -> Reader:
+             extra: tuple[Any, ...] = (), as_text: bool = False, with_line: bool = False) -> Reader:
     """A checked CSV reader; ``extra`` values are appended to every row (the batch id)."""
     names = csv_header(path, shown, opts)
     types = column_types(names, declared, shown)
     required = {c.name for c in declared if c.required}
-    return Reader(path, shown, names, types, _csv_batches(path, shown, opts, names, types, required, extra))
+    return Reader(path, shown, names, types,
+                  _csv_batches(path, shown, opts, names, types, required, extra, converters(as_text), with_line))
 
 
 def _csv_batches(path: Path, shown: str, opts: CsvOptions, names: list[str], types: list[str],
-                 required: set[str], extra: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
+                 required: set[str], extra: tuple[Any, ...],
+                 convs: dict[str, Callable[[str], Any]], with_line: bool = False) -> Iterator[list[tuple[Any, ...]]]:
     nulls = set(opts.null_values)
     width = len(names)
-    plan = [(i, CONVERTERS[t], names[i] in required, names[i], t) for i, t in enumerate(types) if t != "string"]
+    plan = [(i, convs[t], names[i] in required, names[i], t) for i, t in enumerate(types) if t != "string"]
     strings = [(i, names[i] in required, names[i]) for i, t in enumerate(types) if t == "string"]
     with path.open(newline="", encoding=opts.encoding) as fh:
         reader = _csv_reader(fh, opts)
@@ -198,7 +217,7 @@ def _csv_batches(path: Path, shown: str, opts: CsvOptions, names: list[str], typ
                         if req:
                             raise _fail(shown, line, f"column '{name}': missing required value")
                         row[i] = None
-                batch.append((*row, *extra))
+                batch.append((*row, *extra, line) if with_line else (*row, *extra))
                 if len(batch) >= BATCH_ROWS:
                     yield batch
                     batch = []
@@ -230,7 +249,7 @@ def _json_line(text: str, shown: str, lineno: int) -> dict[str, Any]:
 
 
 def jsonl_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = (),
-               encoding: str = "utf-8") -> Reader:
+               encoding: str = "utf-8", as_text: bool = False, with_line: bool = False) -> Reader:
     """A checked JSON Lines reader: columns are the declared ones plus the first object's keys."""
     keys = jsonl_keys(path, shown, encoding)
     names = [c.name for c in declared] + [k for k in keys if k not in {c.name for c in declared}]
@@ -256,10 +275,11 @@ def jsonl_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tu
                         out.append(None)
                         continue
                     try:
-                        out.append(convert_json_value(value, stype))
+                        converted = convert_json_value(value, stype)
+                        out.append(TEXT_STORED[stype](converted) if as_text and stype in TEXT_STORED else converted)
                     except (ValueError, TypeError):
                         raise _fail(shown, lineno, f"column '{name}': {value!r} is not a valid {stype}") from None
-                batch.append((*out, *extra))
+                batch.append((*out, *extra, lineno) if with_line else (*out, *extra))
                 if len(batch) >= BATCH_ROWS:
                     yield batch
                     batch = []
@@ -296,12 +316,15 @@ def parquet_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: 
 
 
 def open_reader(fmt: str, path: Path, shown: str, config: Any, declared: Sequence[ColumnSpec],
-                extra: tuple[Any, ...] = ()) -> Reader:
-    """The checked reader for ``fmt`` (``csv``, ``jsonl`` or ``parquet``)."""
+                extra: tuple[Any, ...] = (), as_text: bool = False) -> Reader:
+    """The checked reader for ``fmt`` (``csv``, ``jsonl`` or ``parquet``).
+
+    ``as_text`` stores decimals, dates and timestamps as text (for SQLite).
+    """
     if fmt == "csv":
-        return csv_rows(path, shown, CsvOptions.from_config(config), declared, extra)
+        return csv_rows(path, shown, CsvOptions.from_config(config), declared, extra, as_text)
     if fmt == "jsonl":
-        return jsonl_rows(path, shown, declared, extra, str(config.get("encoding", "utf-8")))
+        return jsonl_rows(path, shown, declared, extra, str(config.get("encoding", "utf-8")), as_text)
     if fmt == "parquet":
         return parquet_rows(path, shown, declared, extra)
     raise IngestError(f"unknown format {fmt!r} (known: csv, jsonl, parquet)")
@@ -310,24 +333,22 @@ def open_reader(fmt: str, path: Path, shown: str, config: Any, declared: Sequenc
 def locate_problem(fmt: str, path: Path, shown: str, config: Any, declared: Sequence[ColumnSpec],
                    key_columns: Sequence[str] = (), duplicate: tuple[Any, ...] | None = None) -> None:
     """Re-read the file to raise the located error for its first bad row (or duplicate key)."""
-    reader = open_reader(fmt, path, shown, config, declared)
+    if fmt == "csv":
+        reader = csv_rows(path, shown, CsvOptions.from_config(config), declared, with_line=True)
+    elif fmt == "jsonl":
+        reader = jsonl_rows(path, shown, declared, encoding=str(config.get("encoding", "utf-8")), with_line=True)
+    else:
+        reader = parquet_rows(path, shown, declared)
     key_idx = [reader.names.index(k) for k in key_columns if k in reader.names]
     seen_first: int | None = None
-    line_of = _line_counter(fmt, reader)
+    row_no = 0
     for batch in reader.batches:
         for row in batch:
-            line = next(line_of)
-            if duplicate is not None and key_idx and tuple(row[i] for i in key_idx) == duplicate:
+            row_no += 1
+            line = row[-1] if fmt in ("csv", "jsonl") else row_no
+            if duplicate is not None and key_idx and tuple(row[i] for i in key_idx) == tuple(duplicate):
                 if seen_first is None:
                     seen_first = line
                 else:
                     shown_key = ", ".join(f"{k}={v!r}" for k, v in zip(key_columns, duplicate, strict=False))
                     raise _fail(shown, line, f"duplicate primary key ({shown_key}), first seen on line {seen_first}")
-
-
-def _line_counter(fmt: str, reader: Reader) -> Iterator[int]:
-    """Approximate lines of rows for duplicate reports (exact for one line per record)."""
-    n = 2 if fmt == "csv" else 1
-    while True:
-        yield n
-        n += 1
