@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from qarion_etl.errors import ConfigError
 from qarion_etl.xcom.base import BaseXCom
@@ -90,8 +89,9 @@ def build_table(name: str) -> sa.Table:
             f"XCom table name {name!r} must be a plain identifier of at most 60 characters"
         )
     ident = sa.String(MAX_ID_LENGTH)
-    text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-    stamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    # MySQL's TEXT holds 64 KB; a length makes its dialect choose LONGTEXT (4 GB).
+    text = sa.Text().with_variant(sa.Text(length=2**32 - 1), "mysql", "mariadb")
+    stamp = sa.DateTime()  # for people; ordering uses pushed_ns
     md = sa.MetaData()
     table = sa.Table(
         name,
@@ -323,9 +323,15 @@ class SqlXComStore:
         t = self.table
         updated = [c.name for c in t.columns if c.name != "identity"]
         if self.dialect in ("mysql", "mariadb"):
-            ins = mysql.insert(t)
+            from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+            ins = mysql_insert(t)
             return ins.on_duplicate_key_update({c: ins.inserted[c] for c in updated})
-        ins = sqlite.insert(t) if self.dialect == "sqlite" else postgresql.insert(t)
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # PostgreSQL, DuckDB and other dialects that speak ON CONFLICT
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        ins = insert(t)
         return ins.on_conflict_do_update(
             index_elements=[t.c.identity], set_={c: ins.excluded[c] for c in updated}
         )

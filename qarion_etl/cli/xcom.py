@@ -1,0 +1,241 @@
+"""``qarion-etl xcom list | get | push | clear``: inspect and manage XCom values.
+
+Commands parse their arguments and call ``XComService``; ``get`` prints only the value,
+so a CI step can capture it. rich is imported by ``list`` alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import math
+import re
+import sys
+from typing import Any
+
+import typer
+
+from qarion_etl.cli import output
+from qarion_etl.cli.state import get_project
+from qarion_etl.errors import UsageError
+
+app = typer.Typer(
+    help="Inspect and manage XCom values (list, get, push, clear).", no_args_is_help=True
+)
+
+_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_TYPES = ("json", "string", "integer", "float", "boolean", "binary")
+
+FLOW = typer.Option(None, "--flow", help="Flow id.")
+RUN = typer.Option(None, "--run", help="dag_run_id.")
+BATCH = typer.Option(None, "--batch", help="Batch id.")
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``15m``, ``45s`` or ``2w`` as a ``timedelta``.
+
+    Raises:
+        UsageError: the text is not one of those forms.
+    """
+    match = _AGE.match(text or "")
+    if not match:
+        raise UsageError(f"--older-than must look like 30d, 12h, 15m, 45s or 2w, not {text!r}")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_value(text: str, value_type: str | None) -> Any:
+    """VALUE of ``xcom push``: JSON when it parses (else a string), or as ``--type`` says.
+
+    Raises:
+        UsageError: VALUE cannot be read as the forced type.
+    """
+    if value_type is None:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    kind = value_type.lower()
+    try:
+        if kind == "string":
+            return text
+        if kind == "json":
+            return json.loads(text)
+        if kind == "integer":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "boolean":
+            flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+            return flags[text.strip().lower()]
+        if kind == "binary":
+            return base64.b64decode(text, validate=True)
+    except (ValueError, KeyError, binascii.Error):
+        raise UsageError(
+            f"VALUE {text!r} is not valid {kind}"
+            + (" (give binary values as base64)" if kind == "binary" else "")
+        ) from None
+    raise UsageError(f"--type must be one of {', '.join(_TYPES)}, not {value_type!r}")
+
+
+def render_value(value: Any, raw: bool) -> str | bytes:
+    """What ``xcom get`` prints: JSON, or the bare string/bytes with ``--raw``."""
+    if raw and isinstance(value, str):
+        return value + "\n"
+    if raw and isinstance(value, bytes):
+        return value
+    if isinstance(value, bytes):
+        value = base64.b64encode(value).decode("ascii")
+    if isinstance(value, float) and not math.isfinite(value):
+        return ("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")) + "\n"
+    return json.dumps(value, ensure_ascii=False) + "\n"
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+@app.command("list")
+def list_values(
+    ctx: typer.Context,
+    flow: str = FLOW,
+    task: str = typer.Option(None, "--task", help="Task id."),
+    run: str = RUN,
+    batch: int = BATCH,
+    key: str = typer.Option(None, "--key", help="XCom key."),
+    limit: int = typer.Option(50, "--limit", min=1, help="How many values, newest first."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List XCom values, newest first, with a short preview (never the full value)."""
+    service = get_project(ctx).xcom_service()
+    entries = service.list(
+        flow_id=flow, task_id=task, dag_run_id=run, batch_id=batch, key=key, limit=limit
+    )
+    if json_out:
+        output.emit_json([e.to_dict() for e in entries])
+        return
+    if not entries:
+        output.info("No XCom values match.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    header = ("FLOW", "RUN", "BATCH", "TASK", "KEY", "TYPE", "SIZE", "CREATED (UTC)", "PREVIEW")
+    rows = [
+        (
+            e.flow_id,
+            e.dag_run_id or "-",
+            "-" if e.batch_id is None else str(e.batch_id),
+            e.task_id,
+            e.key,
+            e.value_type,
+            f"{e.size:,}",
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(e.preview),
+        )
+        for e in entries
+    ]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for i, name in enumerate(header):
+        fixed = None if name == "PREVIEW" else min(40, max(len(name), *(len(r[i]) for r in rows)))
+        table.add_column(
+            name,
+            overflow="ellipsis",
+            no_wrap=True,
+            min_width=fixed,
+            justify="right" if name in ("BATCH", "SIZE") else "left",
+        )
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
+@app.command("get")
+def get_value(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="The task that pushed the value."),
+    key: str = typer.Option("return_value", "--key", help="XCom key."),
+    flow: str = FLOW,
+    run: str = RUN,
+    batch: int = BATCH,
+    raw: bool = typer.Option(
+        False, "--raw", help="Print strings and bytes as they are, not as JSON."
+    ),
+) -> None:
+    """Print one value (JSON) on stdout; exit 1 when nothing matches. The newest match wins."""
+    value = (
+        get_project(ctx)
+        .xcom_service()
+        .get(task, key=key, batch_id=batch, dag_run_id=run, flow_id=flow)
+    )
+    text = render_value(value, raw)
+    if isinstance(text, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(text)
+
+
+@app.command("push")
+def push_value(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="Task id to push as."),
+    value: str = typer.Argument(..., help="The value: JSON when it parses, else a string."),
+    key: str = typer.Option("return_value", "--key", help="XCom key."),
+    value_type: str = typer.Option(None, "--type", help=f"Force a type: {', '.join(_TYPES)}."),
+    flow: str = typer.Option(None, "--flow", help="Flow id (required)."),
+    run: str = RUN,
+    batch: int = BATCH,
+) -> None:
+    """Push one value, replacing an earlier push with the same identity."""
+    if not flow:
+        raise UsageError("xcom push needs --flow (the flow the value belongs to)")
+    if value_type is not None and value_type.lower() not in _TYPES:
+        raise UsageError(f"--type must be one of {', '.join(_TYPES)}, not {value_type!r}")
+    parsed = parse_value(value, value_type)
+    service = get_project(ctx).xcom_service(flow_id=flow)
+    service.push(
+        task,
+        parsed,
+        key=key,
+        value_type=value_type.lower() if value_type else None,
+        batch_id=batch,
+        dag_run_id=run,
+    )
+    where = "".join(f" {n} {v!r}" for n, v in (("run", run), ("batch", batch)) if v is not None)
+    output.info(f"Pushed task '{task}' key '{key}' to flow '{flow}'{where}.")
+
+
+@app.command("clear")
+def clear_values(
+    ctx: typer.Context,
+    flow: str = FLOW,
+    task: str = typer.Option(None, "--task", help="Task id."),
+    run: str = RUN,
+    batch: int = BATCH,
+    key: str = typer.Option(None, "--key", help="XCom key."),
+    older_than: str = typer.Option(
+        None, "--older-than", help="Only values older than this age: 30d, 12h, 15m, 2w."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing every value."),
+) -> None:
+    """Remove XCom values and report how many were removed."""
+    age = parse_age(older_than) if older_than is not None else None
+    unscoped = all(v is None for v in (flow, task, run, batch, key, age))
+    if unscoped and not yes:
+        if not _interactive():
+            raise UsageError(
+                "refusing to clear every XCom value of every flow without --yes "
+                "(or narrow it with --flow, --task, --run, --batch, --key or --older-than)"
+            )
+        if not typer.confirm("Remove every XCom value of every flow?", default=False, err=True):
+            output.info("Nothing removed.")
+            raise typer.Exit(1)
+    service = get_project(ctx).xcom_service()
+    removed = service.clear(
+        flow_id=flow, task_id=task, dag_run_id=run, batch_id=batch, key=key, older_than=age
+    )
+    output.info(f"Removed {removed} XCom value{'' if removed == 1 else 's'}.")
