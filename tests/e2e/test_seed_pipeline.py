@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unique_name
-from tests.runkit import drop_namespace, orders_mean, query, run_cli, seed_project, table, table_names, xcom
+from tests.runkit import (
+    drop_namespace,
+    orders_mean,
+    query,
+    run_cli,
+    seed_project,
+    table,
+    table_names,
+    xcom,
+)
 
 
 @pytest.fixture
