@@ -404,6 +404,10 @@ class _Run:
 
     # --- the end -------------------------------------------------------------------
     def _finish(self, result: RunResult) -> None:
+        for o in result.tasks:
+            if o.status in (SKIPPED, NOT_RUN):
+                o.ended_at = o.ended_at or now_iso()
+                self._record(o, o.status)
         folder = self.project.config.state_dir / "runs"
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -188,7 +188,8 @@ class RunStore:
         self.create_tables()
         t = self.ti_table
         with self.db.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.dag_run_id == dag_run_id)).mappings().all()
+            rows = conn.execute(sa.select(t).where(t.c.dag_run_id == dag_run_id).order_by(
+                sa.func.coalesce(t.c.started_at, t.c.ended_at, "~"), t.c.task_id)).mappings().all()
         return [_ti(row) for row in rows]
 
     def last_success_run_of_task(self, flow_id: str, task_id: str, before: str | None = None) -> str | None:

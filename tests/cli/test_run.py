@@ -112,6 +112,9 @@ def test_sql_error_fails_task_and_skips_descendants(project: Path) -> None:
     assert "task 'calculate_stats'" in result.stderr and "no_such_column" in result.stderr
     statuses = [t["status"] for t in _json(result)["tasks"]]
     assert statuses == ["success", "failed", "skipped"]
+    shown = _json(cli("runs", "show", _json(result)["dag_run_id"], "--json", project=project))
+    assert [t["status"] for t in shown["tasks"]] == ["success", "failed", "skipped"]
+    assert shown["status"] == "failed"
 
 
 def test_missing_pull_names_task_key_and_run(project: Path) -> None:
@@ -325,3 +328,22 @@ def test_dry_run_and_unique_namespace(tmp_path: Path) -> None:
     result = run_cli(project, "data_pipeline", "--dry-run")
     assert result.exit_code == 0 and "filter_high_value" in result.stderr
     assert not (project / "warehouse.duckdb").exists()
+
+
+def test_unreachable_engine_exits_3(tmp_path: Path) -> None:
+    project = seed_project(tmp_path, "production", engine_url="postgresql+psycopg://nobody@127.0.0.1:9/none")
+    result = run_cli(project, "data_pipeline")
+    assert result.exit_code == 3
+    assert "cannot reach the warehouse" in result.stderr and "Traceback" not in result.output
+
+
+def test_vars_file(project: Path) -> None:
+    flow = project / "flows" / "data_pipeline.toml"
+    flow.write_text(flow.read_text().replace("WHERE value >", "WHERE value > {{ var('offset') }} +"))
+    (project / "vars.toml").write_text("offset = 100\n")
+    result = run_cli(project, "data_pipeline", "--vars-file", str(project / "vars.toml"), "--json")
+    assert result.exit_code == 0, result.output
+    mean, _ = orders_mean(project / "data" / "orders.csv")
+    url = engine_url_of(project)
+    low = query(url, f"SELECT MIN(value) FROM {table(url, 'production', 'high_value_orders')}")[0][0]
+    assert low > mean + 100
