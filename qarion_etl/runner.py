@@ -183,6 +183,7 @@ class _Run:
         self.cancel = threading.Event()
         self.outcomes: dict[str, TaskOutcome] = {t: TaskOutcome(t) for t in flow.task_ids if t in selected}
         self.clear_first: set[str] = set()
+        self.interrupters: dict[int, Any] = {}
         self.run_for_task: dict[str, str] = {}
 
     # --- setup ---------------------------------------------------------------------
@@ -310,6 +311,11 @@ class _Run:
                 self.cancel.set()
                 for fut in running:
                     fut.cancel()
+                for stop in list(self.interrupters.values()):
+                    try:
+                        stop()  # DuckDB: abandon the running statement; its write rolls back
+                    except Exception:  # the statement may just have finished
+                        pass
                 raise
 
     def _run_task(self, tid: str) -> TaskOutcome:
@@ -324,7 +330,8 @@ class _Run:
         result: dict[str, Any] | None = None
         ctx = TaskContext(flow=self.flow, spec=spec, db=self.db, root=self.project.config.root,
                           batch_id=self.batch_id, dag_run_id=self.dag_run_id, render=self._renderer(spec),
-                          full_refresh=self.opts.full_refresh, cancel=self.cancel, write_lock=self.write_lock)
+                          full_refresh=self.opts.full_refresh, cancel=self.cancel, write_lock=self.write_lock,
+                          interrupters=self.interrupters)
         for attempt in range(1, spec.retries + 2):
             o.tries = attempt
             self.reporter.task_started(tid, attempt)
@@ -342,6 +349,10 @@ class _Run:
                     raise
                 return o
             except Exception as exc:  # a task failure of any kind
+                if self.cancel.is_set() and not self.opts.fail_fast:
+                    o.status, o.error = INTERRUPTED, "interrupted"
+                    self._close(o, t0)
+                    return o
                 o.error = error_text(exc)
                 if attempt > spec.retries or self.cancel.is_set():
                     break

@@ -42,6 +42,7 @@ class TaskContext:
     full_refresh: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock | None = None
+    interrupters: dict[int, Callable[[], Any]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -60,6 +61,20 @@ class TaskContext:
         """Raise ``Interrupted`` when the run is being stopped."""
         if self.cancel.is_set():
             raise Interrupted("interrupted", task_id=self.spec.id)
+
+    @contextmanager
+    def interruptible(self, conn: Any) -> Iterator[None]:
+        """While inside, Ctrl-C also interrupts the statement running on ``conn`` (DuckDB)."""
+        raw = getattr(getattr(conn, "connection", None), "dbapi_connection", None)
+        stop = getattr(raw, "interrupt", None)
+        if stop is None:
+            yield
+            return
+        self.interrupters[id(conn)] = stop
+        try:
+            yield
+        finally:
+            self.interrupters.pop(id(conn), None)
 
     @contextmanager
     def writing(self) -> Iterator[None]:

@@ -50,7 +50,8 @@ class IngestionTask(BaseTask):
         declared = ctx.flow.input.columns
         pk = list(ctx.flow.input.primary_key)
         db = ctx.db
-        with ctx.writing(), database_errors(), staged_write(db, ctx.namespace, target) as (conn, stage):
+        with ctx.writing(), database_errors(), staged_write(db, ctx.namespace, target) as (conn, stage), \
+                ctx.interruptible(conn):
             if db.dialect == "duckdb":
                 rows = _duckdb_load(conn, stage, fmt, path, raw_path, cfg, ctx)
             else:
@@ -133,6 +134,7 @@ def _duckdb_load(conn: Any, stage: Stage, fmt: str, path: Any, shown: str, cfg: 
     try:
         conn.exec_driver_sql(sql)
     except Exception as exc:
+        ctx.check_cancel()  # interrupted, not refused
         # DuckDB refused a value: name the line and column the way the other engines do.
         locate_problem(fmt, path, shown, cfg, declared)
         raise QarionError(f"{shown}: cannot load: {_first_line(exc)}") from exc

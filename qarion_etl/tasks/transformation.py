@@ -32,7 +32,8 @@ class TransformationTask(BaseTask):
         if target is None:
             return self._execute_only(ctx, sql)
         pk = [k for k in ctx.flow.input.primary_key] if ctx.processing_type == "INCREMENTAL" else []
-        with ctx.writing(), database_errors(sql), staged_write(ctx.db, ctx.namespace, target) as (conn, stage):
+        with ctx.writing(), database_errors(sql), staged_write(ctx.db, ctx.namespace, target) as (conn, stage), \
+                ctx.interruptible(conn):
             conn.exec_driver_sql(f"CREATE TABLE {stage.table} AS {sql}")
             head = conn.exec_driver_sql(f"SELECT * FROM {stage.table} LIMIT 2")
             columns = list(head.keys())
