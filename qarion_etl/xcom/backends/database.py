@@ -29,14 +29,14 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from qarion_etl.errors import ConfigError
-from qarion_etl.xcom.base import BaseXCom
+from qarion_etl.xcom.backends.offload import OffloadMixin
 from qarion_etl.xcom.records import MAX_ID_LENGTH, XComQuery, XComRecord
 
 if TYPE_CHECKING:
@@ -63,13 +63,16 @@ _BEGIN = {
 }
 
 
-class DatabaseXComBackend(BaseXCom):
+class DatabaseXComBackend(OffloadMixin):
     """XComs in a table of the metadata database (the default backend).
 
     Args:
         db_service: the metadata database.
         table_name: table name; default ``<namespace>_xcom`` (``qarion_xcom``).
         namespace: prefix of the metadata tables; default ``qarion``.
+        offload_threshold_bytes, offload_to: values larger than the threshold go to the
+            object store ``offload_to`` names (see ``qarion_etl.xcom.backends.offload``).
+        root: the project root, for a relative ``offload_to.base_path``.
     """
 
     def __init__(
@@ -78,8 +81,12 @@ class DatabaseXComBackend(BaseXCom):
         *,
         table_name: str | None = None,
         namespace: str | None = None,
+        offload_threshold_bytes: int | None = None,
+        offload_to: Mapping[str, Any] | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(db_service, table_name=table_name, namespace=namespace)
+        self.configure_offload(offload_threshold_bytes, offload_to, root=root)
 
 
 def build_table(name: str) -> sa.Table:

@@ -180,39 +180,7 @@ class LocalFileXComBackend(BaseXCom):
         return json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
     def _write(self, record: XComRecord) -> None:
-        target = self._file(record)
-        folder = target.parent
-        data = self._encode(record)
-        for attempt in range(5):
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
-            except FileNotFoundError:  # a concurrent clear removed the folder: make it again
-                if attempt == 4:
-                    raise StoreUnavailable(f"cannot create XCom folder {folder}") from None
-                continue
-            except OSError as exc:
-                raise StoreUnavailable(
-                    f"cannot write XCom files under {self.base_path}: {exc}"
-                ) from exc
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    if self.fsync:
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException as exc:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                if isinstance(exc, OSError):
-                    raise StoreUnavailable(f"cannot write XCom file {target}: {exc}") from exc
-                raise
-            if self.fsync:
-                _fsync_dir(folder)
-            return
+        write_atomic(self._file(record), self._encode(record), fsync=self.fsync)
 
     def get_record(self, query: XComQuery) -> XComRecord | None:
         found = newest_first([r for _, r in self._scan(query, light=True)])
@@ -270,6 +238,46 @@ class LocalFileXComBackend(BaseXCom):
                 except OSError:
                     break
         return count
+
+
+def write_atomic(target: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``target`` so readers see the old file or the new one, never half.
+
+    A temporary file in the same folder is written, flushed (``fsync``) and renamed over
+    ``target``; the folder is created (again, if a concurrent clear removed it).
+
+    Raises:
+        StoreUnavailable: the file cannot be written.
+    """
+    folder = target.parent
+    for attempt in range(5):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX, suffix=".part")
+        except FileNotFoundError:  # a concurrent clear removed the folder: make it again
+            if attempt == 4:
+                raise StoreUnavailable(f"cannot create XCom folder {folder}") from None
+            continue
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write XCom files under {folder}: {exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise StoreUnavailable(f"cannot write XCom file {target}: {exc}") from exc
+            raise
+        if fsync:
+            _fsync_dir(folder)
+        return
 
 
 def _fsync_dir(folder: Path) -> None:
