@@ -183,7 +183,7 @@ class _Run:
         self.cancel = threading.Event()
         self.outcomes: dict[str, TaskOutcome] = {t: TaskOutcome(t) for t in flow.task_ids if t in selected}
         self.clear_first: set[str] = set()
-        self.interrupters: dict[int, Any] = {}
+        self.active: dict[str, Any] = {}  # task id -> TaskContext of the running try
         self.run_for_task: dict[str, str] = {}
 
     # --- setup ---------------------------------------------------------------------
@@ -311,30 +311,42 @@ class _Run:
                 self.cancel.set()
                 for fut in running:
                     fut.cancel()
-                for stop in list(self.interrupters.values()):
-                    try:
-                        stop()  # DuckDB: abandon the running statement; its write rolls back
-                    except Exception:  # the statement may just have finished
-                        pass
+                for ctx in list(self.active.values()):
+                    ctx.interrupt()  # DuckDB: abandon the running statement; its write rolls back
                 raise
 
     def _run_task(self, tid: str) -> TaskOutcome:
-        from qarion_etl.tasks import get_task_class
-        from qarion_etl.tasks.base import Interrupted, TaskContext
+        from qarion_etl.tasks.base import TaskContext
 
         spec = self.flow.task(tid)
         o = self.outcomes[tid]
         o.started_at = now_iso()
         t0 = time.perf_counter()
         self._record(o, "running")
-        result: dict[str, Any] | None = None
         ctx = TaskContext(flow=self.flow, spec=spec, db=self.db, root=self.project.config.root,
                           batch_id=self.batch_id, dag_run_id=self.dag_run_id, render=self._renderer(spec),
-                          full_refresh=self.opts.full_refresh, cancel=self.cancel, write_lock=self.write_lock,
-                          interrupters=self.interrupters)
+                          full_refresh=self.opts.full_refresh, cancel=self.cancel, write_lock=self.write_lock)
+        self.active[tid] = ctx
+        try:
+            return self._tries(spec, o, ctx, t0)
+        finally:
+            self.active.pop(tid, None)
+
+    def _tries(self, spec: TaskSpec, o: TaskOutcome, ctx: Any, t0: float) -> TaskOutcome:
+        from qarion_etl.tasks import get_task_class
+        from qarion_etl.tasks.base import Interrupted
+
+        tid = spec.id
+        result: dict[str, Any] | None = None
         for attempt in range(1, spec.retries + 2):
             o.tries = attempt
             self.reporter.task_started(tid, attempt)
+            timer = None
+            if spec.timeout_seconds:
+                ctx.deadline = time.monotonic() + spec.timeout_seconds
+                timer = threading.Timer(spec.timeout_seconds, ctx.interrupt)
+                timer.daemon = True
+                timer.start()
             try:
                 if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
                     self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
@@ -354,12 +366,17 @@ class _Run:
                     self._close(o, t0)
                     return o
                 o.error = error_text(exc)
+                if ctx.timed_out():
+                    o.error = f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
                 if attempt > spec.retries or self.cancel.is_set():
                     break
                 delay = spec.retry_delay_seconds * (2 ** (attempt - 1) if spec.retry_exponential_backoff else 1)
                 self.reporter.task_retrying(tid, attempt, o.error, delay)
                 if self.cancel.wait(delay):
                     break
+            finally:
+                if timer is not None:
+                    timer.cancel()
         if result is None:
             o.status = FAILED
             self._close(o, t0)

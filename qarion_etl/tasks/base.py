@@ -9,6 +9,7 @@ nothing about XCom except through ``ctx.render`` (templates may pull).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class TaskContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock | None = None
     interrupters: dict[int, Callable[[], Any]] = field(default_factory=dict)
+    deadline: float | None = None  # time.monotonic() after which the try has timed out
 
     @property
     def namespace(self) -> str:
@@ -61,6 +63,19 @@ class TaskContext:
         """Raise ``Interrupted`` when the run is being stopped."""
         if self.cancel.is_set():
             raise Interrupted("interrupted", task_id=self.spec.id)
+        if self.timed_out():
+            raise QarionError(f"timed out after {self.spec.timeout_seconds:g}s (timeout_seconds)")
+
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def interrupt(self) -> None:
+        """Abandon the statements this try is running (where the driver can)."""
+        for stop in list(self.interrupters.values()):
+            try:
+                stop()
+            except Exception:  # the statement may just have finished
+                pass
 
     @contextmanager
     def interruptible(self, conn: Any) -> Iterator[None]:

@@ -347,3 +347,21 @@ def test_vars_file(project: Path) -> None:
     url = engine_url_of(project)
     low = query(url, f"SELECT MIN(value) FROM {table(url, 'production', 'high_value_orders')}")[0][0]
     assert low > mean + 100
+
+
+def test_timeout_seconds_stops_a_slow_query(project: Path) -> None:
+    write_flow(project, "slow", """
+        id = "slow"
+        namespace = "slow_ns"
+        [[tasks]]
+        id = "crunch"
+        type = "transformation"
+        target_dataset_id = "crunched"
+        timeout_seconds = 0.5
+        [tasks.config]
+        sql = "SELECT COUNT(*) AS n FROM range(100000000000) a"
+    """)
+    result = run_cli(project, "slow")
+    assert result.exit_code == 1
+    assert "timed out after 0.5s" in result.stderr
+    assert "crunched" not in table_names(engine_url_of(project), "slow_ns")
