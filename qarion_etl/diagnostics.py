@@ -50,18 +50,27 @@ def run_checks(project: Project) -> list[Check]:
     if not project.config.xcom.enabled:
         checks.append(Check("xcom backend", True, "XCom is disabled ([xcom].enabled = false)"))
         return checks
+    label = ""
     try:
         backend = project.xcom_backend()
-        service = project.xcom_service(flow_id="__doctor__")
-        probe_task, token = f"probe_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-        service.push(probe_task, {"token": token}, dag_run_id="doctor")
-        back = service.pull(probe_task, dag_run_id="doctor")
-        removed = service.clear(flow_id="__doctor__", task_id=probe_task)
-        if back != {"token": token}:
-            raise QarionError(f"wrote {{'token': {token!r}}} but read back {back!r}")
         where = getattr(backend, "describe", lambda: "")()
         cls = f"{type(backend).__module__}:{type(backend).__qualname__}"
-        checks.append(Check("xcom backend", True, f"{cls}{' at ' + where if where else ''} (write, read, clear: {removed} removed)"))
+        label = f"{cls}{' at ' + where if where else ''}"
+        service = project.xcom_service(flow_id="__doctor__")
+        probe_task, token = f"probe_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        probes: list[Any] = [{"token": token}]
+        offload = getattr(backend, "offload_threshold_bytes", None)
+        if offload is not None and (backend.max_value_bytes is None or offload + 16 < backend.max_value_bytes):
+            probes.append({"token": token, "pad": "x" * (offload + 1)})  # goes to the offload store
+        for i, probe in enumerate(probes):
+            service.push(probe_task, probe, key=f"probe{i}", dag_run_id="doctor")
+            back = service.pull(probe_task, key=f"probe{i}", dag_run_id="doctor")
+            if back != probe:
+                raise QarionError(f"wrote a probe value but read back {str(back)[:60]!r}")
+        removed = service.clear(flow_id="__doctor__", task_id=probe_task)
+        checks.append(Check("xcom backend", True, f"{label} (write, read, clear: {removed} removed)"))
     except Exception as exc:
-        checks.append(_failed("xcom backend", exc))
+        failed = _failed("xcom backend", exc)
+        failed.detail = f"{label}: {failed.detail}" if label else failed.detail
+        checks.append(failed)
     return checks
