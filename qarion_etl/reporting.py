@@ -8,7 +8,12 @@ data so they serialise straight into ``.qarion/runs/<dag_run_id>.json``.
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import threading
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 #: Final states of a task instance.
@@ -109,3 +114,33 @@ class NullReporter:
 
     def run_finished(self, result: RunResult) -> None:
         pass
+
+
+def write_results(result: RunResult, folder: Path) -> str | None:
+    """Write ``<folder>/<dag_run_id>.json`` atomically; returns its path (``None`` if unwritable)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', result.dag_run_id)}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+        return str(path)
+    except OSError:
+        return None
+
+
+class SerialReporter:
+    """Calls the reporter under a lock, so worker threads never interleave output."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def call(*args: Any) -> None:
+            with self.lock:
+                method(*args)
+
+        return call

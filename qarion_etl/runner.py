@@ -12,9 +12,7 @@ Ctrl-C sets a cancel flag that every task checks before it publishes, marks the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -34,11 +32,12 @@ from qarion_etl.reporting import (
     NullReporter,
     Reporter,
     RunResult,
+    SerialReporter,
     TaskOutcome,
+    write_results,
 )
 
 if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
     from qarion_etl.flow import Flow, TaskSpec
     from qarion_etl.project import Project
     from qarion_etl.runs import RunStore
@@ -76,23 +75,6 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class _SerialReporter:
-    """Calls the reporter under a lock, so worker threads never interleave output."""
-
-    def __init__(self, inner: Reporter) -> None:
-        self.inner = inner
-        self.lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.inner, name)
-
-        def call(*args: Any) -> None:
-            with self.lock:
-                method(*args)
-
-        return call
-
-
 class FlowRunner:
     """Runs flows of one project.
 
@@ -105,7 +87,7 @@ class FlowRunner:
 
     def __init__(self, project: Project, reporter: Reporter | None = None) -> None:
         self.project = project
-        self.reporter: Any = _SerialReporter(reporter or NullReporter())
+        self.reporter: Any = SerialReporter(reporter or NullReporter())
 
     # --- public API ----------------------------------------------------------------
     def run(self, flow_ref: str | Path, options: RunOptions | None = None) -> RunResult:
@@ -133,40 +115,11 @@ class FlowRunner:
     def render(self, flow_ref: str | Path, task_id: str, *, given: dict[tuple[str, str], Any] | None = None,
                variables: dict[str, Any] | None = None, batch_id: int | None = None,
                dag_run_id: str | None = None) -> str:
-        """The SQL of ``task_id`` rendered, executing nothing.
+        """The SQL of ``task_id`` rendered, executing nothing (see ``rendering.render_task``)."""
+        from qarion_etl.rendering import render_task
 
-        Pulls answered by ``given`` (``{(task, key): value}``) touch no store; other pulls
-        read the newest matching value from the XCom store.
-        """
-        from qarion_etl.templating import PullResolver
-
-        flow, _ = self.project.validate(flow_ref)
-        try:
-            spec = flow.task(task_id)
-        except KeyError:
-            from qarion_etl.config import did_you_mean
-
-            raise UsageError(f"no task '{task_id}' in flow '{flow.id}'{did_you_mean(task_id, flow.task_ids)}") from None
-        sql = spec.config.get("sql")
-        if not isinstance(sql, str):
-            raise UsageError(f"task '{task_id}' is a {spec.type} task: it has no SQL to render")
-        factory = (lambda: self.project.xcom_service(flow.id)) if self.project.config.xcom.enabled else None
-        resolver = PullResolver(flow.id, dag_run_id, factory, given=given or {})
-        return render_task_sql(flow, spec, self.project.engine_db(), resolver, variables or {},
-                               batch_id if batch_id is not None else 0, dag_run_id, dt.date.today().isoformat())
-
-
-def render_task_sql(flow: Flow, spec: TaskSpec, db: DatabaseService, resolver: Any, variables: dict[str, Any],
-                    batch_id: int, dag_run_id: str | None, ds: str, source: str | None = None) -> str:
-    from qarion_etl.templating import render_sql, template_context
-
-    context = template_context(
-        flow_id=flow.id, task_id=spec.id, dag_run_id=dag_run_id, batch_id=batch_id, ds=ds,
-        source_dataset=db.qualified(flow.namespace, spec.source_dataset_id) if spec.source_dataset_id else None,
-        target_dataset=db.qualified(flow.namespace, spec.target_dataset_id) if spec.target_dataset_id else None,
-        variables=variables, resolver=resolver,
-    )
-    return render_sql(source if source is not None else str(spec.config["sql"]), context, db.dialect)
+        return render_task(self.project, flow_ref, task_id, given=given, variables=variables,
+                           batch_id=batch_id, dag_run_id=dag_run_id)
 
 
 class _Run:
@@ -419,6 +372,7 @@ class _Run:
         return [str(i["key"]) for i in items]
 
     def _renderer(self, spec: TaskSpec) -> Any:
+        from qarion_etl.rendering import render_task_sql
         from qarion_etl.templating import PullResolver
 
         resolver = PullResolver(self.flow.id, self.dag_run_id, (lambda: self.xcom) if self.xcom else None,
@@ -436,16 +390,7 @@ class _Run:
             if o.status in (SKIPPED, NOT_RUN):
                 o.ended_at = o.ended_at or now_iso()
                 self._record(o, o.status)
-        folder = self.project.config.state_dir / "runs"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', result.dag_run_id)}.json"
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
-            os.replace(tmp, path)
-            result.results_path = str(path)
-        except OSError:
-            result.results_path = None
+        result.results_path = write_results(result, self.project.config.state_dir / "runs")
         self.store.finish_run(result.dag_run_id, result.status, result.ended_at or now_iso(),
                               {"counts": result.counts(), "duration_seconds": result.duration_seconds})
         self.reporter.run_finished(result)
