@@ -7,7 +7,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from qarion_etl.errors import UsageError
 
@@ -107,8 +107,7 @@ class XComRecord:
         return identity_key(self.flow_id, self.task_id, self.key, self.dag_run_id, self.batch_id)
 
 
-@dataclass(frozen=True, slots=True)
-class XComQuery:
+class XComQuery(NamedTuple):
     """Filters of a lookup; ``None`` means "any"."""
 
     flow_id: str | None = None
@@ -128,10 +127,7 @@ class XComQuery:
 
     @property
     def is_unscoped(self) -> bool:
-        return all(
-            v is None
-            for v in (self.flow_id, self.task_id, self.key, self.dag_run_id, self.batch_id)
-        )
+        return all(v is None for v in self)
 
 
 def newest_first(records: list[XComRecord]) -> list[XComRecord]:

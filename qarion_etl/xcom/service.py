@@ -163,14 +163,22 @@ class XComService:
         dag_run_id: str | None,
         flow_id: str | None,
     ) -> Any:
-        flow = flow_id if flow_id is not None else self.default_flow_id
-        run = dag_run_id if dag_run_id is not None else self.default_dag_run_id
-        batch = batch_id if batch_id is not None else self.default_batch_id
         check_id("task_id", task_id)
         check_id("key", key)
-        check_id("flow_id", flow)
-        check_id("dag_run_id", run, required=False)
-        check_batch(batch)
+        if flow_id is None:
+            flow = self.default_flow_id  # checked in __init__
+            if flow is None:
+                check_id("flow_id", None)
+        else:
+            check_id("flow_id", flow := flow_id)
+        if dag_run_id is None:
+            run = self.default_dag_run_id
+        else:
+            check_id("dag_run_id", run := dag_run_id)
+        if batch_id is None:
+            batch = self.default_batch_id
+        else:
+            check_batch(batch := batch_id)
         return self.backend.make_record(
             value,
             task_id=task_id,

@@ -172,12 +172,15 @@ def json_default(obj: Any) -> Any:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
 
 
+_ENCODER = json.JSONEncoder(
+    default=json_default, allow_nan=False, ensure_ascii=False, separators=(",", ":")
+)
+
+
 def dumps_json(value: Any, *, task_id: str | None = None, key: str | None = None) -> str:
     """Strict JSON text for ``value`` (no NaN, no Infinity), compact and UTF-8 friendly."""
     try:
-        text = json.dumps(
-            value, default=json_default, allow_nan=False, ensure_ascii=False, separators=(",", ":")
-        )
+        text = _ENCODER.encode(value)
         if not text.isascii():
             try:
                 text.encode("utf-8")
@@ -223,6 +226,8 @@ def decode(text: str | bytes | None, value_type: XComValueType | str | None) -> 
     """
     if text is None:
         return None
+    if value_type == "json" and isinstance(text, str):
+        return json.loads(text)
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("utf-8")
     doc = json.loads(text)

@@ -61,7 +61,7 @@ def test_schema_has_identity_key_and_lookup_indexes(backend: DatabaseXComBackend
     insp = sa.inspect(backend.db_service.engine)
     assert insp.get_pk_constraint(backend.table_name)["constrained_columns"] == ["identity"]
     indexed = {tuple(ix["column_names"]) for ix in insp.get_indexes(backend.table_name)}
-    assert {("task_id", "key"), ("flow_id", "dag_run_id"), ("pushed_ns",)} <= indexed
+    assert {("task_id", "key", "pushed_ns"), ("flow_id", "dag_run_id"), ("pushed_ns",)} <= indexed
 
 
 def test_one_connection_per_thread_for_the_life_of_the_backend(backend: DatabaseXComBackend) -> None:

@@ -12,7 +12,7 @@ Table ``<namespace>_xcom`` (or ``table_name``)::
     pushed_ns   BIGINT                    push time in ns: the newest push wins
     created_at  TIMESTAMP (UTC)           the same moment, for people
 
-Indexes: ``(task_id, key)`` for pulls, ``(flow_id, dag_run_id)`` for clears and listings,
+Indexes: ``(task_id, key, pushed_ns)`` for pulls, ``(flow_id, dag_run_id)`` for clears and listings,
 ``(pushed_ns)`` for listings and pruning. A push is one atomic upsert (``ON CONFLICT DO
 UPDATE`` on SQLite, PostgreSQL and DuckDB; ``ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB).
 
@@ -29,8 +29,10 @@ import hashlib
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -118,7 +120,7 @@ def build_table(name: str) -> sa.Table:
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )
-    sa.Index(_index_name(name, "lookup"), table.c.task_id, table.c.key)
+    sa.Index(_index_name(name, "lookup"), table.c.task_id, table.c.key, table.c.pushed_ns)
     sa.Index(_index_name(name, "run"), table.c.flow_id, table.c.dag_run_id)
     sa.Index(_index_name(name, "pushed"), table.c.pushed_ns)
     return table
@@ -134,7 +136,7 @@ def _index_name(table: str, what: str) -> str:
 class _Compiled:
     """One statement compiled for the dialect, and how to bind its parameters."""
 
-    __slots__ = ("sql", "names", "defaults")
+    __slots__ = ("sql", "names", "defaults", "_get")
 
     def __init__(self, stmt: sa.ClauseElement, dialect: sa.Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
@@ -143,13 +145,48 @@ class _Compiled:
             tuple(compiled.positiontup) if compiled.positiontup else None
         )
         self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        self._get = itemgetter(*self.names) if self.names and len(self.names) > 1 else None
 
     def bind(self, values: dict[str, Any]) -> Any:
         if self.defaults:
             values = {**self.defaults, **values}
-        if self.names is not None:
-            return tuple(values[n] for n in self.names)
-        return values
+        if self.names is None:
+            return values
+        if self._get is not None:
+            return self._get(values)
+        return tuple(values[n] for n in self.names)
+
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+
+
+class _SqliteStamp:
+    """``created_at`` text as SQLAlchemy stores it on SQLite, cheap for many pushes per second."""
+
+    __slots__ = ("second", "prefix")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def __call__(self, pushed_ns: int) -> str:
+        second, rest = divmod(pushed_ns, 1_000_000_000)
+        if second != self.second:
+            self.second = second
+            self.prefix = (_EPOCH + _dt.timedelta(seconds=second)).isoformat(" ")
+        return f"{self.prefix}.{rest // 1000:06d}"
+
+
+_STORES: weakref.WeakSet[SqlXComStore] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class SqlXComStore:
@@ -165,6 +202,8 @@ class SqlXComStore:
         self._pid = os.getpid()
         self._ready = False
         self._stmts: dict[Any, _Compiled] = {}
+        self._stamp = _SqliteStamp() if self.dialect == "sqlite" else None
+        _STORES.add(self)
         dbapi = db.engine.dialect.dbapi
         self._conn_errors: tuple[type[BaseException], ...] = tuple(
             e
@@ -176,12 +215,15 @@ class SqlXComStore:
         )
 
     # --- connections -------------------------------------------------------------------
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's connections are not ours to use or close."""
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._open = []
+        self._lock = threading.Lock()
+        self.db.engine.dispose(close=False)
+
     def _connection(self) -> tuple[Any, Any]:
-        if os.getpid() != self._pid:  # forked: the parent's connections are not ours to use
-            self._pid = os.getpid()
-            self._local = threading.local()
-            self._open = []
-            self.db.engine.dispose(close=False)
         held = getattr(self._local, "conn", None)
         if held is None:
             if not self._ready:
@@ -261,8 +303,10 @@ class SqlXComStore:
         self, stmt: _Compiled, params: Any, *, many: bool = False, fetch: str | None = None
     ) -> Any:
         for attempt in (0, 1):
-            conn, cur = self._connection()
-            in_tx = self._local.depth > 0
+            local = self._local
+            held = getattr(local, "conn", None)
+            conn, cur = held if held is not None else self._connection()
+            in_tx = local.depth > 0
             try:
                 if many:
                     cur.executemany(stmt.sql, params)
@@ -344,7 +388,10 @@ class SqlXComStore:
         )
 
     def _row(self, r: XComRecord) -> dict[str, Any]:
-        created = _dt.datetime.fromtimestamp(r.pushed_ns / 1e9, tz=_dt.UTC).replace(tzinfo=None)
+        if self._stamp is not None:
+            created: Any = self._stamp(r.pushed_ns)
+        else:
+            created = _EPOCH + _dt.timedelta(microseconds=r.pushed_ns // 1000)
         return {
             "identity": r.identity,
             "flow_id": r.flow_id,
@@ -356,9 +403,7 @@ class SqlXComStore:
             "value": r.value,
             "size": r.size,
             "pushed_ns": r.pushed_ns,
-            "created_at": f"{created:%Y-%m-%d %H:%M:%S.%f}"
-            if self.dialect == "sqlite"
-            else created,
+            "created_at": created,
         }
 
     def upsert(self, records: Sequence[XComRecord]) -> None:
@@ -370,35 +415,47 @@ class SqlXComStore:
             with self.transaction():
                 self._run(stmt, rows, many=True)
 
-    def _where(self, q: XComQuery, *, with_task: bool = True) -> tuple[list[Any], dict[str, Any]]:
-        t = self.table
-        clauses: list[Any] = []
+    _FILTERS = ("task_id", "key", "flow_id", "dag_run_id", "batch_id")
+
+    def _values(self, q: XComQuery, *, with_task: bool = True) -> dict[str, Any]:
+        """Bind values of the filters ``q`` sets, keyed ``w_<column>`` (also the cache key)."""
         values: dict[str, Any] = {}
-        for name in ("task_id", "key", "flow_id", "dag_run_id", "batch_id"):
-            if name == "task_id" and not with_task:
-                continue
-            value = getattr(q, name)
-            if value is not None:
-                clauses.append(t.c[name] == sa.bindparam(f"w_{name}"))
-                values[f"w_{name}"] = value
-        return clauses, values
+        if with_task and q.task_id is not None:
+            values["w_task_id"] = q.task_id
+        if q.key is not None:
+            values["w_key"] = q.key
+        if q.flow_id is not None:
+            values["w_flow_id"] = q.flow_id
+        if q.dag_run_id is not None:
+            values["w_dag_run_id"] = q.dag_run_id
+        if q.batch_id is not None:
+            values["w_batch_id"] = q.batch_id
+        return values
+
+    def _clauses(self, values: dict[str, Any]) -> list[Any]:
+        t = self.table
+        return [
+            t.c[name[2:]] == sa.bindparam(name)
+            for name in values
+            if name.startswith("w_") and name[2:] in self._FILTERS
+        ]
 
     def _select_full(self) -> sa.Select[Any]:
         return sa.select(*(self.table.c[c] for c in _COLUMNS))
 
     def newest(self, q: XComQuery) -> XComRecord | None:
-        clauses, values = self._where(q)
-        t = self.table
-
-        def build() -> sa.ClauseElement:
-            return (
+        values = self._values(q)
+        stmt = self._stmts.get(("newest", *values))
+        if stmt is None:
+            t = self.table
+            # (task_id, key, pushed_ns) serves both the filter and the order.
+            sel = (
                 self._select_full()
-                .where(*clauses)
-                .order_by(t.c.pushed_ns.desc(), t.c.identity.desc())
-                .limit(1)
+                .where(*self._clauses(values))
+                .order_by(t.c.pushed_ns.desc())
+                .limit(sa.literal_column("1"))
             )
-
-        stmt = self._compiled(("newest", tuple(values)), build)
+            stmt = self._compiled(("newest", *values), lambda: sel)
         row = self._run(stmt, stmt.bind(values), fetch="one")
         return XComRecord(*row) if row is not None else None
 
@@ -406,20 +463,21 @@ class SqlXComStore:
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
-        clauses, values = self._where(q, with_task=False)
-        t = self.table
+        values = self._values(q, with_task=False)
+        filters = tuple(values)
         for i, tid in enumerate(ids):
             values[f"t_{i}"] = tid
+        t = self.table
 
         def build() -> sa.ClauseElement:
             in_ids = t.c.task_id.in_([sa.bindparam(f"t_{i}") for i in range(len(ids))])
             return (
                 self._select_full()
-                .where(in_ids, *clauses)
-                .order_by(t.c.pushed_ns.desc(), t.c.identity.desc())
+                .where(in_ids, *self._clauses(values))
+                .order_by(t.c.pushed_ns.desc())
             )
 
-        stmt = self._compiled(("many", len(ids), tuple(values)), build)
+        stmt = self._compiled(("many", len(ids), *filters), build)
         found: dict[str, XComRecord] = {}
         for row in self._run(stmt, stmt.bind(values), fetch="all"):
             if row[1] not in found:
@@ -427,7 +485,8 @@ class SqlXComStore:
         return found
 
     def scan(self, q: XComQuery, *, limit: int | None, preview_chars: int) -> list[XComRecord]:
-        clauses, values = self._where(q)
+        values = self._values(q)
+        clauses = self._clauses(values)
         t = self.table
         n = max(1, int(preview_chars))
         cols = [
@@ -448,7 +507,8 @@ class SqlXComStore:
         return out
 
     def delete(self, q: XComQuery, *, older_than_ns: int | None = None) -> int:
-        clauses, values = self._where(q)
+        values = self._values(q)
+        clauses = self._clauses(values)
         t = self.table
         if older_than_ns is not None:
             clauses.append(t.c.pushed_ns < sa.bindparam("w_cutoff"))

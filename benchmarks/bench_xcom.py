@@ -1,0 +1,200 @@
+"""XCom throughput beside the raw driver: pushes, batched pushes and point pulls.
+
+For SQLite and PostgreSQL, 10,000 of each operation through ``XComService`` with the
+database backend, and the same SQL statements (the backend's own compiled upsert and
+select) through raw ``sqlite3`` / ``psycopg`` with parameters built before the clock
+starts, so the ratio is everything we add: checks, serialisation, hashing, records.
+Then ``qarion-etl xcom get`` as a whole process beside ``python -c "import sqlalchemy"``.
+
+Targets: pushes and pulls within 2x of raw on SQLite; ``xcom get`` within 1.5x.
+Run: ``python -m benchmarks.bench_xcom`` (``--n 2000`` for a quick look).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import header, qarion_cmd, ratio_line, time_process
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def rate_line(name: str, n: int, ours: float, raw: float, target: float | None) -> str:
+    line = ratio_line(name, ours, raw, target)
+    return f"{line}   ({n / ours:,.0f}/s vs {n / raw:,.0f}/s)"
+
+
+def timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
+    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.xcom import XComService
+    from qarion_etl.xcom.backends.database import DatabaseXComBackend
+
+    db = DatabaseService(url)
+    table = f"bench_xcom_{int(time.time() * 1000) % 10**9}"
+    backend = DatabaseXComBackend(db, table_name=table)
+    svc = XComService(
+        backend, default_flow_id="bench", default_batch_id=1, default_dag_run_id="run"
+    )
+    svc.push("warm", 0)
+    times = {
+        "push": timed(
+            lambda: [svc.push(f"t{i % 100}", {"i": i, "ok": True}, key=f"k{i}") for i in range(n)]
+        ),
+    }
+
+    def batched() -> None:
+        with svc.batch():
+            for i in range(n):
+                svc.push(f"t{i % 100}", {"i": i, "ok": False}, key=f"k{i}")
+
+    times["batch"] = timed(batched)
+    times["pull"] = timed(lambda: [svc.pull(f"t{i % 100}", key=f"k{i}") for i in range(n)])
+    assert svc.pull("t7", key="k7") == {"i": 7, "ok": False}
+    store = backend._store()
+    upsert = store._compiled("upsert", store._upsert_stmt)
+    records = [
+        backend.make_record(
+            {"i": i, "ok": True},
+            task_id=f"t{i % 100}",
+            key=f"r{i}",
+            flow_id="bench",
+            dag_run_id="run",
+            batch_id=1,
+        )
+        for i in range(n)
+    ]
+    rows = [upsert.bind(store._row(r)) for r in records]
+    where = {
+        "w_task_id": "t1",
+        "w_key": "r1",
+        "w_flow_id": "bench",
+        "w_dag_run_id": "run",
+        "w_batch_id": 1,
+    }
+    from qarion_etl.xcom import XComQuery
+
+    store.newest(XComQuery("bench", "t1", "r1", "run", 1))  # compiles the point-pull statement
+    select = store._stmts[("newest", *where)]
+    pulls = [select.bind({**where, "w_task_id": f"t{i % 100}", "w_key": f"r{i}"}) for i in range(n)]
+    plan = (upsert.sql, rows, select.sql, pulls)
+
+    def cleanup() -> None:
+        backend.close()
+        with db.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {db.quote(table)}")
+        db.close()
+
+    return times, (plan, cleanup)
+
+
+def raw_sqlite(path: Path, plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]:
+    upsert, rows, select, pulls = plan
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    cur = conn.cursor()
+    times = {"push": timed(lambda: [cur.execute(upsert, row) for row in rows])}
+
+    def batched() -> None:
+        cur.execute("BEGIN IMMEDIATE")
+        for row in rows:
+            cur.execute(upsert, row)
+        cur.execute("COMMIT")
+
+    times["batch"] = timed(batched)
+    times["pull"] = timed(lambda: [cur.execute(select, p).fetchone() for p in pulls])
+    conn.close()
+    return times
+
+
+def raw_psycopg(plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]:
+    import psycopg
+
+    upsert, rows, select, pulls = plan
+    conn = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True)
+    cur = conn.cursor()
+    times = {"push": timed(lambda: [cur.execute(upsert, row) for row in rows])}
+
+    def batched() -> None:
+        cur.execute("BEGIN")
+        for row in rows:
+            cur.execute(upsert, row)
+        cur.execute("COMMIT")
+
+    times["batch"] = timed(batched)
+
+    def pull_all() -> None:
+        for p in pulls:
+            cur.execute(select, p)
+            cur.fetchone()
+
+    times["pull"] = timed(pull_all)
+    conn.close()
+    return times
+
+
+def compare(
+    name: str, n: int, mine: dict[str, float], raw: dict[str, float], target: float | None
+) -> None:
+    print(
+        rate_line(
+            f"{name}: {n:,} pushes, one transaction each", n, mine["push"], raw["push"], target
+        )
+    )
+    print(rate_line(f"{name}: {n:,} pushes in one batch", n, mine["batch"], raw["batch"], target))
+    print(rate_line(f"{name}: {n:,} point pulls", n, mine["pull"], raw["pull"], target))
+
+
+def bench_cli(folder: Path) -> None:
+    config = folder / "qarion-etl.toml"
+    config.write_text(f'[metadata]\nurl = "sqlite:///{folder / "cli.db"}"\n')
+    base = [*qarion_cmd(), "--config", str(config), "xcom"]
+    time_process([*base, "push", "t", '{"avg": 1.5}', "--flow", "f"], repeat=1)
+    floor, _ = time_process([sys.executable, "-c", "import sqlalchemy"], repeat=7)
+    got, _ = time_process([*base, "get", "t"], repeat=7)
+    print(
+        ratio_line("qarion-etl xcom get vs python -c 'import sqlalchemy'", got, floor, target=1.5)
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args(argv if argv is not None else [])
+    n = args.n
+    header("xcom")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db_path = folder / "bench.db"
+        mine, (plan, cleanup) = ours(f"sqlite:///{db_path}", n)
+        raw = raw_sqlite(db_path, plan)
+        cleanup()
+        compare("sqlite", n, mine, raw, 2.0)
+        if not args.skip_postgres:
+            try:
+                mine, (plan, cleanup) = ours(PG_URL, n)
+            except Exception as exc:  # noqa: BLE001 - the server is optional for a local look
+                print(f"postgresql: skipped ({type(exc).__name__}: {exc})")
+            else:
+                raw = raw_psycopg(plan)
+                cleanup()
+                compare("postgresql", n, mine, raw, None)
+        bench_cli(folder)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
