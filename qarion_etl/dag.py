@@ -1,8 +1,10 @@
-"""The task graph of a flow: a networkx DiGraph with an edge from each task to its readers.
+"""The task graph of a flow, with an edge from each task to the tasks that need it.
 
 Edges come from ``dependencies`` and from datasets: a task that reads a dataset another
 task of the flow writes runs after that writer. ``graph_problems`` lists what makes a flow
-unrunnable; ``build_dag`` raises them all at once.
+unrunnable. ``task_graph`` returns the checked graph as a light ``TaskGraph`` (what the
+runner uses: no networkx import on the hot path); ``build_dag`` returns it as a
+``networkx.DiGraph``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from qarion_etl.config import did_you_mean
 from qarion_etl.errors import FlowValidationError, Problem
+
+from qarion_etl.taskgraph import TaskGraph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -45,24 +49,15 @@ def graph_problems(flow: Flow) -> list[Problem]:
             problems.append(Problem(f"dataset '{dataset}' is written by several tasks: {', '.join(tasks)}",
                                     flow.task(tasks[1]).line_of("target_dataset_id"), tasks[1]))
     if not problems:
-        import networkx as nx
-
-        graph = _graph(flow)
-        try:
-            cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
-            cycle = []
-        if cycle:
-            path = [edge[0] for edge in cycle] + [cycle[0][0]]
+        path = _graph(flow).find_cycle()
+        if path:
             first = flow.task(path[0])
             problems.append(Problem(f"dependency cycle: {' -> '.join(path)}", first.line, first.id))
     return problems
 
 
-def _graph(flow: Flow) -> nx.DiGraph:
-    import networkx as nx
-
-    graph = nx.DiGraph()
+def _graph(flow: Flow) -> TaskGraph:
+    graph = TaskGraph()
     for task in flow.tasks:
         graph.add_node(task.id, spec=task)
     writer = {t.target_dataset_id: t.id for t in flow.tasks if t.target_dataset_id}
@@ -76,23 +71,30 @@ def _graph(flow: Flow) -> nx.DiGraph:
     return graph
 
 
-def build_dag(flow: Flow) -> nx.DiGraph:
-    """The flow's DAG; raises ``FlowValidationError`` listing every graph problem."""
+def task_graph(flow: Flow) -> TaskGraph:
+    """The flow's checked graph; raises ``FlowValidationError`` listing every graph problem."""
     problems = graph_problems(flow)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     return _graph(flow)
 
 
-def topological_order(graph: nx.DiGraph, flow: Flow) -> list[str]:
+def build_dag(flow: Flow) -> nx.DiGraph:
+    """The flow's DAG as a ``networkx.DiGraph`` (nodes carry ``spec``, edges ``reason``)."""
+    return task_graph(flow).to_networkx()
+
+
+def topological_order(graph: TaskGraph | nx.DiGraph, flow: Flow) -> list[str]:
     """Tasks in dependency order, ties broken by their order in the file."""
+    position = {tid: i for i, tid in enumerate(flow.task_ids)}
+    if isinstance(graph, TaskGraph):
+        return graph.topological_order(key=position.__getitem__)
     import networkx as nx
 
-    position = {tid: i for i, tid in enumerate(flow.task_ids)}
     return list(nx.lexicographical_topological_sort(graph, key=lambda n: position[n]))
 
 
-def render_text(graph: nx.DiGraph, flow: Flow) -> str:
+def render_text(graph: TaskGraph, flow: Flow) -> str:
     lines = [f"{flow.id} ({len(flow.tasks)} tasks, namespace {flow.namespace})"]
     for tid in topological_order(graph, flow):
         spec = flow.task(tid)
@@ -107,7 +109,7 @@ def render_text(graph: nx.DiGraph, flow: Flow) -> str:
     return "\n".join(lines)
 
 
-def render_mermaid(graph: nx.DiGraph, flow: Flow) -> str:
+def render_mermaid(graph: TaskGraph, flow: Flow) -> str:
     lines = ["flowchart LR"]
     for tid in topological_order(graph, flow):
         lines.append(f'    {_node(tid)}["{tid} ({flow.task(tid).type})"]')
@@ -117,7 +119,7 @@ def render_mermaid(graph: nx.DiGraph, flow: Flow) -> str:
     return "\n".join(lines)
 
 
-def render_dot(graph: nx.DiGraph, flow: Flow) -> str:
+def render_dot(graph: TaskGraph, flow: Flow) -> str:
     lines = [f'digraph "{flow.id}" {{', "  rankdir=LR;"]
     for tid in topological_order(graph, flow):
         lines.append(f'  "{tid}" [label="{tid}\\n{flow.task(tid).type}"];')

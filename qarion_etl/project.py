@@ -15,9 +15,8 @@ from qarion_etl.errors import FlowValidationError, Problem, UsageError
 from qarion_etl.flow import Flow, load_flow
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from qarion_etl.db_service import DatabaseService
+    from qarion_etl.taskgraph import TaskGraph
     from qarion_etl.xcom import BaseXCom, XComService
 
 
@@ -70,7 +69,7 @@ class Project:
     def load_flow(self, ref: str | Path) -> Flow:
         return load_flow(self.resolve_flow(str(ref)))
 
-    def validate(self, ref: str | Path) -> tuple[Flow, nx.DiGraph]:
+    def validate(self, ref: str | Path) -> tuple[Flow, TaskGraph]:
         """Load and fully validate one flow; raises ``FlowValidationError``."""
         from qarion_etl.validation import validate_flow
 

@@ -166,10 +166,8 @@ class _Run:
             store.start_run(self.dag_run_id, flow.id, self.batch_id, self.started_at)
         # Upstream tasks that this run does not execute: read their values from the run
         # where they last succeeded.
-        import networkx as nx
-
         for tid in self.outcomes:
-            for up in nx.ancestors(self.graph, tid):
+            for up in self.graph.ancestors(tid):
                 if up not in self.outcomes and up not in self.run_for_task:
                     found = store.last_success_run_of_task(flow.id, up)
                     if found:
@@ -234,9 +232,7 @@ class _Run:
             if self.opts.fail_fast:
                 stop = True
                 self.cancel.set()
-            import networkx as nx
-
-            for desc in sorted(nx.descendants(self.graph, outcome.task_id) & todo_set, key=todo.index):
+            for desc in sorted(self.graph.descendants(outcome.task_id) & todo_set, key=todo.index):
                 o = self.outcomes[desc]
                 if o.status == NOT_RUN and not o.started_at:
                     o.status = SKIPPED

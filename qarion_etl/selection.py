@@ -16,7 +16,7 @@ from qarion_etl.config import did_you_mean
 from qarion_etl.errors import UsageError
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from qarion_etl.taskgraph import TaskGraph
 
 
 def _items(values: Iterable[str]) -> list[str]:
@@ -26,10 +26,8 @@ def _items(values: Iterable[str]) -> list[str]:
     return out
 
 
-def expand(graph: nx.DiGraph, selectors: Iterable[str], option: str = "--select") -> set[str]:
+def expand(graph: TaskGraph, selectors: Iterable[str], option: str = "--select") -> set[str]:
     """The union of the tasks named by ``selectors``."""
-    import networkx as nx
-
     chosen: set[str] = set()
     for item in _items(selectors):
         name = item.strip("+")
@@ -37,13 +35,13 @@ def expand(graph: nx.DiGraph, selectors: Iterable[str], option: str = "--select"
             raise UsageError(f"{option} {item}: no task '{name}' in this flow{did_you_mean(name, list(graph))}")
         chosen.add(name)
         if item.startswith("+"):
-            chosen |= nx.ancestors(graph, name)
+            chosen |= graph.ancestors(name)
         if item.endswith("+"):
-            chosen |= nx.descendants(graph, name)
+            chosen |= graph.descendants(name)
     return chosen
 
 
-def select_tasks(graph: nx.DiGraph, order: Sequence[str], select: Sequence[str] = (),
+def select_tasks(graph: TaskGraph, order: Sequence[str], select: Sequence[str] = (),
                  exclude: Sequence[str] = ()) -> list[str]:
     """The selected tasks, in ``order``."""
     chosen = expand(graph, select) if _items(select) else set(order)

@@ -114,22 +114,29 @@ class KeyLocator:
             m = _HEADER.match(line)
             if m:
                 self.headers.append((i, m.group(2).strip(), m.group(1) == "[["))
+        # Each table's blocks (start, end) in file order, its sub-tables included; built
+        # once so that looking up a key is linear in the block, not in the file.
+        self._blocks: dict[str, list[tuple[int, int]]] = {}
+        open_blocks: list[tuple[str, int]] = []
+        for i, name, _is_array in self.headers:
+            while open_blocks and not name.startswith(open_blocks[-1][0] + "."):
+                done, start = open_blocks.pop()
+                self._blocks.setdefault(done, []).append((start, i))
+            open_blocks.append((name, i))
+        while open_blocks:
+            done, start = open_blocks.pop()
+            self._blocks.setdefault(done, []).append((start, len(self.lines)))
+        for blocks in self._blocks.values():
+            blocks.sort()
 
     def _block(self, table: str | None, index: int | None) -> tuple[int, int]:
         if table is None:
             end = self.headers[0][0] if self.headers else len(self.lines)
             return 0, end
-        seen = -1
-        for n, (i, name, _is_array) in enumerate(self.headers):
-            if name == table:
-                seen += 1
-                if index is None or seen == index:
-                    end = len(self.lines)
-                    for j, other, _ in self.headers[n + 1 :]:
-                        if not other.startswith(f"{table}."):
-                            end = j
-                            break
-                    return i, end
+        blocks = self._blocks.get(table, [])
+        i = 0 if index is None else index
+        if 0 <= i < len(blocks):
+            return blocks[i]
         return -1, -1
 
     def table_line(self, table: str, index: int | None = None) -> int | None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from qarion_etl.dag import build_dag, graph_problems
+from qarion_etl.dag import graph_problems, task_graph
 from qarion_etl.errors import FlowValidationError, Problem
 from qarion_etl.flow import Flow, TaskSpec
 from qarion_etl.templating import find_pulls, parse_template
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from qarion_etl.taskgraph import TaskGraph
 
 
 def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
@@ -29,10 +29,9 @@ def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
     return task.line, False
 
 
-def template_problems(flow: Flow, graph: nx.DiGraph | None, *, xcom_enabled: bool = True) -> list[Problem]:
+def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool = True) -> list[Problem]:
     """Jinja syntax errors, and pulls from unknown or non-upstream tasks."""
     import jinja2
-    import networkx as nx
 
     problems: list[Problem] = []
     known = set(flow.task_ids)
@@ -52,7 +51,7 @@ def template_problems(flow: Flow, graph: nx.DiGraph | None, *, xcom_enabled: boo
         except jinja2.TemplateSyntaxError as exc:
             problems.append(Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id))
             continue
-        ancestors = nx.ancestors(graph, task.id) if graph is not None else set()
+        ancestors = graph.ancestors(task.id) if graph is not None else set()
         for pull in find_pulls(tree):
             line = at(pull.lineno)
             if not xcom_enabled:
@@ -75,10 +74,10 @@ def template_problems(flow: Flow, graph: nx.DiGraph | None, *, xcom_enabled: boo
     return problems
 
 
-def validate_flow(flow: Flow, *, xcom_enabled: bool = True) -> nx.DiGraph:
+def validate_flow(flow: Flow, *, xcom_enabled: bool = True) -> TaskGraph:
     """Run every check; raises ``FlowValidationError`` with all problems, else returns the DAG."""
     problems = graph_problems(flow)
-    graph = build_dag(flow) if not problems else None
+    graph = task_graph(flow) if not problems else None
     problems += template_problems(flow, graph, xcom_enabled=xcom_enabled)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)

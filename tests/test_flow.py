@@ -159,10 +159,31 @@ def test_random_graphs_validate_or_fail_cleanly(tmp_path_factory: pytest.TempPat
     else:
         import networkx as nx
 
-        assert nx.is_directed_acyclic_graph(graph)
         flow = load_flow(path)
+        reference = build_dag(flow)
+        assert nx.is_directed_acyclic_graph(reference)
+        assert sorted(graph.edges()) == sorted(reference.edges())
         order = topological_order(graph, flow)
-        assert sorted(order) == sorted(flow.task_ids)
-        for a, b in graph.edges:
-            assert order.index(a) < order.index(b)
-        build_dag(flow)
+        assert order == topological_order(reference, flow)
+        for node in graph:
+            assert graph.ancestors(node) == nx.ancestors(reference, node)
+            assert graph.descendants(node) == nx.descendants(reference, node)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(names, names), max_size=20))
+def test_cycle_finding_agrees_with_networkx(edges: list[tuple[str, str]]) -> None:
+    import networkx as nx
+
+    from qarion_etl.taskgraph import TaskGraph
+
+    light, reference = TaskGraph(), nx.DiGraph()
+    for a, b in edges:
+        light.add_edge(a, b)
+        reference.add_edge(a, b)
+    cycle = light.find_cycle()
+    assert bool(cycle) == (not nx.is_directed_acyclic_graph(reference))
+    if cycle:
+        assert cycle[0] == cycle[-1]
+        for a, b in zip(cycle, cycle[1:], strict=False):
+            assert reference.has_edge(a, b)
