@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from qarion_etl.config import did_you_mean
 from qarion_etl.errors import FlowValidationError, Problem
-
 from qarion_etl.taskgraph import TaskGraph
 
 if TYPE_CHECKING:
