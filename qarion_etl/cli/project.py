@@ -68,7 +68,7 @@ def doctor(
 
 
 def init(
-    directory: Path = typer.Argument(Path("."), help="Folder to create the project in."),
+    directory: Path = typer.Argument(Path("."), metavar="[DIR]", help="Folder to create the project in."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write a working example project: config, flows/data_pipeline.toml and data/orders.csv."""

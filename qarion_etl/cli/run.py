@@ -10,7 +10,7 @@ from qarion_etl.cli.state import get_project
 
 def run(
     ctx: typer.Context,
-    flow: str = typer.Argument(..., help="Flow file or flow id."),
+    flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or flow id."),
     select: list[str] = typer.Option(None, "--select", "-s", help="Tasks to run: task, +task (with ancestors), task+ (with descendants); repeat for a union."),
     exclude: list[str] = typer.Option(None, "--exclude", help="Tasks to leave out (same syntax as --select)."),
     run_id: str = typer.Option(None, "--run-id", help="The dag_run_id of this run (default: generated)."),
@@ -61,8 +61,8 @@ def run(
 
 def render(
     ctx: typer.Context,
-    flow: str = typer.Argument(..., help="Flow file or flow id."),
-    task: str = typer.Argument(..., help="The transformation task whose SQL to render."),
+    flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or flow id."),
+    task: str = typer.Argument(..., metavar="TASK", help="The transformation task whose SQL to render."),
     xcom: list[str] = typer.Option(None, "--xcom", help="A pulled value TASK.KEY=VALUE (no store is read for it); repeatable."),
     var: list[str] = typer.Option(None, "--var", help="Template variable NAME=VALUE; repeatable."),
     vars_file: str = typer.Option(None, "--vars-file", help="JSON or TOML file of template variables."),

@@ -41,7 +41,7 @@ def list_runs(
 @app.command("show")
 def show_run(
     ctx: typer.Context,
-    run_id: str = typer.Argument(..., help="The dag_run_id."),
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The dag_run_id."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one run and its task instances."""
