@@ -1,6 +1,7 @@
 """XCom throughput beside the raw driver: pushes, batched pushes and point pulls.
 
-For SQLite and PostgreSQL, 10,000 of each operation through ``XComService`` with the
+For SQLite and PostgreSQL, 10,000 of each operation (batched two ways: pushes inside
+``with service.batch()``, and one ``push_many``) through ``XComService`` with the
 database backend, and the same SQL statements (the backend's own compiled upsert and
 select) through raw ``sqlite3`` / ``psycopg`` with parameters built before the clock
 starts, so the ratio is everything we add: checks, serialisation, hashing, records.
@@ -61,8 +62,10 @@ def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
                 svc.push(f"t{i % 100}", {"i": i, "ok": False}, key=f"k{i}")
 
     times["batch"] = timed(batched)
+    items = [{"task_id": f"t{i % 100}", "value": {"i": i, "ok": None}, "key": f"k{i}"} for i in range(n)]
+    times["many"] = timed(lambda: svc.push_many(items))
     times["pull"] = timed(lambda: [svc.pull(f"t{i % 100}", key=f"k{i}") for i in range(n)])
-    assert svc.pull("t7", key="k7") == {"i": 7, "ok": False}
+    assert svc.pull("t7", key="k7") == {"i": 7, "ok": None}
     store = backend._store()
     upsert = store._compiled("upsert", store._upsert_stmt)
     records = [
@@ -115,6 +118,13 @@ def raw_sqlite(path: Path, plan: tuple[str, list[Any], str, list[Any]]) -> dict[
         cur.execute("COMMIT")
 
     times["batch"] = timed(batched)
+
+    def many() -> None:
+        cur.execute("BEGIN IMMEDIATE")
+        cur.executemany(upsert, rows)
+        cur.execute("COMMIT")
+
+    times["many"] = timed(many)
     times["pull"] = timed(lambda: [cur.execute(select, p).fetchone() for p in pulls])
     conn.close()
     return times
@@ -136,6 +146,13 @@ def raw_psycopg(plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]
 
     times["batch"] = timed(batched)
 
+    def many() -> None:
+        cur.execute("BEGIN")
+        cur.executemany(upsert, rows)
+        cur.execute("COMMIT")
+
+    times["many"] = timed(many)
+
     def pull_all() -> None:
         for p in pulls:
             cur.execute(select, p)
@@ -155,6 +172,7 @@ def compare(
         )
     )
     print(rate_line(f"{name}: {n:,} pushes in one batch", n, mine["batch"], raw["batch"], target))
+    print(rate_line(f"{name}: {n:,} pushes, push_many (executemany)", n, mine["many"], raw["many"], target))
     print(rate_line(f"{name}: {n:,} point pulls", n, mine["pull"], raw["pull"], target))
 
 
