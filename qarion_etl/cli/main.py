@@ -93,17 +93,12 @@ def root(
 
 
 def _register() -> None:
-    import importlib.util
-
-    from qarion_etl.cli import flows, project, runs
+    from qarion_etl.cli import flows, project, runs, xcom
     from qarion_etl.cli import run as run_cmd
 
     flows.register(app)
     run_cmd.register(app)
-    if importlib.util.find_spec("qarion_etl.cli.xcom"):  # TODO(lead): drop once cli/xcom.py lands
-        from qarion_etl.cli import xcom
-
-        app.add_typer(xcom.app, name="xcom")
+    app.add_typer(xcom.app, name="xcom")
     app.add_typer(runs.app, name="runs")
     project.register(app)
 

@@ -7,7 +7,7 @@ import typer
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
 
-app = typer.Typer(help="Past runs and their task instances.", no_args_is_help=True)
+app = typer.Typer(help="Past runs and their task instances.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _store(ctx: typer.Context):  # type: ignore[no-untyped-def]

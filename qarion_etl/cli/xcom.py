@@ -22,7 +22,9 @@ from qarion_etl.cli.state import get_project
 from qarion_etl.errors import UsageError
 
 app = typer.Typer(
-    help="Inspect and manage XCom values (list, get, push, clear).", no_args_is_help=True
+    help="Inspect and manage XCom values (list, get, push, clear).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 _AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -149,13 +151,15 @@ def list_values(
         )
     for row in rows:
         table.add_row(*row)
-    Console(highlight=False, soft_wrap=False).print(table)
+    # On a terminal the table fits the window; in a pipe or a CI log nothing is cut.
+    width = None if sys.stdout.isatty() else 1000
+    Console(highlight=False, soft_wrap=False, width=width).print(table)
 
 
 @app.command("get")
 def get_value(
     ctx: typer.Context,
-    task: str = typer.Argument(..., help="The task that pushed the value."),
+    task: str = typer.Argument(..., metavar="TASK", help="The task that pushed the value."),
     key: str = typer.Option("return_value", "--key", help="XCom key."),
     flow: str = FLOW,
     run: str = RUN,
@@ -182,8 +186,8 @@ def get_value(
 @app.command("push")
 def push_value(
     ctx: typer.Context,
-    task: str = typer.Argument(..., help="Task id to push as."),
-    value: str = typer.Argument(..., help="The value: JSON when it parses, else a string."),
+    task: str = typer.Argument(..., metavar="TASK", help="Task id to push as."),
+    value: str = typer.Argument(..., metavar="VALUE", help="The value: JSON when it parses, else a string."),
     key: str = typer.Option("return_value", "--key", help="XCom key."),
     value_type: str = typer.Option(None, "--type", help=f"Force a type: {', '.join(_TYPES)}."),
     flow: str = typer.Option(None, "--flow", help="Flow id (required)."),
