@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qarion_etl.dag import graph_problems, task_graph
 from qarion_etl.errors import FlowValidationError, Problem
@@ -29,6 +29,19 @@ def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
     return task.line, False
 
 
+#: Names every SQL template can use (``source_dataset``/``target_dataset`` when the task has them).
+CONTEXT_NAMES = ("xcom_pull", "ti", "task_instance", "var", "flow_id", "task_id", "dag_run_id", "run_id",
+                 "batch_id", "ds", "ds_nodash", "params")
+
+
+def _name_line(sql: str, name: str, at: Any) -> int | None:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    for number, text in enumerate(sql.splitlines(), start=1):
+        if "{" in text and pattern.search(text):
+            return at(number)
+    return at(1)
+
+
 def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool = True) -> list[Problem]:
     """Jinja syntax errors, and pulls from unknown or non-upstream tasks."""
     import jinja2
@@ -51,6 +64,22 @@ def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool
         except jinja2.TemplateSyntaxError as exc:
             problems.append(Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id))
             continue
+        from jinja2 import meta
+
+        available = set(CONTEXT_NAMES)
+        if task.source_dataset_id:
+            available.add("source_dataset")
+        if task.target_dataset_id:
+            available.add("target_dataset")
+        for name in sorted(meta.find_undeclared_variables(tree) - available):
+            from qarion_etl.config import did_you_mean
+
+            why = ""
+            if name in ("source_dataset", "target_dataset"):
+                why = f" (the task has no {name}_id)"
+            problems.append(Problem(
+                f"SQL template uses undefined name '{name}'{why}{did_you_mean(name, available)}",
+                _name_line(sql, name, at), task.id))
         ancestors = graph.ancestors(task.id) if graph is not None else set()
         for pull in find_pulls(tree):
             line = at(pull.lineno)

@@ -187,3 +187,20 @@ def test_cycle_finding_agrees_with_networkx(edges: list[tuple[str, str]]) -> Non
         assert cycle[0] == cycle[-1]
         for a, b in zip(cycle, cycle[1:], strict=False):
             assert reference.has_edge(a, b)
+
+
+def test_undefined_template_names_are_validation_errors(tmp_path: Path) -> None:
+    path = tmp_path / "f.toml"
+    path.write_text('[[tasks]]\nid = "a"\ntype = "transformation"\nsource_dataset_id = "x"\n[tasks.config]\n'
+                    'sql = """\nSELECT *\nFROM {{ source_dataset }}\nWHERE b = {{ batchid }}\n'
+                    '{% for c in [1, 2] %} AND {{ c }} > 0{% endfor %}\n"""\n')
+    (msg,) = problems_of(path)
+    assert "f.toml:9: task 'a': SQL template uses undefined name 'batchid' (did you mean 'batch_id'?)" in msg
+
+
+def test_target_dataset_needs_a_target(tmp_path: Path) -> None:
+    path = tmp_path / "f.toml"
+    path.write_text('[[tasks]]\nid = "a"\ntype = "transformation"\n[tasks.config]\n'
+                    'sql = "SELECT * FROM {{ target_dataset }}"\n')
+    (msg,) = problems_of(path)
+    assert "undefined name 'target_dataset' (the task has no target_dataset_id)" in msg
