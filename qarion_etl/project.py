@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.config import ProjectConfig, load_config
 from qarion_etl.errors import FlowValidationError, Problem, UsageError
-from qarion_etl.flow import Flow, load_flow
 
 if TYPE_CHECKING:
     from qarion_etl.db_service import DatabaseService
+    from qarion_etl.flow import Flow
     from qarion_etl.taskgraph import TaskGraph
     from qarion_etl.xcom import BaseXCom, XComService
+
+
+def _load_flow(path: Path) -> Flow:
+    from qarion_etl.flow import load_flow  # not needed by the xcom and runs commands
+
+    return load_flow(path)
 
 
 class Project:
@@ -54,7 +60,7 @@ class Project:
                 return candidate
         for candidate in candidates:
             try:
-                if load_flow(candidate).id == ref:
+                if _load_flow(candidate).id == ref:
                     return candidate
             except FlowValidationError:
                 continue
@@ -67,7 +73,7 @@ class Project:
         )
 
     def load_flow(self, ref: str | Path) -> Flow:
-        return load_flow(self.resolve_flow(str(ref)))
+        return _load_flow(self.resolve_flow(str(ref)))
 
     def validate(self, ref: str | Path) -> tuple[Flow, TaskGraph]:
         """Load and fully validate one flow; raises ``FlowValidationError``."""
