@@ -146,6 +146,12 @@ class _Run:
         record = store.get_run(existing) if existing else None
         if opts.resume and record is None:
             raise UsageError(f"--resume {opts.resume}: no such run")
+        if opts.resume and record is not None and record.status == "running" and record.owner:
+            from qarion_etl.runs import owner_alive
+
+            if owner_alive(record.owner):
+                raise UsageError(f"--resume {opts.resume}: the run is still running (process "
+                                 f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it")
         if record is not None:
             if record.flow_id != flow.id:
                 raise UsageError(f"run '{record.dag_run_id}' belongs to flow '{record.flow_id}', not '{flow.id}'")

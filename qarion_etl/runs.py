@@ -6,12 +6,20 @@ so they work on SQLite, PostgreSQL and MySQL/MariaDB alike. ``allocate_batch_id`
 per-flow counter inside one transaction (an ``UPDATE … SET last = last + 1`` takes the
 row lock), so concurrent runs, even from other machines sharing the database, get
 distinct batch ids.
+
+While a run executes, its ``summary`` column holds its owner (host, pid and the process's
+start time). A ``running`` run whose owner is gone from this host (killed with SIGKILL, a
+lost machine is not detectable) reads as ``abandoned``: ``runs list`` shows it so, and
+``run --resume`` accepts it, while a run whose owner is alive is refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +28,39 @@ from qarion_etl.db_service import DatabaseService
 from qarion_etl.errors import UsageError
 
 _ID = 250
+RUNNING = "running"
+ABANDONED = "abandoned"
+
+
+def _start_ticks(pid: int) -> str:
+    """The start time of process ``pid`` in clock ticks since boot ('' where unknown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def current_owner() -> dict[str, Any]:
+    """This process as the owner of a run: host, pid and start time (against pid reuse)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _start_ticks(os.getpid())}
+
+
+def owner_alive(owner: dict[str, Any]) -> bool | None:
+    """Whether the process that owns a run still runs (``None``: on another host, unknown)."""
+    if owner.get("host") != socket.gethostname():
+        return None
+    pid = int(owner.get("pid") or 0)
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    started = owner.get("pid_start")
+    return not started or _start_ticks(pid) in ("", started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +74,12 @@ class RunRecord:
     started_at: str
     ended_at: str | None
     summary: dict[str, Any] | None
+
+    @property
+    def owner(self) -> dict[str, Any] | None:
+        """The process executing the run (only while ``running``)."""
+        owner = (self.summary or {}).get("owner") if self.status in (RUNNING, ABANDONED) else None
+        return owner if isinstance(owner, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +186,7 @@ class RunStore:
         try:
             with self.db.begin() as conn:
                 conn.execute(sa.insert(r).values(dag_run_id=dag_run_id, flow_id=flow_id, batch_id=batch_id,
-                                                 status="running", started_at=started_at))
+                                                 status=RUNNING, started_at=started_at, summary=_owner_json()))
         except sa.exc.IntegrityError as exc:
             raise UsageError(f"a run with id '{dag_run_id}' already exists "
                              f"(use --resume {dag_run_id} or --task to add to it)") from exc
@@ -147,7 +194,8 @@ class RunStore:
     def reopen_run(self, dag_run_id: str) -> None:
         r = self.runs
         with self.db.begin() as conn:
-            conn.execute(sa.update(r).where(r.c.dag_run_id == dag_run_id).values(status="running", ended_at=None))
+            conn.execute(sa.update(r).where(r.c.dag_run_id == dag_run_id).values(
+                status=RUNNING, ended_at=None, summary=_owner_json()))
 
     def finish_run(self, dag_run_id: str, status: str, ended_at: str, summary: dict[str, Any] | None = None) -> None:
         r = self.runs
@@ -202,9 +250,18 @@ class RunStore:
             return conn.execute(stmt).scalar()
 
 
+def _owner_json() -> str:
+    return json.dumps({"owner": current_owner()})
+
+
 def _run(row: Any) -> RunRecord:
-    return RunRecord(row["dag_run_id"], row["flow_id"], int(row["batch_id"]), row["status"], row["started_at"],
-                     row["ended_at"], json.loads(row["summary"]) if row["summary"] else None)
+    summary = json.loads(row["summary"]) if row["summary"] else None
+    status = row["status"]
+    owner = (summary or {}).get("owner")
+    if status == RUNNING and isinstance(owner, dict) and owner_alive(owner) is False:
+        status = ABANDONED
+    return RunRecord(row["dag_run_id"], row["flow_id"], int(row["batch_id"]), status, row["started_at"],
+                     row["ended_at"], summary)
 
 
 def _ti(row: Any) -> TaskInstanceRecord:

@@ -9,6 +9,7 @@ Every ``QarionError`` is printed as one ``Error: …`` line on stderr and exits 
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -106,8 +107,21 @@ def _register() -> None:
 _register()
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    SIGTERM (what CI systems, ``timeout`` and container runtimes send) stops a run the way
+    Ctrl-C does: running tasks abandon their writes, the run is recorded ``interrupted``
+    and the command exits 130.
+    """
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     app(args=argv, prog_name="qarion-etl")
 
 
