@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -67,6 +68,7 @@ class XComService:
         self.default_flow_id = default_flow_id
         self.default_batch_id = default_batch_id
         self.default_dag_run_id = default_dag_run_id
+        self._local = threading.local()  # per-thread buffer of batch() pushes
 
     def __repr__(self) -> str:
         return (
@@ -99,9 +101,12 @@ class XComService:
                 larger than ``max_value_bytes``.
             UsageError: an identity part is missing or malformed.
         """
-        self.backend.set_records(
-            [self._record(task_id, value, key, value_type, batch_id, dag_run_id, flow_id)]
-        )
+        record = self._record(task_id, value, key, value_type, batch_id, dag_run_id, flow_id)
+        pending = getattr(self._local, "pending", None)
+        if pending is not None:  # inside batch(): written together at the end
+            pending.append(record)
+            return
+        self.backend.set_records([record])
 
     def push_many(self, items: Iterable[Mapping[str, Any]]) -> int:
         """Push several values in one transaction (one ``executemany`` on a database).
@@ -144,14 +149,33 @@ class XComService:
     def batch(self) -> Iterator[XComService]:
         """Run the pushes (and pulls) inside the block in one transaction of the backend.
 
+        Pushes made by this thread inside the block are checked at once and written together
+        (one ``executemany``) when the block ends, or before any read of the service, so a
+        pull inside the block sees them. An exception in the block writes none of them.
+
         Example::
 
             with service.batch():
                 for i in range(1000):
                     service.push(task_id=f"t{i}", value=i)
         """
+        outer = getattr(self._local, "pending", None) is None
         with self.backend.transaction():
-            yield self
+            if outer:
+                self._local.pending = []
+            try:
+                yield self
+                if outer:
+                    self._flush()
+            finally:
+                if outer:
+                    self._local.pending = None
+
+    def _flush(self) -> None:
+        pending = getattr(self._local, "pending", None)
+        if pending:
+            records, pending[:] = list(pending), []
+            self.backend.set_records(records)
 
     def _record(
         self,
@@ -233,6 +257,7 @@ class XComService:
         """
         check_id("task_id", task_id)
         query = self._query(task_id, key, batch_id, dag_run_id, flow_id)
+        self._flush()
         record = self.backend.get_record(query)
         if record is None:
             if default is MISSING:
@@ -266,6 +291,7 @@ class XComService:
         for tid in task_ids:
             check_id("task_id", tid)
         query = self._query(None, key, batch_id, dag_run_id, flow_id)
+        self._flush()
         found = self.backend.get_records(query, list(task_ids))
         return {
             tid: self.backend.load_value(found[tid]) if tid in found else default
@@ -294,6 +320,7 @@ class XComService:
         check_batch(batch_id)
         if isinstance(older_than, _dt.timedelta):
             older_than = _dt.datetime.now(_dt.UTC) - older_than
+        self._flush()
         return self.backend.clear_values(
             flow_id=flow_id if flow_id is not None else self.default_flow_id,
             task_id=task_id,
@@ -321,6 +348,7 @@ class XComService:
             dag_run_id=dag_run_id,
             batch_id=batch_id,
         )
+        self._flush()
         records = self.backend.list_records(
             query, limit=limit, preview_chars=self.backend.preview_chars
         )
