@@ -143,6 +143,25 @@ class DatabaseService:
         with self.connect() as conn, conn.begin():
             yield conn
 
+    def create_all(self, metadata: sa.MetaData) -> None:
+        """``metadata.create_all``, tolerating another process that creates the same tables at once.
+
+        Two processes can both see a table missing and both create it; the loser gets "already
+        exists" (SQLite, MySQL) or a duplicate key in the catalog (PostgreSQL). It then checks
+        again and finds the table. Other operational errors raise ``StoreUnavailable``.
+        """
+        for attempt in range(5):
+            try:
+                with self.begin() as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                return
+            except sa.exc.DBAPIError as exc:
+                if attempt < 4 and _lost_create_race(exc):
+                    continue
+                if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or exc.connection_invalidated:
+                    raise self.unavailable(exc) from exc
+                raise
+
     def unavailable(self, exc: BaseException) -> StoreUnavailable:
         detail = getattr(exc, "orig", None) or exc
         text = str(detail).strip().splitlines()[0] if str(detail).strip() else type(detail).__name__
@@ -168,3 +187,8 @@ class DatabaseService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _lost_create_race(exc: sa.exc.DBAPIError) -> bool:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return isinstance(exc, sa.exc.IntegrityError) or "already exists" in text or "duplicate key" in text

@@ -188,10 +188,12 @@ class _Run:
         t0 = time.perf_counter()
         self.ds = self.started_at[:10]
         self.store = RunStore(project.metadata_db(), project.config.metadata.namespace)
-        self._prepare(self.store)
+        # Reach the warehouse and build the XCom backend before the run is recorded, so a
+        # refused store (a DuckDB file in use, a server down) leaves no run "running".
         self.db = project.engine_db()
         self.db.check()
         self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
+        self._prepare(self.store)
         self.write_lock = threading.Lock() if self.db.dialect == "sqlite" else None
         todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)

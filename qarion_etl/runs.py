@@ -141,14 +141,7 @@ class RunStore:
         """Create the tables if they do not exist (safe to call from several processes)."""
         if self._created:
             return
-        try:
-            with self.db.begin() as conn:
-                self._metadata.create_all(conn, checkfirst=True)
-        except sa.exc.OperationalError as exc:
-            raise self.db.unavailable(exc) from exc
-        except sa.exc.DatabaseError:  # another process created them between check and create
-            with self.db.begin() as conn:
-                self._metadata.create_all(conn, checkfirst=True)
+        self.db.create_all(self._metadata)
         self._created = True
 
     # --- batches -----------------------------------------------------------------

@@ -286,16 +286,7 @@ class SqlXComStore:
         with self._lock:
             if self._ready:
                 return
-            for attempt in range(3):
-                try:
-                    with self.db.begin() as conn:
-                        self.table.metadata.create_all(conn, checkfirst=True)
-                    break
-                except sa.exc.OperationalError as exc:
-                    raise self.db.unavailable(exc) from exc
-                except sa.exc.SQLAlchemyError:  # another process created it at the same moment
-                    if attempt == 2:
-                        raise
+            self.db.create_all(self.table.metadata)  # safe when another process creates it too
             self._ready = True
 
     # --- execution ---------------------------------------------------------------------
