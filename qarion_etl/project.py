@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.config import ProjectConfig, load_config
-from qarion_etl.errors import FlowValidationError, Problem, UsageError
+from qarion_etl.errors import FlowValidationError, Problem, UsageError, clip
 
 if TYPE_CHECKING:
     from qarion_etl.db_service import DatabaseService
@@ -46,6 +46,14 @@ class Project:
 
     def resolve_flow(self, ref: str) -> Path:
         """A flow named by path, or by id (or file stem) within ``flows_dir``."""
+        if not ref or "\x00" in ref or len(ref) > 4096:
+            raise UsageError(f"not a flow file or flow id: {clip(ref)!r}")
+        try:
+            return self._resolve_flow(ref)
+        except OSError as exc:  # a name too long for the file system, a folder we may not read
+            raise UsageError(f"flow {clip(ref)!r}: {exc.strerror or exc}") from None
+
+    def _resolve_flow(self, ref: str) -> Path:
         path = Path(ref)
         if path.suffix == ".toml" or path.is_file():
             if path.is_file():
@@ -53,7 +61,7 @@ class Project:
             rooted = self.config.root / ref
             if rooted.is_file():
                 return rooted
-            raise UsageError(f"flow file not found: {ref}")
+            raise UsageError(f"flow file not found: {clip(ref)}")
         candidates = self.flow_paths()
         for candidate in candidates:
             if candidate.stem == ref:
@@ -68,7 +76,7 @@ class Project:
 
         names = [c.stem for c in candidates]
         raise UsageError(
-            f"no flow '{ref}' in {self.config.project.flows_dir}/{did_you_mean(ref, names)}"
+            f"no flow '{clip(ref)}' in {self.config.project.flows_dir}/{did_you_mean(ref, names)}"
             + (f" (flows: {', '.join(names)})" if names else "")
         )
 

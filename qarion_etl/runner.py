@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import QarionError, UsageError
+from qarion_etl.errors import QarionError, UsageError, clip
 from qarion_etl.reporting import (
     FAILED,
     INTERRUPTED,
@@ -96,11 +96,14 @@ class FlowRunner:
         from qarion_etl.selection import select_tasks
 
         opts = options or RunOptions()
+        for option, value in (("--run-id", opts.run_id), ("--resume", opts.resume)):
+            if value is not None and (not value or len(value) > 250 or not value.isprintable()):
+                raise UsageError(f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters")
         flow, graph = self.project.validate(flow_ref)
         order = topological_order(graph, flow)
         if opts.task:
             if opts.task not in graph:
-                raise UsageError(f"--task {opts.task}: no such task in flow '{flow.id}'")
+                raise UsageError(f"--task {clip(opts.task)!r}: no such task in flow '{flow.id}'")
             if not opts.run_id and not opts.resume:
                 raise UsageError("--task needs --run-id (the run this task belongs to)")
             selected = [opts.task]
@@ -145,7 +148,7 @@ class _Run:
         existing = opts.resume or (opts.run_id if opts.task else None)
         record = store.get_run(existing) if existing else None
         if opts.resume and record is None:
-            raise UsageError(f"--resume {opts.resume}: no such run")
+            raise UsageError(f"--resume {clip(opts.resume)!r}: no such run")
         if opts.resume and record is not None and record.status == "running" and record.owner:
             from qarion_etl.runs import owner_alive
 

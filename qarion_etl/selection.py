@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.config import did_you_mean
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import UsageError, clip
 
 if TYPE_CHECKING:
     from qarion_etl.taskgraph import TaskGraph
@@ -32,7 +32,7 @@ def expand(graph: TaskGraph, selectors: Iterable[str], option: str = "--select")
     for item in _items(selectors):
         name = item.strip("+")
         if name not in graph:
-            raise UsageError(f"{option} {item}: no task '{name}' in this flow{did_you_mean(name, list(graph))}")
+            raise UsageError(f"{option} {clip(item)}: no task '{clip(name)}' in this flow{did_you_mean(name, list(graph))}")
         chosen.add(name)
         if item.startswith("+"):
             chosen |= graph.ancestors(name)
@@ -53,8 +53,12 @@ def select_tasks(graph: TaskGraph, order: Sequence[str], select: Sequence[str] =
 
 def parse_value(text: str) -> Any:
     """A ``--var``/``--xcom`` value: JSON when it parses as JSON, else the string itself."""
+    from qarion_etl.jsontext import TooDeep, loads
+
     try:
-        return json.loads(text)
+        return loads(text)
+    except TooDeep as exc:
+        raise UsageError(f"{text[:20]}…: {exc}") from None
     except ValueError:
         return text
 

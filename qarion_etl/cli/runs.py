@@ -45,12 +45,12 @@ def show_run(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one run and its task instances."""
-    from qarion_etl.errors import UsageError
+    from qarion_etl.errors import UsageError, clip
 
     store = _store(ctx)
     run = store.get_run(run_id)
     if run is None:
-        raise UsageError(f"no run '{run_id}' (see qarion-etl runs list)")
+        raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
     tis = store.task_instances(run_id)
     if json_out:
         output.emit_json({

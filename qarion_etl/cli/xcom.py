@@ -19,7 +19,7 @@ import typer
 
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import UsageError, clip
 
 app = typer.Typer(
     help="Inspect and manage XCom values (list, get, push, clear).",
@@ -54,9 +54,13 @@ def parse_value(text: str, value_type: str | None) -> Any:
     Raises:
         UsageError: VALUE cannot be read as the forced type.
     """
+    from qarion_etl.jsontext import TooDeep, loads
+
     if value_type is None:
         try:
-            return json.loads(text)
+            return loads(text)
+        except TooDeep as exc:
+            raise UsageError(f"VALUE: {exc}") from None
         except ValueError:
             return text
     kind = value_type.lower()
@@ -64,7 +68,7 @@ def parse_value(text: str, value_type: str | None) -> Any:
         if kind == "string":
             return text
         if kind == "json":
-            return json.loads(text)
+            return loads(text)
         if kind == "integer":
             return int(text)
         if kind == "float":
@@ -74,9 +78,11 @@ def parse_value(text: str, value_type: str | None) -> Any:
             return flags[text.strip().lower()]
         if kind == "binary":
             return base64.b64decode(text, validate=True)
+    except TooDeep as exc:
+        raise UsageError(f"VALUE: {exc}") from None
     except (ValueError, KeyError, binascii.Error):
         raise UsageError(
-            f"VALUE {text!r} is not valid {kind}"
+            f"VALUE {clip(text)!r} is not valid {kind}"
             + (" (give binary values as base64)" if kind == "binary" else "")
         ) from None
     raise UsageError(f"--type must be one of {', '.join(_TYPES)}, not {value_type!r}")

@@ -158,9 +158,33 @@ def column_types(names: Sequence[str], declared: Sequence[ColumnSpec], shown: st
     return [by_name.get(n, "string") for n in names]
 
 
+def undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
+    """The first line of ``path`` (1-based) that is not valid ``encoding`` text, and why.
+
+    Text files are decoded in buffered chunks, so a ``UnicodeDecodeError`` does not say on
+    which line it happened; this re-reads the file line by line in binary to find it.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                return lineno, exc.reason
+    return 1, "invalid text"
+
+
 def csv_header(path: Path, shown: str, opts: CsvOptions) -> list[str]:
-    with path.open(newline="", encoding=opts.encoding) as fh:
-        row = next(_csv_reader(fh, opts), None)
+    try:
+        with path.open(newline="", encoding=opts.encoding) as fh:
+            row = next(_csv_reader(fh, opts), None)
+    except UnicodeDecodeError:
+        line, reason = undecodable_line(path, opts.encoding)
+        raise _fail(shown, line, f"not valid {opts.encoding} text: {reason}") from None
+    except csv.Error as exc:
+        raise _fail(shown, 1, f"malformed CSV: {exc}") from None
     if row is None:
         raise IngestError("the file is empty (no header line)", path=shown, line=1)
     return [c.strip() for c in row] if opts.header else [f"column{i + 1}" for i in range(len(row))]
@@ -223,8 +247,9 @@ def _csv_batches(path: Path, shown: str, opts: CsvOptions, names: list[str], typ
                     batch = []
         except csv.Error as exc:
             raise _fail(shown, last + 1, f"malformed CSV: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise _fail(shown, last + 1, f"not valid {opts.encoding} text: {exc.reason}") from None
+        except UnicodeDecodeError:
+            line, reason = undecodable_line(path, opts.encoding)
+            raise _fail(shown, line, f"not valid {opts.encoding} text: {reason}") from None
         if batch:
             yield batch
 
@@ -239,10 +264,14 @@ def jsonl_keys(path: Path, shown: str, encoding: str = "utf-8") -> list[str]:
 
 
 def _json_line(text: str, shown: str, lineno: int) -> dict[str, Any]:
+    from qarion_etl.jsontext import TooDeep, loads
+
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(shown, lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except TooDeep as exc:
+        raise _fail(shown, lineno, str(exc)) from None
     if not isinstance(obj, dict):
         raise _fail(shown, lineno, "each line must be a JSON object")
     return obj

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from qarion_etl.errors import UsageError, XComNotFound
+from qarion_etl.errors import UsageError, XComNotFound, clip
 from qarion_etl.xcom.base import BaseXCom
 from qarion_etl.xcom.records import XComEntry, XComQuery, check_batch, check_id
 from qarion_etl.xcom.values import XComValueType
@@ -380,7 +380,7 @@ class XComService:
 
 def _not_found(q: XComQuery) -> XComNotFound:
     where = [
-        f"{name} {value!r}"
+        f"{name} {clip(value)!r}" if isinstance(value, str) else f"{name} {value!r}"
         for name, value in (("flow", q.flow_id), ("run", q.dag_run_id), ("batch", q.batch_id))
         if value is not None
     ]

@@ -218,6 +218,15 @@ def encode(
     return dumps_json(value, task_id=task_id, key=key)
 
 
+def _loads(text: str | bytes) -> Any:
+    from qarion_etl.jsontext import TooDeep, loads
+
+    try:
+        return loads(text)
+    except TooDeep as exc:
+        raise XComValueError(f"stored value cannot be read: {exc}") from None
+
+
 def decode(text: str | bytes | None, value_type: XComValueType | str | None) -> Any:
     """The Python value of stored ``text`` of ``value_type``.
 
@@ -227,10 +236,10 @@ def decode(text: str | bytes | None, value_type: XComValueType | str | None) -> 
     if text is None:
         return None
     if value_type == "json" and isinstance(text, str):
-        return json.loads(text)
+        return _loads(text)
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("utf-8")
-    doc = json.loads(text)
+    doc = _loads(text)
     if doc is None:
         return None
     vt = value_type if isinstance(value_type, XComValueType) else _parse_stored(value_type)
