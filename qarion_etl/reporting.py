@@ -39,6 +39,7 @@ class TaskOutcome:
     xcom_keys: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
     error: str | None = None
+    exit_code: int | None = None  # 3 when the last try failed because a store was unreachable
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import QarionError, UsageError, clip
+from qarion_etl.errors import QarionError, StoreUnavailable, UsageError, clip
 from qarion_etl.reporting import (
     FAILED,
     INTERRUPTED,
@@ -298,6 +298,8 @@ class _Run:
 
         tid = spec.id
         result: dict[str, Any] | None = None
+        full: dict[str, Any] = {}
+        pushed = False
         for attempt in range(1, spec.retries + 2):
             o.tries = attempt
             self.reporter.task_started(tid, attempt)
@@ -311,8 +313,13 @@ class _Run:
                 if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
                     self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
                 ctx.check_cancel()
-                result = get_task_class(spec.type)(spec).execute(ctx)
-                o.error = None
+                if result is None:
+                    result = get_task_class(spec.type)(spec).execute(ctx)
+                    full = self._full_result(result, t0)
+                # The work is done (and written); a failed push is retried on its own, so a
+                # store outage never makes an INCREMENTAL task append its batch twice.
+                o.xcom_keys = self._push(spec, full)
+                o.error, o.exit_code, pushed = None, None, True
                 break
             except (Interrupted, KeyboardInterrupt) as exc:
                 o.status, o.error = INTERRUPTED, "interrupted"
@@ -326,6 +333,9 @@ class _Run:
                     self._close(o, t0)
                     return o
                 o.error = error_text(exc)
+                if result is not None:
+                    o.error = f"pushing the result to XCom failed: {o.error}"
+                o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None
                 if ctx.timed_out():
                     o.error = f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
                 if attempt > spec.retries or self.cancel.is_set():
@@ -337,25 +347,22 @@ class _Run:
             finally:
                 if timer is not None:
                     timer.cancel()
-        if result is None:
+        if result is None or not pushed:
             o.status = FAILED
-            self._close(o, t0)
-            return o
-        duration = round(time.perf_counter() - t0, 4)
-        full = {**result, "status": SUCCESS, "batch_id": self.batch_id, "duration_seconds": duration}
-        for reserved in ("rows_written", "target_dataset"):
-            if reserved in result:
-                full[reserved] = result[reserved]
-        try:
-            o.xcom_keys = self._push(spec, full)
-        except Exception as exc:
-            o.status, o.error = FAILED, f"pushing the result to XCom failed: {error_text(exc)}"
             self._close(o, t0)
             return o
         o.status, o.result = SUCCESS, full
         o.rows = result.get("rows_loaded", result.get("rows_written"))
         self._close(o, t0)
         return o
+
+    def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
+        duration = round(time.perf_counter() - t0, 4)
+        full = {**result, "status": SUCCESS, "batch_id": self.batch_id, "duration_seconds": duration}
+        for reserved in ("rows_written", "target_dataset"):
+            if reserved in result:
+                full[reserved] = result[reserved]
+        return full
 
     def _close(self, o: TaskOutcome, t0: float) -> None:
         o.ended_at = now_iso()

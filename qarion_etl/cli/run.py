@@ -54,7 +54,9 @@ def run(
         write_junit(result, junit_xml)
     failed = result.first_failure()
     if failed is not None:
-        raise TaskFailed(failed.task_id, failed.error or "failed")
+        error = TaskFailed(failed.task_id, failed.error or "failed")
+        error.exit_code = failed.exit_code or error.exit_code  # 3: a store was unreachable
+        raise error
     if not result.ok:
         raise TaskFailed(next((t.task_id for t in result.tasks if t.status != "success"), "?"), result.status)
 
