@@ -99,7 +99,9 @@ def run_child(argv: list[str], cwd: Path | None = None) -> tuple[float, int, str
     """Run ``argv``: wall time, the child's own peak RSS (KiB, from ``wait4``) and its stdout."""
     env = {**os.environ, "NO_COLOR": "1"}
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -129,35 +131,66 @@ def pipeline(engine: str, rows: int) -> None:
     raw_db.unlink(missing_ok=True)
     script = RAW_DUCKDB if engine == "duckdb" else RAW_SQLITE
     raw, raw_rss, raw_out = best([sys.executable, "-c", script, str(raw_db), str(csv_path)])
-    print(ratio_line(f"{engine} {rows:,} rows: whole process", ours, raw, target=2.0 if engine == "duckdb" else None))
-    print(ratio_line(f"{engine} {rows:,} rows: engine work", engine_seconds(out), float(raw_out.strip()),
-                     target=1.2 if engine == "duckdb" else None))
-    print(f"{engine} {rows:,} rows: peak RSS ours {ours_rss / 1024:.0f} MiB, raw {raw_rss / 1024:.0f} MiB")
+    print(
+        ratio_line(
+            f"{engine} {rows:,} rows: whole process",
+            ours,
+            raw,
+            target=2.0 if engine == "duckdb" else None,
+        )
+    )
+    print(
+        ratio_line(
+            f"{engine} {rows:,} rows: engine work",
+            engine_seconds(out),
+            float(raw_out.strip()),
+            target=1.2 if engine == "duckdb" else None,
+        )
+    )
+    print(
+        f"{engine} {rows:,} rows: peak RSS ours {ours_rss / 1024:.0f} MiB, raw {raw_rss / 1024:.0f} MiB"
+    )
 
 
 def memory_growth(engine: str, small: int, big: int) -> None:
     rss = []
     for rows in (small, big):
-        proj = project(f"mem_{engine}_{rows}", f"{engine}:///warehouse.{'duckdb' if engine == 'duckdb' else 'db'}",
-                       orders_csv(rows))
+        proj = project(
+            f"mem_{engine}_{rows}",
+            f"{engine}:///warehouse.{'duckdb' if engine == 'duckdb' else 'db'}",
+            orders_csv(rows),
+        )
         rss.append(run_child([*qarion_cmd(), "run", "data_pipeline", "--json"], cwd=proj)[1])
-    print(ratio_line(f"{engine} peak RSS {big:,} vs {small:,} rows", rss[1] / 1024, rss[0] / 1024,
-                     target=1.2, unit="MiB"))
+    print(
+        ratio_line(
+            f"{engine} peak RSS {big:,} vs {small:,} rows",
+            rss[1] / 1024,
+            rss[0] / 1024,
+            target=1.2,
+            unit="MiB",
+        )
+    )
 
 
 def trivial_tasks(n: int = 1000) -> None:
     parts = ['id = "many"\nnamespace = "many"\n']
     for i in range(n):
-        parts.append(f'[[tasks]]\nid = "t{i}"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT {i} AS x"\n')
+        parts.append(
+            f'[[tasks]]\nid = "t{i}"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT {i} AS x"\n'
+        )
     proj = project("proj_many", "duckdb:///warehouse.duckdb", orders_csv(1000), "\n".join(parts))
     (proj / "flows" / "data_pipeline.toml").rename(proj / "flows" / "many.toml")
     for workers in ("1", "4"):
-        elapsed, _, out = run_child([*qarion_cmd(), "run", "many", "--json", "--max-workers", workers], cwd=proj)
+        elapsed, _, out = run_child(
+            [*qarion_cmd(), "run", "many", "--json", "--max-workers", workers], cwd=proj
+        )
         doc = json.loads(out)
         per_task = doc["duration_seconds"] / n * 1000
         verdict = "met" if per_task < 5 else "MISSED"
-        print(f"{n} trivial tasks, --max-workers {workers}: run {doc['duration_seconds']:.2f} s "
-              f"(process {elapsed:.2f} s), {per_task:.2f} ms per task  target < 5 ms: {verdict}")
+        print(
+            f"{n} trivial tasks, --max-workers {workers}: run {doc['duration_seconds']:.2f} s "
+            f"(process {elapsed:.2f} s), {per_task:.2f} ms per task  target < 5 ms: {verdict}"
+        )
 
 
 def main() -> None:

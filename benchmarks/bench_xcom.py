@@ -62,7 +62,9 @@ def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
                 svc.push(f"t{i % 100}", {"i": i, "ok": False}, key=f"k{i}")
 
     times["batch"] = timed(batched)
-    items = [{"task_id": f"t{i % 100}", "value": {"i": i, "ok": None}, "key": f"k{i}"} for i in range(n)]
+    items = [
+        {"task_id": f"t{i % 100}", "value": {"i": i, "ok": None}, "key": f"k{i}"} for i in range(n)
+    ]
     times["many"] = timed(lambda: svc.push_many(items))
     times["pull"] = timed(lambda: [svc.pull(f"t{i % 100}", key=f"k{i}") for i in range(n)])
     assert svc.pull("t7", key="k7") == {"i": 7, "ok": None}
@@ -172,7 +174,11 @@ def compare(
         )
     )
     print(rate_line(f"{name}: {n:,} pushes in one batch", n, mine["batch"], raw["batch"], target))
-    print(rate_line(f"{name}: {n:,} pushes, push_many (executemany)", n, mine["many"], raw["many"], target))
+    print(
+        rate_line(
+            f"{name}: {n:,} pushes, push_many (executemany)", n, mine["many"], raw["many"], target
+        )
+    )
     print(rate_line(f"{name}: {n:,} point pulls", n, mine["pull"], raw["pull"], target))
 
 

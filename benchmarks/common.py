@@ -21,25 +21,41 @@ def qarion_cmd() -> list[str]:
     return [script] if script else [sys.executable, "-m", "qarion_etl"]
 
 
-def time_process(argv: Sequence[str], *, repeat: int = 5, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> tuple[float, int]:
+def time_process(
+    argv: Sequence[str],
+    *,
+    repeat: int = 5,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[float, int]:
     """Median wall time (s) of running ``argv``, and the peak RSS (KiB) of the last child."""
     times = []
     full_env = {**os.environ, **(env or {})}
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=full_env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            argv,
+            cwd=cwd,
+            env=full_env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return statistics.median(times), peak
 
 
-def ratio_line(name: str, ours: float, raw: float, target: float | None = None, unit: str = "s") -> str:
+def ratio_line(
+    name: str, ours: float, raw: float, target: float | None = None, unit: str = "s"
+) -> str:
     ratio = ours / raw if raw else float("inf")
     verdict = ""
     if target is not None:
         verdict = f"  target <= {target:.1f}x: {'met' if ratio <= target else 'MISSED'}"
-    return f"{name:<48} ours {ours:9.3f} {unit}  raw {raw:9.3f} {unit}  ratio {ratio:5.2f}x{verdict}"
+    return (
+        f"{name:<48} ours {ours:9.3f} {unit}  raw {raw:9.3f} {unit}  ratio {ratio:5.2f}x{verdict}"
+    )
 
 
 def header(title: str) -> None:

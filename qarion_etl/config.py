@@ -37,8 +37,14 @@ _ALLOWED: dict[str, set[str]] = {
 _TOP = set(_ALLOWED) | {"credentials"}
 
 
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean (true or false)",
-               dict: "table", list: "list"}
+_TYPE_NAMES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean (true or false)",
+    dict: "table",
+    list: "list",
+}
 
 
 def type_names(kind: type | tuple[type, ...]) -> str:
@@ -94,7 +100,9 @@ class ProjectConfig:
     engine: EngineConfig = EngineConfig()
     metadata: MetadataConfig = MetadataConfig()
     xcom: XComConfig = XComConfig()
-    credentials: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    credentials: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def flows_dir(self) -> Path:
@@ -113,9 +121,15 @@ class ProjectConfig:
             "config_file": str(self.path) if self.path else None,
             "root": str(self.root),
             "project": {"name": self.project.name, "flows_dir": self.project.flows_dir},
-            "engine": {"url": mask(mask_url(self.engine.url)) if not isinstance(self.engine.url, Secret) else "***"},
+            "engine": {
+                "url": mask(mask_url(self.engine.url))
+                if not isinstance(self.engine.url, Secret)
+                else "***"
+            },
             "metadata": {
-                "url": mask_url(self.metadata.url) if not isinstance(self.metadata.url, Secret) else "***",
+                "url": mask_url(self.metadata.url)
+                if not isinstance(self.metadata.url, Secret)
+                else "***",
                 "namespace": self.metadata.namespace,
             },
             "xcom": {
@@ -138,7 +152,9 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> ProjectConfig:
+def load_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None
+) -> ProjectConfig:
     """Load the project configuration.
 
     ``path`` (from ``--config``) wins, then ``$QARION_ETL_CONFIG``, then the nearest
@@ -175,7 +191,10 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
 
     for key in doc:
         if key not in _TOP:
-            raise fail(f"unknown section '{key}'{did_you_mean(key, _TOP)}", loc.key_line(key) or loc.table_line(key))
+            raise fail(
+                f"unknown section '{key}'{did_you_mean(key, _TOP)}",
+                loc.key_line(key) or loc.table_line(key),
+            )
     for section, allowed in _ALLOWED.items():
         table = doc.get(section, {})
         if not isinstance(table, dict):
@@ -193,11 +212,15 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
     try:
         # Credentials may use ${env:…}; every value in them is a secret.
         credentials = {
-            name: {k: _as_secret(v) for k, v in interpolate(table, env, {}, f"credentials.{name}").items()}
+            name: {
+                k: _as_secret(v)
+                for k, v in interpolate(table, env, {}, f"credentials.{name}").items()
+            }
             for name, table in raw_creds.items()
         }
         resolved = {
-            section: interpolate(doc.get(section, {}), env, credentials, section) for section in _ALLOWED
+            section: interpolate(doc.get(section, {}), env, credentials, section)
+            for section in _ALLOWED
         }
     except InterpolationError as exc:
         raise fail(str(exc)) from exc
@@ -206,25 +229,37 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
         value = resolved[section].get(key, default)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             names = type_names(kind)
-            raise fail(f"[{section}].{key} must be {with_article(names)}, got {value!r}", loc.key_line(key, section))
+            raise fail(
+                f"[{section}].{key} must be {with_article(names)}, got {value!r}",
+                loc.key_line(key, section),
+            )
         return value
 
     xcom = resolved["xcom"]
     if "backend" in xcom and "xcom_backend" in xcom and xcom["backend"] != xcom["xcom_backend"]:
-        raise fail("[xcom] sets both 'backend' and its alias 'xcom_backend' to different values",
-                   loc.key_line("xcom_backend", "xcom"))
+        raise fail(
+            "[xcom] sets both 'backend' and its alias 'xcom_backend' to different values",
+            loc.key_line("xcom_backend", "xcom"),
+        )
     backend = xcom.get("backend", xcom.get("xcom_backend", "database"))
     if not isinstance(backend, str) or not backend.strip():
-        raise fail("[xcom].backend must be a backend name or a 'package.module:Class' path", loc.key_line("backend", "xcom"))
+        raise fail(
+            "[xcom].backend must be a backend name or a 'package.module:Class' path",
+            loc.key_line("backend", "xcom"),
+        )
     backend_config = mark_sensitive(get("xcom", "backend_config", dict, {}))
     max_bytes = get("xcom", "max_value_bytes", int, DEFAULT_MAX_VALUE_BYTES)
     if max_bytes <= 0:
-        raise fail("[xcom].max_value_bytes must be positive", loc.key_line("max_value_bytes", "xcom"))
+        raise fail(
+            "[xcom].max_value_bytes must be positive", loc.key_line("max_value_bytes", "xcom")
+        )
 
     namespace = get("metadata", "namespace", str, DEFAULT_NAMESPACE)
     if not namespace.replace("_", "").isalnum():
-        raise fail(f"[metadata].namespace must be letters, digits and '_', got {namespace!r}",
-                   loc.key_line("namespace", "metadata"))
+        raise fail(
+            f"[metadata].namespace must be letters, digits and '_', got {namespace!r}",
+            loc.key_line("namespace", "metadata"),
+        )
 
     return ProjectConfig(
         root=cfg_path.resolve().parent,
@@ -234,7 +269,9 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
             flows_dir=get("project", "flows_dir", str, "flows"),
         ),
         engine=EngineConfig(url=get("engine", "url", str, DEFAULT_ENGINE_URL)),
-        metadata=MetadataConfig(url=get("metadata", "url", str, DEFAULT_METADATA_URL), namespace=namespace),
+        metadata=MetadataConfig(
+            url=get("metadata", "url", str, DEFAULT_METADATA_URL), namespace=namespace
+        ),
         xcom=XComConfig(
             enabled=get("xcom", "enabled", bool, True),
             backend=backend.strip(),
@@ -256,7 +293,12 @@ def mark_sensitive(value: Any, *, inside_credentials: bool = False) -> Any:
     """Make secrets of strings under a ``credentials`` key or a key that names a secret."""
     if isinstance(value, dict):
         return {
-            k: mark_sensitive(v, inside_credentials=inside_credentials or k == "credentials" or bool(_SENSITIVE.search(k)))
+            k: mark_sensitive(
+                v,
+                inside_credentials=inside_credentials
+                or k == "credentials"
+                or bool(_SENSITIVE.search(k)),
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):

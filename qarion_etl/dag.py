@@ -29,24 +29,41 @@ def graph_problems(flow: Flow) -> list[Problem]:
     for task_id, n in Counter(ids).items():
         if n > 1:
             lines = [t.line for t in flow.tasks if t.id == task_id]
-            problems.append(Problem(f"duplicate task id '{task_id}' (defined {n} times, lines {', '.join(map(str, lines))})",
-                                    lines[-1], task_id))
+            problems.append(
+                Problem(
+                    f"duplicate task id '{task_id}' (defined {n} times, lines {', '.join(map(str, lines))})",
+                    lines[-1],
+                    task_id,
+                )
+            )
     known = set(ids)
     for task in flow.tasks:
         for dep in task.dependencies:
             if dep not in known:
-                problems.append(Problem(f"unknown dependency '{dep}'{did_you_mean(dep, known)}",
-                                            task.line_of("dependencies"), task.id))
+                problems.append(
+                    Problem(
+                        f"unknown dependency '{dep}'{did_you_mean(dep, known)}",
+                        task.line_of("dependencies"),
+                        task.id,
+                    )
+                )
             elif dep == task.id:
-                problems.append(Problem("a task cannot depend on itself", task.line_of("dependencies"), task.id))
+                problems.append(
+                    Problem("a task cannot depend on itself", task.line_of("dependencies"), task.id)
+                )
     writers: dict[str, list[str]] = {}
     for task in flow.tasks:
         if task.target_dataset_id:
             writers.setdefault(task.target_dataset_id, []).append(task.id)
     for dataset, tasks in writers.items():
         if len(tasks) > 1:
-            problems.append(Problem(f"dataset '{dataset}' is written by several tasks: {', '.join(tasks)}",
-                                    flow.task(tasks[1]).line_of("target_dataset_id"), tasks[1]))
+            problems.append(
+                Problem(
+                    f"dataset '{dataset}' is written by several tasks: {', '.join(tasks)}",
+                    flow.task(tasks[1]).line_of("target_dataset_id"),
+                    tasks[1],
+                )
+            )
     if not problems:
         path = _graph(flow).find_cycle()
         if path:
@@ -65,7 +82,12 @@ def _graph(flow: Flow) -> TaskGraph:
             if dep in graph:
                 graph.add_edge(dep, task.id, reason="dependency")
         src = task.source_dataset_id
-        if src and src in writer and writer[src] != task.id and not graph.has_edge(writer[src], task.id):
+        if (
+            src
+            and src in writer
+            and writer[src] != task.id
+            and not graph.has_edge(writer[src], task.id)
+        ):
             graph.add_edge(writer[src], task.id, reason="dataset")
     return graph
 
@@ -123,7 +145,7 @@ def render_dot(graph: TaskGraph, flow: Flow) -> str:
     for tid in topological_order(graph, flow):
         lines.append(f'  "{tid}" [label="{tid}\\n{flow.task(tid).type}"];')
     for a, b, data in graph.edges(data=True):
-        style = ' [style=dashed]' if data.get("reason") == "dataset" else ""
+        style = " [style=dashed]" if data.get("reason") == "dataset" else ""
         lines.append(f'  "{a}" -> "{b}"{style};')
     lines.append("}")
     return "\n".join(lines)

@@ -40,7 +40,7 @@ def resolve_url(url: str, root: Path | None) -> str:
     """
     for scheme in ("sqlite:///", "duckdb:///"):
         if url.startswith(scheme):
-            rest = url[len(scheme):]
+            rest = url[len(scheme) :]
             path_part, sep, query = rest.partition("?")
             if not path_part or path_part == ":memory:" or path_part.startswith(":memory:"):
                 return url
@@ -89,8 +89,12 @@ class DatabaseService:
         what: what this database is for, used in error messages ("metadata database").
     """
 
-    def __init__(self, engine: Engine | str, *, root: Path | None = None, what: str = "database") -> None:
-        self.engine: Engine = engine if isinstance(engine, Engine) else create_engine(engine, root=root)
+    def __init__(
+        self, engine: Engine | str, *, root: Path | None = None, what: str = "database"
+    ) -> None:
+        self.engine: Engine = (
+            engine if isinstance(engine, Engine) else create_engine(engine, root=root)
+        )
         self.what = what
 
     @property
@@ -158,7 +162,10 @@ class DatabaseService:
             except sa.exc.DBAPIError as exc:
                 if attempt < 4 and _lost_create_race(exc):
                     continue
-                if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or exc.connection_invalidated:
+                if (
+                    isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+                    or exc.connection_invalidated
+                ):
                     raise self.unavailable(exc) from exc
                 raise
 
@@ -191,4 +198,8 @@ class DatabaseService:
 
 def _lost_create_race(exc: sa.exc.DBAPIError) -> bool:
     text = str(getattr(exc, "orig", None) or exc).lower()
-    return isinstance(exc, sa.exc.IntegrityError) or "already exists" in text or "duplicate key" in text
+    return (
+        isinstance(exc, sa.exc.IntegrityError)
+        or "already exists" in text
+        or "duplicate key" in text
+    )

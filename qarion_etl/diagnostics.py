@@ -40,7 +40,10 @@ def _failed(name: str, exc: BaseException) -> Check:
 
 def run_checks(project: Project) -> list[Check]:
     checks: list[Check] = []
-    for name, get in (("warehouse engine", project.engine_db), ("metadata database", project.metadata_db)):
+    for name, get in (
+        ("warehouse engine", project.engine_db),
+        ("metadata database", project.metadata_db),
+    ):
         try:
             db = get()
             db.check()
@@ -60,7 +63,9 @@ def run_checks(project: Project) -> list[Check]:
         probe_task, token = f"probe_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
         probes: list[Any] = [{"token": token}]
         offload = getattr(backend, "offload_threshold_bytes", None)
-        if offload is not None and (backend.max_value_bytes is None or offload + 16 < backend.max_value_bytes):
+        if offload is not None and (
+            backend.max_value_bytes is None or offload + 16 < backend.max_value_bytes
+        ):
             probes.append({"token": token, "pad": "x" * (offload + 1)})  # goes to the offload store
         for i, probe in enumerate(probes):
             service.push(probe_task, probe, key=f"probe{i}", dag_run_id="doctor")
@@ -68,7 +73,9 @@ def run_checks(project: Project) -> list[Check]:
             if back != probe:
                 raise QarionError(f"wrote a probe value but read back {str(back)[:60]!r}")
         removed = service.clear(flow_id="__doctor__", task_id=probe_task)
-        checks.append(Check("xcom backend", True, f"{label} (write, read, clear: {removed} removed)"))
+        checks.append(
+            Check("xcom backend", True, f"{label} (write, read, clear: {removed} removed)")
+        )
     except Exception as exc:
         failed = _failed("xcom backend", exc)
         failed.detail = f"{label}: {failed.detail}" if label else failed.detail

@@ -30,9 +30,20 @@ FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "input", "ta
 INPUT_KEYS = {"primary_key", "columns"}
 COLUMN_KEYS = {"name", "schema_type", "required", "description"}
 TASK_KEYS = {
-    "id", "name", "description", "type", "source_dataset_id", "target_dataset_id",
-    "dependencies", "properties", "config", "retries", "retry_delay_seconds",
-    "retry_exponential_backoff", "do_xcom_push", "timeout_seconds",
+    "id",
+    "name",
+    "description",
+    "type",
+    "source_dataset_id",
+    "target_dataset_id",
+    "dependencies",
+    "properties",
+    "config",
+    "retries",
+    "retry_delay_seconds",
+    "retry_exponential_backoff",
+    "do_xcom_push",
+    "timeout_seconds",
 }
 FLOW_TYPES = ("standard",)
 
@@ -69,7 +80,9 @@ class TaskSpec:
     do_xcom_push: bool = True
     timeout_seconds: float | None = None
     line: int | None = None
-    key_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), repr=False, compare=False)
+    key_lines: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
 
     def line_of(self, key: str) -> int | None:
         """The file line of one of this task's keys, else of its ``[[tasks]]`` header."""
@@ -125,7 +138,9 @@ def load_flow(path: Path) -> Flow:
     try:
         doc, text = load_toml(path)
     except TomlSyntaxError as exc:
-        raise FlowValidationError(shown, [Problem(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""), exc.line)]) from exc
+        raise FlowValidationError(
+            shown, [Problem(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""), exc.line)]
+        ) from exc
     parser = _FlowParser(path, doc, text)
     flow = parser.parse()
     if parser.problems:
@@ -144,21 +159,42 @@ class _FlowParser:
     def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
         self.problems.append(Problem(message, line, task_id))
 
-    def _unknown(self, table: Mapping[str, Any], allowed: set[str] | frozenset[str], what: str,
-                 line_of: Any, task_id: str | None = None) -> None:
+    def _unknown(
+        self,
+        table: Mapping[str, Any],
+        allowed: set[str] | frozenset[str],
+        what: str,
+        line_of: Any,
+        task_id: str | None = None,
+    ) -> None:
         for key in table:
             if key not in allowed:
-                self.problem(f"unknown key '{key}' in {what}{did_you_mean(key, set(allowed))}", line_of(key), task_id)
+                self.problem(
+                    f"unknown key '{key}' in {what}{did_you_mean(key, set(allowed))}",
+                    line_of(key),
+                    task_id,
+                )
 
-    def _typed(self, table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-               line: int | None, task_id: str | None = None) -> Any:
+    def _typed(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any,
+        line: int | None,
+        task_id: str | None = None,
+    ) -> Any:
         value = table.get(key, default)
         if value is default:
             return value
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
+        ok = isinstance(value, kind) and not (
+            isinstance(value, bool) and kind in (int, float, (int, float))
+        )
         if not ok:
             names = type_names(kind)
-            self.problem(f"'{key}' must be {with_article(names)}, got {_show(value)}", line, task_id)
+            self.problem(
+                f"'{key}' must be {with_article(names)}, got {_show(value)}", line, task_id
+            )
             return default
         return value
 
@@ -167,13 +203,23 @@ class _FlowParser:
         self._unknown(doc, FLOW_KEYS, "the flow", lambda k: loc.key_line(k) or loc.table_line(k))
         flow_id = self._typed(doc, "id", str, self.path.stem, loc.key_line("id"))
         if not _is_identifier(flow_id):
-            self.problem(f"flow id {_show(flow_id)} must be letters, digits, '_' or '-'", loc.key_line("id"))
+            self.problem(
+                f"flow id {_show(flow_id)} must be letters, digits, '_' or '-'", loc.key_line("id")
+            )
         flow_type = self._typed(doc, "flow_type", str, "standard", loc.key_line("flow_type"))
         if flow_type not in FLOW_TYPES:
-            self.problem(f"unknown flow_type '{flow_type}' (known: {', '.join(FLOW_TYPES)})", loc.key_line("flow_type"))
-        namespace = self._typed(doc, "namespace", str, flow_id.replace("-", "_"), loc.key_line("namespace"))
+            self.problem(
+                f"unknown flow_type '{flow_type}' (known: {', '.join(FLOW_TYPES)})",
+                loc.key_line("flow_type"),
+            )
+        namespace = self._typed(
+            doc, "namespace", str, flow_id.replace("-", "_"), loc.key_line("namespace")
+        )
         if not _is_identifier(namespace) or "-" in namespace:
-            self.problem(f"namespace {_show(namespace)} must be letters, digits and '_'", loc.key_line("namespace"))
+            self.problem(
+                f"namespace {_show(namespace)} must be letters, digits and '_'",
+                loc.key_line("namespace"),
+            )
         input_spec = self._parse_input(doc.get("input", {}))
         raw_tasks = doc.get("tasks", [])
         if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
@@ -183,9 +229,15 @@ class _FlowParser:
             self.problem("the flow has no tasks (add [[tasks]] entries)")
         tasks = tuple(self._parse_task(i, t) for i, t in enumerate(raw_tasks))
         return Flow(
-            id=flow_id, path=self.path, name=self._typed(doc, "name", str, None, loc.key_line("name")),
+            id=flow_id,
+            path=self.path,
+            name=self._typed(doc, "name", str, None, loc.key_line("name")),
             description=self._typed(doc, "description", str, None, loc.key_line("description")),
-            flow_type=flow_type, namespace=namespace, input=input_spec, tasks=tasks, text=self.text,
+            flow_type=flow_type,
+            namespace=namespace,
+            input=input_spec,
+            tasks=tasks,
+            text=self.text,
         )
 
     def _parse_input(self, raw: Any) -> InputSpec:
@@ -198,12 +250,17 @@ class _FlowParser:
         if isinstance(pk, str):
             pk = [pk]
         if not isinstance(pk, list) or not all(isinstance(c, str) for c in pk):
-            self.problem("[input].primary_key must be a list of column names", loc.key_line("primary_key", "input"))
+            self.problem(
+                "[input].primary_key must be a list of column names",
+                loc.key_line("primary_key", "input"),
+            )
             pk = []
         columns: list[ColumnSpec] = []
         raw_cols = raw.get("columns", [])
         if not isinstance(raw_cols, list):
-            self.problem("[input].columns must be a list of tables", loc.key_line("columns", "input"))
+            self.problem(
+                "[input].columns must be a list of tables", loc.key_line("columns", "input")
+            )
             raw_cols = []
         seen: set[str] = set()
         line = loc.key_line("columns", "input")
@@ -217,7 +274,9 @@ class _FlowParser:
             if stype not in SCHEMA_TYPES:
                 self.problem(
                     f"column '{col['name']}': unknown schema_type '{col.get('schema_type')}'"
-                    f"{did_you_mean(stype, set(SCHEMA_TYPES))} (known: {', '.join(SCHEMA_TYPES)})", line)
+                    f"{did_you_mean(stype, set(SCHEMA_TYPES))} (known: {', '.join(SCHEMA_TYPES)})",
+                    line,
+                )
             if col["name"] in seen:
                 self.problem(f"column '{col['name']}' is declared twice", line)
             seen.add(col["name"])
@@ -229,7 +288,10 @@ class _FlowParser:
         if columns:
             for key in pk:
                 if key not in seen:
-                    self.problem(f"primary_key column '{key}' is not among [input].columns", loc.key_line("primary_key", "input"))
+                    self.problem(
+                        f"primary_key column '{key}' is not among [input].columns",
+                        loc.key_line("primary_key", "input"),
+                    )
         return InputSpec(tuple(pk), tuple(columns))
 
     def _parse_task(self, index: int, raw: dict[str, Any]) -> TaskSpec:
@@ -240,7 +302,11 @@ class _FlowParser:
             self.problem(f"task #{index + 1} has no 'id'", line)
             task_id = f"#{index + 1}"
         elif not _is_identifier(task_id):
-            self.problem(f"task id {_show(task_id)} must be letters, digits, '_' or '-'", loc.key_line("id", "tasks", index), task_id)
+            self.problem(
+                f"task id {_show(task_id)} must be letters, digits, '_' or '-'",
+                loc.key_line("id", "tasks", index),
+                task_id,
+            )
 
         def kl(key: str) -> int | None:
             return loc.key_line(key, "tasks", index)
@@ -251,8 +317,11 @@ class _FlowParser:
         if ttype is None:
             self.problem(f"missing 'type' (one of: {', '.join(SPECS)})", line, task_id)
         elif spec is None:
-            self.problem(f"unknown task type {ttype!r}{did_you_mean(str(ttype), set(SPECS))} (known: {', '.join(SPECS)})",
-                         kl("type"), task_id)
+            self.problem(
+                f"unknown task type {ttype!r}{did_you_mean(str(ttype), set(SPECS))} (known: {', '.join(SPECS)})",
+                kl("type"),
+                task_id,
+            )
         deps = raw.get("dependencies", [])
         if isinstance(deps, str):
             deps = [deps]
@@ -267,6 +336,7 @@ class _FlowParser:
         if not isinstance(config, dict):
             self.problem("'config' must be a table", kl("config"), task_id)
             config = {}
+
         def cl(key: str) -> int | None:
             return _nested_key_line(loc, key, "tasks", index, "config") or line
 
@@ -276,43 +346,88 @@ class _FlowParser:
         self._unknown(properties, PROPERTY_KEYS, "[tasks.properties]", pl, task_id)
         ptype = str(properties.get("processing_type", "FULL_REFRESH")).upper()
         if ptype not in PROCESSING_TYPES:
-            self.problem(f"unknown processing_type {properties.get('processing_type')!r}"
-                         f"{did_you_mean(ptype, set(PROCESSING_TYPES))} (known: {', '.join(PROCESSING_TYPES)})",
-                         pl("processing_type"), task_id)
+            self.problem(
+                f"unknown processing_type {properties.get('processing_type')!r}"
+                f"{did_you_mean(ptype, set(PROCESSING_TYPES))} (known: {', '.join(PROCESSING_TYPES)})",
+                pl("processing_type"),
+                task_id,
+            )
         if spec is not None:
-            self._unknown(config, spec.config_keys, f"[tasks.config] of {_article(ttype)} {ttype} task", cl, task_id)
+            self._unknown(
+                config,
+                spec.config_keys,
+                f"[tasks.config] of {_article(ttype)} {ttype} task",
+                cl,
+                task_id,
+            )
             for key in sorted(spec.required_config - set(config)):
-                self.problem(f"missing config '{key}' ({_article(ttype)} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
-                             line, task_id)
+                self.problem(
+                    f"missing config '{key}' ({_article(ttype)} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
+                    line,
+                    task_id,
+                )
             if spec.needs_target and not raw.get("target_dataset_id"):
-                self.problem(f"{_article(ttype)} {ttype} task needs 'target_dataset_id'", line, task_id)
+                self.problem(
+                    f"{_article(ttype)} {ttype} task needs 'target_dataset_id'", line, task_id
+                )
             if ttype == "ingestion" and "format" in config and config["format"] not in FORMATS:
-                self.problem(f"unknown format {config['format']!r}{did_you_mean(str(config['format']), set(FORMATS))} "
-                             f"(known: {', '.join(FORMATS)})", cl("format"), task_id)
+                self.problem(
+                    f"unknown format {config['format']!r}{did_you_mean(str(config['format']), set(FORMATS))} "
+                    f"(known: {', '.join(FORMATS)})",
+                    cl("format"),
+                    task_id,
+                )
             if ttype == "transformation" and "sql" in config and not isinstance(config["sql"], str):
                 self.problem("config 'sql' must be a string", cl("sql"), task_id)
         for key in ("source_dataset_id", "target_dataset_id"):
             value = raw.get(key)
-            if value is not None and (not isinstance(value, str) or not value or not _is_identifier(value) or "-" in value):
-                self.problem(f"'{key}' must be a table name of letters, digits and '_', got {_show(value)}", kl(key), task_id)
+            if value is not None and (
+                not isinstance(value, str) or not value or not _is_identifier(value) or "-" in value
+            ):
+                self.problem(
+                    f"'{key}' must be a table name of letters, digits and '_', got {_show(value)}",
+                    kl(key),
+                    task_id,
+                )
         retries = self._typed(raw, "retries", int, 0, kl("retries"), task_id)
         if retries < 0:
             self.problem("'retries' must be 0 or more", kl("retries"), task_id)
             retries = 0
-        delay = self._typed(raw, "retry_delay_seconds", (int, float), 0.0, kl("retry_delay_seconds"), task_id)
-        timeout = self._typed(raw, "timeout_seconds", (int, float), None, kl("timeout_seconds"), task_id)
+        delay = self._typed(
+            raw, "retry_delay_seconds", (int, float), 0.0, kl("retry_delay_seconds"), task_id
+        )
+        timeout = self._typed(
+            raw, "timeout_seconds", (int, float), None, kl("timeout_seconds"), task_id
+        )
         if timeout is not None and timeout <= 0:
             self.problem("'timeout_seconds' must be positive", kl("timeout_seconds"), task_id)
         return TaskSpec(
-            id=task_id, type=str(ttype), name=self._typed(raw, "name", str, None, kl("name"), task_id),
+            id=task_id,
+            type=str(ttype),
+            name=self._typed(raw, "name", str, None, kl("name"), task_id),
             description=self._typed(raw, "description", str, None, kl("description"), task_id),
-            source_dataset_id=raw.get("source_dataset_id") if isinstance(raw.get("source_dataset_id"), str) else None,
-            target_dataset_id=raw.get("target_dataset_id") if isinstance(raw.get("target_dataset_id"), str) else None,
-            dependencies=tuple(deps), properties=MappingProxyType(dict(properties)),
-            config=MappingProxyType(dict(config)), retries=retries, retry_delay_seconds=float(delay),
-            retry_exponential_backoff=self._typed(raw, "retry_exponential_backoff", bool, False, kl("retry_exponential_backoff"), task_id),
+            source_dataset_id=raw.get("source_dataset_id")
+            if isinstance(raw.get("source_dataset_id"), str)
+            else None,
+            target_dataset_id=raw.get("target_dataset_id")
+            if isinstance(raw.get("target_dataset_id"), str)
+            else None,
+            dependencies=tuple(deps),
+            properties=MappingProxyType(dict(properties)),
+            config=MappingProxyType(dict(config)),
+            retries=retries,
+            retry_delay_seconds=float(delay),
+            retry_exponential_backoff=self._typed(
+                raw,
+                "retry_exponential_backoff",
+                bool,
+                False,
+                kl("retry_exponential_backoff"),
+                task_id,
+            ),
             do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
-            timeout_seconds=float(timeout) if timeout is not None else None, line=line,
+            timeout_seconds=float(timeout) if timeout is not None else None,
+            line=line,
             key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
         )
 
@@ -342,8 +457,13 @@ def _nested_key_line(loc: KeyLocator, key: str, table: str, index: int, sub: str
 
 
 def _is_identifier(value: str) -> bool:
-    return bool(value) and len(value) <= 128 and all(c.isalnum() and c.isascii() or c in "_-" for c in value) \
-        and not value[0].isdigit() and value[0] != "-"
+    return (
+        bool(value)
+        and len(value) <= 128
+        and all(c.isalnum() and c.isascii() or c in "_-" for c in value)
+        and not value[0].isdigit()
+        and value[0] != "-"
+    )
 
 
 def _article(word: str) -> str:

@@ -28,18 +28,25 @@ class InterpolationError(Exception):
     """A referenced variable or credential does not exist."""
 
 
-def interpolate(value: Any, env: Mapping[str, str], credentials: Mapping[str, Any], where: str = "") -> Any:
+def interpolate(
+    value: Any, env: Mapping[str, str], credentials: Mapping[str, Any], where: str = ""
+) -> Any:
     """Substitute references in ``value`` (recursively through tables and arrays)."""
     if isinstance(value, str):
         return _interpolate_str(value, env, credentials, where)
     if isinstance(value, dict):
-        return {k: interpolate(v, env, credentials, f"{where}.{k}" if where else k) for k, v in value.items()}
+        return {
+            k: interpolate(v, env, credentials, f"{where}.{k}" if where else k)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interpolate(v, env, credentials, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
 
 
-def _interpolate_str(text: str, env: Mapping[str, str], credentials: Mapping[str, Any], where: str) -> Any:
+def _interpolate_str(
+    text: str, env: Mapping[str, str], credentials: Mapping[str, Any], where: str
+) -> Any:
     matches = list(_REF.finditer(text))
     if not matches:
         return text

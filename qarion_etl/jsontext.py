@@ -15,7 +15,9 @@ class TooDeep(ValueError):
     """The JSON text nests arrays or objects deeper than can be read."""
 
     def __init__(self) -> None:
-        super().__init__("JSON nested too deeply (arrays or objects more than about 900 levels deep)")
+        super().__init__(
+            "JSON nested too deeply (arrays or objects more than about 900 levels deep)"
+        )
 
 
 def loads(text: str | bytes) -> Any:

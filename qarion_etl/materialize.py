@@ -31,14 +31,42 @@ INCREMENTAL = "INCREMENTAL"
 
 #: SQL type of each flow ``schema_type`` per dialect (DuckDB's names are the default).
 _TYPES: dict[str, dict[str, str]] = {
-    "duckdb": {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "decimal": "DECIMAL(38, 10)",
-               "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"},
-    "postgresql": {"string": "TEXT", "integer": "BIGINT", "float": "DOUBLE PRECISION",
-                   "decimal": "NUMERIC(38, 10)", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"},
-    "sqlite": {"string": "TEXT", "integer": "INTEGER", "float": "REAL", "decimal": "NUMERIC",
-               "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"},
-    "mysql": {"string": "TEXT", "integer": "BIGINT", "float": "DOUBLE", "decimal": "DECIMAL(38, 10)",
-              "boolean": "BOOLEAN", "date": "DATE", "timestamp": "DATETIME(6)"},
+    "duckdb": {
+        "string": "VARCHAR",
+        "integer": "BIGINT",
+        "float": "DOUBLE",
+        "decimal": "DECIMAL(38, 10)",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+    },
+    "postgresql": {
+        "string": "TEXT",
+        "integer": "BIGINT",
+        "float": "DOUBLE PRECISION",
+        "decimal": "NUMERIC(38, 10)",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+    },
+    "sqlite": {
+        "string": "TEXT",
+        "integer": "INTEGER",
+        "float": "REAL",
+        "decimal": "NUMERIC",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+    },
+    "mysql": {
+        "string": "TEXT",
+        "integer": "BIGINT",
+        "float": "DOUBLE",
+        "decimal": "DECIMAL(38, 10)",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "DATETIME(6)",
+    },
 }
 
 
@@ -104,7 +132,9 @@ class Stage:
         result.close()
         return cols
 
-    def publish(self, conn: Connection, processing_type: str, primary_key: Sequence[str] = ()) -> None:
+    def publish(
+        self, conn: Connection, processing_type: str, primary_key: Sequence[str] = ()
+    ) -> None:
         """Make the staged rows the target's content (replace, append or upsert)."""
         db, ns = self.ns.db, self.ns
         q = db.quote
@@ -114,9 +144,13 @@ class Stage:
             keys = [k for k in primary_key if k in cols]
             if keys:
                 match = " AND ".join(f"s.{q(k)} = {target}.{q(k)}" for k in keys)
-                conn.exec_driver_sql(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {self.table} s WHERE {match})")
+                conn.exec_driver_sql(
+                    f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {self.table} s WHERE {match})"
+                )
             col_list = ", ".join(q(c) for c in cols)
-            conn.exec_driver_sql(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.table}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.table}"
+            )
             conn.exec_driver_sql(f"DROP TABLE {self.table}")
             return
         if db.dialect == "mysql":
@@ -137,7 +171,9 @@ def transactional_ddl(db: DatabaseService) -> bool:
 
 
 @contextmanager
-def staged_write(db: DatabaseService, namespace: str, target: str) -> Iterator[tuple[Connection, Stage]]:
+def staged_write(
+    db: DatabaseService, namespace: str, target: str
+) -> Iterator[tuple[Connection, Stage]]:
     """A transaction and a fresh staging name for writing ``target``.
 
     The caller creates and fills ``stage.table`` on the connection and calls

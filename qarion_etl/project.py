@@ -90,7 +90,9 @@ class Project:
         flow = self.load_flow(ref)
         return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled)
 
-    def validate_all(self, refs: list[str] | None = None) -> list[tuple[str, FlowValidationError | None]]:
+    def validate_all(
+        self, refs: list[str] | None = None
+    ) -> list[tuple[str, FlowValidationError | None]]:
         """Validate the named flows, or every flow in ``flows_dir``."""
         paths = [self.resolve_flow(r) for r in refs] if refs else self.flow_paths()
         if not paths:
@@ -101,7 +103,10 @@ class Project:
             try:
                 flow, _ = self.validate(path)
                 if flow.id in seen:
-                    raise FlowValidationError(flow.shown_path, [Problem(f"flow id '{flow.id}' is also used by {seen[flow.id]}")])
+                    raise FlowValidationError(
+                        flow.shown_path,
+                        [Problem(f"flow id '{flow.id}' is also used by {seen[flow.id]}")],
+                    )
                 seen[flow.id] = flow.shown_path
                 results.append((flow.shown_path, None))
             except FlowValidationError as exc:
@@ -113,14 +118,18 @@ class Project:
         if self._metadata_db is None:
             from qarion_etl.db_service import DatabaseService
 
-            self._metadata_db = DatabaseService(self.config.metadata.url, root=self.config.root, what="metadata database")
+            self._metadata_db = DatabaseService(
+                self.config.metadata.url, root=self.config.root, what="metadata database"
+            )
         return self._metadata_db
 
     def engine_db(self) -> DatabaseService:
         if self._engine_db is None:
             from qarion_etl.db_service import DatabaseService
 
-            self._engine_db = DatabaseService(self.config.engine.url, root=self.config.root, what="warehouse")
+            self._engine_db = DatabaseService(
+                self.config.engine.url, root=self.config.root, what="warehouse"
+            )
         return self._engine_db
 
     def xcom_backend(self) -> BaseXCom:
@@ -128,7 +137,10 @@ class Project:
             from qarion_etl.xcom.registry import create_backend
 
             self._xcom_backend = create_backend(
-                self.config.xcom, self.metadata_db(), root=self.config.root, namespace=self.config.metadata.namespace
+                self.config.xcom,
+                self.metadata_db(),
+                root=self.config.root,
+                namespace=self.config.metadata.namespace,
             )
         return self._xcom_backend
 

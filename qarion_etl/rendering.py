@@ -19,9 +19,16 @@ if TYPE_CHECKING:
     from qarion_etl.project import Project
 
 
-def render_task(project: Project, flow_ref: str | Path, task_id: str, *,
-                given: dict[tuple[str, str], Any] | None = None, variables: dict[str, Any] | None = None,
-                batch_id: int | None = None, dag_run_id: str | None = None) -> str:
+def render_task(
+    project: Project,
+    flow_ref: str | Path,
+    task_id: str,
+    *,
+    given: dict[tuple[str, str], Any] | None = None,
+    variables: dict[str, Any] | None = None,
+    batch_id: int | None = None,
+    dag_run_id: str | None = None,
+) -> str:
     """The SQL of ``task_id`` rendered, executing nothing.
 
     Pulls answered by ``given`` (``{(task, key): value}``) touch no store; other pulls
@@ -35,25 +42,55 @@ def render_task(project: Project, flow_ref: str | Path, task_id: str, *,
     except KeyError:
         from qarion_etl.config import did_you_mean
 
-        raise UsageError(f"no task '{task_id}' in flow '{flow.id}'{did_you_mean(task_id, flow.task_ids)}") from None
+        raise UsageError(
+            f"no task '{task_id}' in flow '{flow.id}'{did_you_mean(task_id, flow.task_ids)}"
+        ) from None
     sql = spec.config.get("sql")
     if not isinstance(sql, str):
         raise UsageError(f"task '{task_id}' is a {spec.type} task: it has no SQL to render")
     factory = (lambda: project.xcom_service(flow.id)) if project.config.xcom.enabled else None
     resolver = PullResolver(flow.id, dag_run_id, factory, given=given or {})
-    return render_task_sql(flow, spec, project.engine_db(), resolver, variables or {},
-                           batch_id if batch_id is not None else 0, dag_run_id, dt.date.today().isoformat())
+    return render_task_sql(
+        flow,
+        spec,
+        project.engine_db(),
+        resolver,
+        variables or {},
+        batch_id if batch_id is not None else 0,
+        dag_run_id,
+        dt.date.today().isoformat(),
+    )
 
 
-def render_task_sql(flow: Flow, spec: TaskSpec, db: DatabaseService, resolver: Any, variables: dict[str, Any],
-                    batch_id: int, dag_run_id: str | None, ds: str, source: str | None = None) -> str:
+def render_task_sql(
+    flow: Flow,
+    spec: TaskSpec,
+    db: DatabaseService,
+    resolver: Any,
+    variables: dict[str, Any],
+    batch_id: int,
+    dag_run_id: str | None,
+    ds: str,
+    source: str | None = None,
+) -> str:
     """Render ``source`` (default: the task's ``config.sql``) with the run's template context."""
     from qarion_etl.templating import render_sql, template_context
 
     context = template_context(
-        flow_id=flow.id, task_id=spec.id, dag_run_id=dag_run_id, batch_id=batch_id, ds=ds,
-        source_dataset=db.qualified(flow.namespace, spec.source_dataset_id) if spec.source_dataset_id else None,
-        target_dataset=db.qualified(flow.namespace, spec.target_dataset_id) if spec.target_dataset_id else None,
-        variables=variables, resolver=resolver,
+        flow_id=flow.id,
+        task_id=spec.id,
+        dag_run_id=dag_run_id,
+        batch_id=batch_id,
+        ds=ds,
+        source_dataset=db.qualified(flow.namespace, spec.source_dataset_id)
+        if spec.source_dataset_id
+        else None,
+        target_dataset=db.qualified(flow.namespace, spec.target_dataset_id)
+        if spec.target_dataset_id
+        else None,
+        variables=variables,
+        resolver=resolver,
     )
-    return render_sql(source if source is not None else str(spec.config["sql"]), context, db.dialect)
+    return render_sql(
+        source if source is not None else str(spec.config["sql"]), context, db.dialect
+    )

@@ -82,7 +82,9 @@ class RunResult:
 class Reporter(Protocol):
     """Receives the events of a run, in order, from the runner's main thread."""
 
-    def run_started(self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]) -> None:
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
         """The run is about to execute ``task_ids`` (in topological order)."""
 
     def task_started(self, task_id: str, try_number: int) -> None:
@@ -101,7 +103,9 @@ class Reporter(Protocol):
 class NullReporter:
     """A reporter that ignores everything."""
 
-    def run_started(self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]) -> None:
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
         pass
 
     def task_started(self, task_id: str, try_number: int) -> None:

@@ -98,7 +98,9 @@ class FlowRunner:
         opts = options or RunOptions()
         for option, value in (("--run-id", opts.run_id), ("--resume", opts.resume)):
             if value is not None and (not value or len(value) > 250 or not value.isprintable()):
-                raise UsageError(f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters")
+                raise UsageError(
+                    f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters"
+                )
         flow, graph = self.project.validate(flow_ref)
         order = topological_order(graph, flow)
         if opts.task:
@@ -111,24 +113,49 @@ class FlowRunner:
             selected = select_tasks(graph, order, opts.select, opts.exclude)
         if opts.dry_run:
             started = now_iso()
-            return RunResult(flow.id, opts.run_id or "(dry run)", opts.batch_id or 0, "dry_run", started, now_iso(),
-                             0.0, [TaskOutcome(t) for t in selected], dry_run=True)
+            return RunResult(
+                flow.id,
+                opts.run_id or "(dry run)",
+                opts.batch_id or 0,
+                "dry_run",
+                started,
+                now_iso(),
+                0.0,
+                [TaskOutcome(t) for t in selected],
+                dry_run=True,
+            )
         return _Run(self, flow, graph, selected, opts).execute()
 
-    def render(self, flow_ref: str | Path, task_id: str, *, given: dict[tuple[str, str], Any] | None = None,
-               variables: dict[str, Any] | None = None, batch_id: int | None = None,
-               dag_run_id: str | None = None) -> str:
+    def render(
+        self,
+        flow_ref: str | Path,
+        task_id: str,
+        *,
+        given: dict[tuple[str, str], Any] | None = None,
+        variables: dict[str, Any] | None = None,
+        batch_id: int | None = None,
+        dag_run_id: str | None = None,
+    ) -> str:
         """The SQL of ``task_id`` rendered, executing nothing (see ``rendering.render_task``)."""
         from qarion_etl.rendering import render_task
 
-        return render_task(self.project, flow_ref, task_id, given=given, variables=variables,
-                           batch_id=batch_id, dag_run_id=dag_run_id)
+        return render_task(
+            self.project,
+            flow_ref,
+            task_id,
+            given=given,
+            variables=variables,
+            batch_id=batch_id,
+            dag_run_id=dag_run_id,
+        )
 
 
 class _Run:
     """The state of one run while it executes."""
 
-    def __init__(self, runner: FlowRunner, flow: Flow, graph: Any, selected: list[str], opts: RunOptions) -> None:
+    def __init__(
+        self, runner: FlowRunner, flow: Flow, graph: Any, selected: list[str], opts: RunOptions
+    ) -> None:
         self.runner = runner
         self.project = runner.project
         self.reporter = runner.reporter
@@ -137,7 +164,9 @@ class _Run:
         self.opts = opts
         self.selected = selected
         self.cancel = threading.Event()
-        self.outcomes: dict[str, TaskOutcome] = {t: TaskOutcome(t) for t in flow.task_ids if t in selected}
+        self.outcomes: dict[str, TaskOutcome] = {
+            t: TaskOutcome(t) for t in flow.task_ids if t in selected
+        }
         self.clear_first: set[str] = set()
         self.active: dict[str, Any] = {}  # task id -> TaskContext of the running try
         self.run_for_task: dict[str, str] = {}
@@ -153,21 +182,32 @@ class _Run:
             from qarion_etl.runs import owner_alive
 
             if owner_alive(record.owner):
-                raise UsageError(f"--resume {opts.resume}: the run is still running (process "
-                                 f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it")
+                raise UsageError(
+                    f"--resume {opts.resume}: the run is still running (process "
+                    f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it"
+                )
         if record is not None:
             if record.flow_id != flow.id:
-                raise UsageError(f"run '{record.dag_run_id}' belongs to flow '{record.flow_id}', not '{flow.id}'")
+                raise UsageError(
+                    f"run '{record.dag_run_id}' belongs to flow '{record.flow_id}', not '{flow.id}'"
+                )
             self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
             prior = {ti.task_id: ti for ti in store.task_instances(record.dag_run_id)}
             if opts.resume:
                 for tid, ti in prior.items():
                     if tid in self.outcomes and ti.status == SUCCESS:
                         o = self.outcomes[tid]
-                        o.status, o.tries, o.rows, o.xcom_keys = KEPT, ti.try_number, ti.rows, ti.xcom_keys
+                        o.status, o.tries, o.rows, o.xcom_keys = (
+                            KEPT,
+                            ti.try_number,
+                            ti.rows,
+                            ti.xcom_keys,
+                        )
                         o.started_at, o.ended_at = ti.started_at, ti.ended_at
             self.clear_first = {t for t in self.outcomes if t in prior or opts.task}
-            self.run_for_task = {t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS}
+            self.run_for_task = {
+                t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
+            }
             store.reopen_run(record.dag_run_id)
         else:
             self.dag_run_id = opts.run_id or new_run_id(flow.id)
@@ -215,8 +255,16 @@ class _Run:
                     self._record(o, INTERRUPTED)
             raise
         finally:
-            result = RunResult(self.flow.id, self.dag_run_id, self.batch_id, status, self.started_at, now_iso(),
-                               round(time.perf_counter() - t0, 4), [self.outcomes[t] for t in self.outcomes])
+            result = RunResult(
+                self.flow.id,
+                self.dag_run_id,
+                self.batch_id,
+                status,
+                self.started_at,
+                now_iso(),
+                round(time.perf_counter() - t0, 4),
+                [self.outcomes[t] for t in self.outcomes],
+            )
             self._finish(result)
         return result
 
@@ -283,9 +331,18 @@ class _Run:
         o.started_at = now_iso()
         t0 = time.perf_counter()
         self._record(o, "running")
-        ctx = TaskContext(flow=self.flow, spec=spec, db=self.db, root=self.project.config.root,
-                          batch_id=self.batch_id, dag_run_id=self.dag_run_id, render=self._renderer(spec),
-                          full_refresh=self.opts.full_refresh, cancel=self.cancel, write_lock=self.write_lock)
+        ctx = TaskContext(
+            flow=self.flow,
+            spec=spec,
+            db=self.db,
+            root=self.project.config.root,
+            batch_id=self.batch_id,
+            dag_run_id=self.dag_run_id,
+            render=self._renderer(spec),
+            full_refresh=self.opts.full_refresh,
+            cancel=self.cancel,
+            write_lock=self.write_lock,
+        )
         self.active[tid] = ctx
         try:
             return self._tries(spec, o, ctx, t0)
@@ -337,10 +394,14 @@ class _Run:
                     o.error = f"pushing the result to XCom failed: {o.error}"
                 o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None
                 if ctx.timed_out():
-                    o.error = f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
+                    o.error = (
+                        f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
+                    )
                 if attempt > spec.retries or self.cancel.is_set():
                     break
-                delay = spec.retry_delay_seconds * (2 ** (attempt - 1) if spec.retry_exponential_backoff else 1)
+                delay = spec.retry_delay_seconds * (
+                    2 ** (attempt - 1) if spec.retry_exponential_backoff else 1
+                )
                 self.reporter.task_retrying(tid, attempt, o.error, delay)
                 if self.cancel.wait(delay):
                     break
@@ -358,7 +419,12 @@ class _Run:
 
     def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
         duration = round(time.perf_counter() - t0, 4)
-        full = {**result, "status": SUCCESS, "batch_id": self.batch_id, "duration_seconds": duration}
+        full = {
+            **result,
+            "status": SUCCESS,
+            "batch_id": self.batch_id,
+            "duration_seconds": duration,
+        }
         for reserved in ("rows_written", "target_dataset"):
             if reserved in result:
                 full[reserved] = result[reserved]
@@ -372,16 +438,37 @@ class _Run:
     def _record(self, o: TaskOutcome, status: str) -> None:
         from qarion_etl.runs import TaskInstanceRecord
 
-        self.store.record_task(TaskInstanceRecord(
-            self.dag_run_id, o.task_id, self.flow.id, self.batch_id, status, o.tries, o.started_at, o.ended_at,
-            o.rows, o.error, o.xcom_keys))
+        self.store.record_task(
+            TaskInstanceRecord(
+                self.dag_run_id,
+                o.task_id,
+                self.flow.id,
+                self.batch_id,
+                status,
+                o.tries,
+                o.started_at,
+                o.ended_at,
+                o.rows,
+                o.error,
+                o.xcom_keys,
+            )
+        )
 
     def _push(self, spec: TaskSpec, result: dict[str, Any]) -> list[str]:
         if self.xcom is None or not spec.do_xcom_push:
             return []
-        ident = {"task_id": spec.id, "flow_id": self.flow.id, "dag_run_id": self.dag_run_id, "batch_id": self.batch_id}
+        ident = {
+            "task_id": spec.id,
+            "flow_id": self.flow.id,
+            "dag_run_id": self.dag_run_id,
+            "batch_id": self.batch_id,
+        }
         items = [{**ident, "key": "return_value", "value": result}]
-        items += [{**ident, "key": k, "value": v} for k, v in result.items() if v is not None and k != "return_value"]
+        items += [
+            {**ident, "key": k, "value": v}
+            for k, v in result.items()
+            if v is not None and k != "return_value"
+        ]
         self.xcom.push_many(items)
         return [str(i["key"]) for i in items]
 
@@ -389,12 +476,25 @@ class _Run:
         from qarion_etl.rendering import render_task_sql
         from qarion_etl.templating import PullResolver
 
-        resolver = PullResolver(self.flow.id, self.dag_run_id, (lambda: self.xcom) if self.xcom else None,
-                                run_for_task=self.run_for_task)
+        resolver = PullResolver(
+            self.flow.id,
+            self.dag_run_id,
+            (lambda: self.xcom) if self.xcom else None,
+            run_for_task=self.run_for_task,
+        )
 
         def render(source: str) -> str:
-            return render_task_sql(self.flow, spec, self.db, resolver, self.opts.variables, self.batch_id,
-                                   self.dag_run_id, self.ds, source)
+            return render_task_sql(
+                self.flow,
+                spec,
+                self.db,
+                resolver,
+                self.opts.variables,
+                self.batch_id,
+                self.dag_run_id,
+                self.ds,
+                source,
+            )
 
         return render
 
@@ -405,6 +505,10 @@ class _Run:
                 o.ended_at = o.ended_at or now_iso()
                 self._record(o, o.status)
         result.results_path = write_results(result, self.project.config.state_dir / "runs")
-        self.store.finish_run(result.dag_run_id, result.status, result.ended_at or now_iso(),
-                              {"counts": result.counts(), "duration_seconds": result.duration_seconds})
+        self.store.finish_run(
+            result.dag_run_id,
+            result.status,
+            result.ended_at or now_iso(),
+            {"counts": result.counts(), "duration_seconds": result.duration_seconds},
+        )
         self.reporter.run_finished(result)

@@ -43,7 +43,11 @@ def _start_ticks(pid: int) -> str:
 
 def current_owner() -> dict[str, Any]:
     """This process as the owner of a run: host, pid and start time (against pid reuse)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _start_ticks(os.getpid())}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_start": _start_ticks(os.getpid()),
+    }
 
 
 def owner_alive(owner: dict[str, Any]) -> bool | None:
@@ -106,7 +110,8 @@ class RunStore:
         self.db = db
         md = sa.MetaData()
         self.runs = sa.Table(
-            f"{namespace}_runs", md,
+            f"{namespace}_runs",
+            md,
             sa.Column("dag_run_id", sa.String(_ID), primary_key=True),
             sa.Column("flow_id", sa.String(_ID), nullable=False, index=True),
             sa.Column("batch_id", sa.BigInteger, nullable=False),
@@ -116,7 +121,8 @@ class RunStore:
             sa.Column("summary", sa.Text),
         )
         self.ti_table = sa.Table(
-            f"{namespace}_task_instances", md,
+            f"{namespace}_task_instances",
+            md,
             sa.Column("dag_run_id", sa.String(_ID), primary_key=True),
             sa.Column("task_id", sa.String(_ID), primary_key=True),
             sa.Column("flow_id", sa.String(_ID), nullable=False),
@@ -130,7 +136,8 @@ class RunStore:
             sa.Column("xcom_keys", sa.Text),
         )
         self.batches = sa.Table(
-            f"{namespace}_batches", md,
+            f"{namespace}_batches",
+            md,
             sa.Column("flow_id", sa.String(_ID), primary_key=True),
             sa.Column("last_batch_id", sa.BigInteger, nullable=False),
         )
@@ -152,14 +159,30 @@ class RunStore:
         for _ in range(10):
             with self.db.begin() as conn:
                 if requested is None:
-                    stmt = sa.update(b).where(b.c.flow_id == flow_id).values(last_batch_id=b.c.last_batch_id + 1)
+                    stmt = (
+                        sa.update(b)
+                        .where(b.c.flow_id == flow_id)
+                        .values(last_batch_id=b.c.last_batch_id + 1)
+                    )
                 else:
-                    stmt = (sa.update(b).where(b.c.flow_id == flow_id, b.c.last_batch_id < requested)
-                            .values(last_batch_id=requested))
+                    stmt = (
+                        sa.update(b)
+                        .where(b.c.flow_id == flow_id, b.c.last_batch_id < requested)
+                        .values(last_batch_id=requested)
+                    )
                 if conn.execute(stmt).rowcount:
-                    return requested if requested is not None else int(conn.execute(
-                        sa.select(b.c.last_batch_id).where(b.c.flow_id == flow_id)).scalar_one())
-                exists = conn.execute(sa.select(b.c.last_batch_id).where(b.c.flow_id == flow_id)).first()
+                    return (
+                        requested
+                        if requested is not None
+                        else int(
+                            conn.execute(
+                                sa.select(b.c.last_batch_id).where(b.c.flow_id == flow_id)
+                            ).scalar_one()
+                        )
+                    )
+                exists = conn.execute(
+                    sa.select(b.c.last_batch_id).where(b.c.flow_id == flow_id)
+                ).first()
                 if exists is not None and requested is not None:
                     return requested
             if exists is not None:
@@ -178,28 +201,54 @@ class RunStore:
         r = self.runs
         try:
             with self.db.begin() as conn:
-                conn.execute(sa.insert(r).values(dag_run_id=dag_run_id, flow_id=flow_id, batch_id=batch_id,
-                                                 status=RUNNING, started_at=started_at, summary=_owner_json()))
+                conn.execute(
+                    sa.insert(r).values(
+                        dag_run_id=dag_run_id,
+                        flow_id=flow_id,
+                        batch_id=batch_id,
+                        status=RUNNING,
+                        started_at=started_at,
+                        summary=_owner_json(),
+                    )
+                )
         except sa.exc.IntegrityError as exc:
-            raise UsageError(f"a run with id '{dag_run_id}' already exists "
-                             f"(use --resume {dag_run_id} or --task to add to it)") from exc
+            raise UsageError(
+                f"a run with id '{dag_run_id}' already exists "
+                f"(use --resume {dag_run_id} or --task to add to it)"
+            ) from exc
 
     def reopen_run(self, dag_run_id: str) -> None:
         r = self.runs
         with self.db.begin() as conn:
-            conn.execute(sa.update(r).where(r.c.dag_run_id == dag_run_id).values(
-                status=RUNNING, ended_at=None, summary=_owner_json()))
+            conn.execute(
+                sa.update(r)
+                .where(r.c.dag_run_id == dag_run_id)
+                .values(status=RUNNING, ended_at=None, summary=_owner_json())
+            )
 
-    def finish_run(self, dag_run_id: str, status: str, ended_at: str, summary: dict[str, Any] | None = None) -> None:
+    def finish_run(
+        self, dag_run_id: str, status: str, ended_at: str, summary: dict[str, Any] | None = None
+    ) -> None:
         r = self.runs
         with self.db.begin() as conn:
-            conn.execute(sa.update(r).where(r.c.dag_run_id == dag_run_id).values(
-                status=status, ended_at=ended_at, summary=json.dumps(summary, default=str) if summary else None))
+            conn.execute(
+                sa.update(r)
+                .where(r.c.dag_run_id == dag_run_id)
+                .values(
+                    status=status,
+                    ended_at=ended_at,
+                    summary=json.dumps(summary, default=str) if summary else None,
+                )
+            )
 
     def get_run(self, dag_run_id: str) -> RunRecord | None:
         self.create_tables()
         with self.db.connect() as conn:
-            row = conn.execute(sa.select(self.runs).where(self.runs.c.dag_run_id == dag_run_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(self.runs).where(self.runs.c.dag_run_id == dag_run_id))
+                .mappings()
+                .first()
+            )
         return _run(row) if row else None
 
     def list_runs(self, flow_id: str | None = None, limit: int = 20) -> list[RunRecord]:
@@ -216,9 +265,17 @@ class RunStore:
         """Insert or replace the task instance ``(dag_run_id, task_id)``."""
         t = self.ti_table
         values = {
-            "dag_run_id": ti.dag_run_id, "task_id": ti.task_id, "flow_id": ti.flow_id, "batch_id": ti.batch_id,
-            "status": ti.status, "try_number": ti.try_number, "started_at": ti.started_at, "ended_at": ti.ended_at,
-            "rows": ti.rows, "error": ti.error, "xcom_keys": json.dumps(ti.xcom_keys),
+            "dag_run_id": ti.dag_run_id,
+            "task_id": ti.task_id,
+            "flow_id": ti.flow_id,
+            "batch_id": ti.batch_id,
+            "status": ti.status,
+            "try_number": ti.try_number,
+            "started_at": ti.started_at,
+            "ended_at": ti.ended_at,
+            "rows": ti.rows,
+            "error": ti.error,
+            "xcom_keys": json.dumps(ti.xcom_keys),
         }
         with self.db.begin() as conn:
             where = sa.and_(t.c.dag_run_id == ti.dag_run_id, t.c.task_id == ti.task_id)
@@ -229,16 +286,29 @@ class RunStore:
         self.create_tables()
         t = self.ti_table
         with self.db.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.dag_run_id == dag_run_id).order_by(
-                sa.func.coalesce(t.c.started_at, t.c.ended_at, "~"), t.c.task_id)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(t)
+                    .where(t.c.dag_run_id == dag_run_id)
+                    .order_by(sa.func.coalesce(t.c.started_at, t.c.ended_at, "~"), t.c.task_id)
+                )
+                .mappings()
+                .all()
+            )
         return [_ti(row) for row in rows]
 
-    def last_success_run_of_task(self, flow_id: str, task_id: str, before: str | None = None) -> str | None:
+    def last_success_run_of_task(
+        self, flow_id: str, task_id: str, before: str | None = None
+    ) -> str | None:
         """The newest run of ``flow_id`` in which ``task_id`` succeeded."""
         self.create_tables()
         t = self.ti_table
-        stmt = (sa.select(t.c.dag_run_id).where(t.c.flow_id == flow_id, t.c.task_id == task_id, t.c.status == "success")
-                .order_by(t.c.ended_at.desc()).limit(1))
+        stmt = (
+            sa.select(t.c.dag_run_id)
+            .where(t.c.flow_id == flow_id, t.c.task_id == task_id, t.c.status == "success")
+            .order_by(t.c.ended_at.desc())
+            .limit(1)
+        )
         with self.db.connect() as conn:
             return conn.execute(stmt).scalar()
 
@@ -253,12 +323,28 @@ def _run(row: Any) -> RunRecord:
     owner = (summary or {}).get("owner")
     if status == RUNNING and isinstance(owner, dict) and owner_alive(owner) is False:
         status = ABANDONED
-    return RunRecord(row["dag_run_id"], row["flow_id"], int(row["batch_id"]), status, row["started_at"],
-                     row["ended_at"], summary)
+    return RunRecord(
+        row["dag_run_id"],
+        row["flow_id"],
+        int(row["batch_id"]),
+        status,
+        row["started_at"],
+        row["ended_at"],
+        summary,
+    )
 
 
 def _ti(row: Any) -> TaskInstanceRecord:
-    return TaskInstanceRecord(row["dag_run_id"], row["task_id"], row["flow_id"], int(row["batch_id"]), row["status"],
-                              int(row["try_number"] or 0), row["started_at"], row["ended_at"],
-                              None if row["rows"] is None else int(row["rows"]), row["error"],
-                              json.loads(row["xcom_keys"]) if row["xcom_keys"] else [])
+    return TaskInstanceRecord(
+        row["dag_run_id"],
+        row["task_id"],
+        row["flow_id"],
+        int(row["batch_id"]),
+        row["status"],
+        int(row["try_number"] or 0),
+        row["started_at"],
+        row["ended_at"],
+        None if row["rows"] is None else int(row["rows"]),
+        row["error"],
+        json.loads(row["xcom_keys"]) if row["xcom_keys"] else [],
+    )

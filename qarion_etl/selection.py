@@ -32,7 +32,9 @@ def expand(graph: TaskGraph, selectors: Iterable[str], option: str = "--select")
     for item in _items(selectors):
         name = item.strip("+")
         if name not in graph:
-            raise UsageError(f"{option} {clip(item)}: no task '{clip(name)}' in this flow{did_you_mean(name, list(graph))}")
+            raise UsageError(
+                f"{option} {clip(item)}: no task '{clip(name)}' in this flow{did_you_mean(name, list(graph))}"
+            )
         chosen.add(name)
         if item.startswith("+"):
             chosen |= graph.ancestors(name)
@@ -41,8 +43,9 @@ def expand(graph: TaskGraph, selectors: Iterable[str], option: str = "--select")
     return chosen
 
 
-def select_tasks(graph: TaskGraph, order: Sequence[str], select: Sequence[str] = (),
-                 exclude: Sequence[str] = ()) -> list[str]:
+def select_tasks(
+    graph: TaskGraph, order: Sequence[str], select: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> list[str]:
     """The selected tasks, in ``order``."""
     chosen = expand(graph, select) if _items(select) else set(order)
     chosen -= expand(graph, exclude, "--exclude")
@@ -89,7 +92,9 @@ def load_vars_file(path: str | Path) -> dict[str, Any]:
         else:
             data = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"--vars-file {path}: not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {exc}") from exc
+        raise UsageError(
+            f"--vars-file {path}: not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {exc}"
+        ) from exc
     if not isinstance(data, dict):
         raise UsageError(f"--vars-file {path}: expected a table of name = value")
     return data

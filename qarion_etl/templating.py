@@ -139,7 +139,11 @@ def find_pulls(tree: nodes.Template) -> Iterator[PullRef]:
         ):
             task_ids = tuple(i.value for i in first.items)  # type: ignore[attr-defined]
         key_node = call.args[1] if len(call.args) > 1 else kwargs.get("key")
-        key = key_node.value if isinstance(key_node, nodes.Const) and isinstance(key_node.value, str) else None
+        key = (
+            key_node.value
+            if isinstance(key_node, nodes.Const) and isinstance(key_node.value, str)
+            else None
+        )
         other = "flow_id" in kwargs and not (
             isinstance(kwargs["flow_id"], nodes.Const) and kwargs["flow_id"].value is None
         )
@@ -174,9 +178,14 @@ class PullResolver:
         given: ``{(task_id, key): value}`` known without asking the store.
     """
 
-    def __init__(self, flow_id: str, dag_run_id: str | None, service: Any = None,
-                 run_for_task: dict[str, str] | None = None,
-                 given: dict[tuple[str, str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        flow_id: str,
+        dag_run_id: str | None,
+        service: Any = None,
+        run_for_task: dict[str, str] | None = None,
+        given: dict[tuple[str, str], Any] | None = None,
+    ) -> None:
         self.flow_id = flow_id
         self.dag_run_id = dag_run_id
         self._service_factory = service
@@ -184,8 +193,15 @@ class PullResolver:
         self.run_for_task = run_for_task or {}
         self.given = given or {}
 
-    def _pull_one(self, task_id: str, key: str, flow_id: str | None, batch_id: int | None,
-                  dag_run_id: str | None, default: Any) -> Any:
+    def _pull_one(
+        self,
+        task_id: str,
+        key: str,
+        flow_id: str | None,
+        batch_id: int | None,
+        dag_run_id: str | None,
+        default: Any,
+    ) -> Any:
         if not isinstance(task_id, str) or not task_id:
             raise TemplateError(f"xcom_pull needs task ids as strings, got {task_id!r}")
         same_flow = flow_id is None or flow_id == self.flow_id
@@ -198,12 +214,19 @@ class PullResolver:
             if default is not _NO_DEFAULT:
                 return default
             raise TemplateError(
-                f"xcom_pull('{task_id}', key='{key}') has no value: give one with --xcom {task_id}.{key}=VALUE")
+                f"xcom_pull('{task_id}', key='{key}') has no value: give one with --xcom {task_id}.{key}=VALUE"
+            )
         if self._service is None:
             self._service = self._service_factory()
         missing = object()
-        value = self._service.pull(task_id, key=key, batch_id=batch_id, dag_run_id=run,
-                                   flow_id=flow_id or self.flow_id, default=missing)
+        value = self._service.pull(
+            task_id,
+            key=key,
+            batch_id=batch_id,
+            dag_run_id=run,
+            flow_id=flow_id or self.flow_id,
+            default=missing,
+        )
         if value is missing:
             if default is not _NO_DEFAULT:
                 return default
@@ -214,30 +237,51 @@ class PullResolver:
                 where.append(f"batch {batch_id}")
             raise TemplateError(
                 f"xcom_pull('{task_id}', key='{key}') found nothing in {', '.join(where)}",
-                hint="check that the task ran and pushed this key, or pass default=…")
+                hint="check that the task ran and pushed this key, or pass default=…",
+            )
         return value
 
-    def xcom_pull(self, task_ids: Any, key: str = "return_value", flow_id: str | None = None,
-                  batch_id: int | None = None, dag_run_id: str | None = None, default: Any = _NO_DEFAULT) -> Any:
+    def xcom_pull(
+        self,
+        task_ids: Any,
+        key: str = "return_value",
+        flow_id: str | None = None,
+        batch_id: int | None = None,
+        dag_run_id: str | None = None,
+        default: Any = _NO_DEFAULT,
+    ) -> Any:
         """Airflow's ``xcom_pull``: one value for one task id, a list for a list of ids."""
         if isinstance(task_ids, (list, tuple)):
-            return [self._pull_one(t, key, flow_id, batch_id, dag_run_id, default) for t in task_ids]
+            return [
+                self._pull_one(t, key, flow_id, batch_id, dag_run_id, default) for t in task_ids
+            ]
         return self._pull_one(task_ids, key, flow_id, batch_id, dag_run_id, default)
 
 
 class TaskInstanceProxy:
     """``ti`` / ``task_instance`` in templates (Airflow spelling)."""
 
-    def __init__(self, task_id: str, dag_run_id: str | None, batch_id: int | None, resolver: PullResolver) -> None:
+    def __init__(
+        self, task_id: str, dag_run_id: str | None, batch_id: int | None, resolver: PullResolver
+    ) -> None:
         self.task_id = task_id
         self.dag_run_id = self.run_id = dag_run_id
         self.batch_id = batch_id
         self.xcom_pull = resolver.xcom_pull
 
 
-def template_context(*, flow_id: str, task_id: str, dag_run_id: str | None, batch_id: int | None, ds: str,
-                     source_dataset: str | None, target_dataset: str | None, variables: dict[str, Any],
-                     resolver: PullResolver) -> dict[str, Any]:
+def template_context(
+    *,
+    flow_id: str,
+    task_id: str,
+    dag_run_id: str | None,
+    batch_id: int | None,
+    ds: str,
+    source_dataset: str | None,
+    target_dataset: str | None,
+    variables: dict[str, Any],
+    resolver: PullResolver,
+) -> dict[str, Any]:
     """The names a SQL template can use (design.md §5)."""
 
     def var(name: str, default: Any = _NO_DEFAULT) -> Any:
@@ -245,13 +289,24 @@ def template_context(*, flow_id: str, task_id: str, dag_run_id: str | None, batc
             return variables[name]
         if default is not _NO_DEFAULT:
             return default
-        raise TemplateError(f"var('{name}') is not set: pass --var {name}=VALUE or give var('{name}', default)")
+        raise TemplateError(
+            f"var('{name}') is not set: pass --var {name}=VALUE or give var('{name}', default)"
+        )
 
     ti = TaskInstanceProxy(task_id, dag_run_id, batch_id, resolver)
     context: dict[str, Any] = {
-        "xcom_pull": resolver.xcom_pull, "ti": ti, "task_instance": ti, "var": var,
-        "flow_id": flow_id, "task_id": task_id, "dag_run_id": dag_run_id, "run_id": dag_run_id,
-        "batch_id": batch_id, "ds": ds, "ds_nodash": ds.replace("-", ""), "params": dict(variables),
+        "xcom_pull": resolver.xcom_pull,
+        "ti": ti,
+        "task_instance": ti,
+        "var": var,
+        "flow_id": flow_id,
+        "task_id": task_id,
+        "dag_run_id": dag_run_id,
+        "run_id": dag_run_id,
+        "batch_id": batch_id,
+        "ds": ds,
+        "ds_nodash": ds.replace("-", ""),
+        "params": dict(variables),
     }
     if source_dataset is not None:
         context["source_dataset"] = source_dataset
@@ -277,8 +332,10 @@ def render_sql(source: str, context: dict[str, Any], dialect: str | None = None)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"SQL template syntax error: {exc.message}", line=exc.lineno) from exc
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"SQL template: {exc.message}",
-                            hint="names available: xcom_pull, ti, var, source_dataset, target_dataset, "
-                                 "batch_id, dag_run_id, flow_id, ds") from exc
+        raise TemplateError(
+            f"SQL template: {exc.message}",
+            hint="names available: xcom_pull, ti, var, source_dataset, target_dataset, "
+            "batch_id, dag_run_id, flow_id, ds",
+        ) from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(f"SQL template: {exc}") from exc

@@ -30,8 +30,20 @@ def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
 
 
 #: Names every SQL template can use (``source_dataset``/``target_dataset`` when the task has them).
-CONTEXT_NAMES = ("xcom_pull", "ti", "task_instance", "var", "flow_id", "task_id", "dag_run_id", "run_id",
-                 "batch_id", "ds", "ds_nodash", "params")
+CONTEXT_NAMES = (
+    "xcom_pull",
+    "ti",
+    "task_instance",
+    "var",
+    "flow_id",
+    "task_id",
+    "dag_run_id",
+    "run_id",
+    "batch_id",
+    "ds",
+    "ds_nodash",
+    "params",
+)
 
 
 def _name_line(sql: str, name: str, at: Any) -> int | None:
@@ -42,7 +54,9 @@ def _name_line(sql: str, name: str, at: Any) -> int | None:
     return at(1)
 
 
-def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool = True) -> list[Problem]:
+def template_problems(
+    flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool = True
+) -> list[Problem]:
     """Jinja syntax errors, and pulls from unknown or non-upstream tasks."""
     import jinja2
 
@@ -62,7 +76,9 @@ def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool
         try:
             tree = parse_template(sql)
         except jinja2.TemplateSyntaxError as exc:
-            problems.append(Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id))
+            problems.append(
+                Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id)
+            )
             continue
         from jinja2 import meta
 
@@ -77,14 +93,24 @@ def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool
             why = ""
             if name in ("source_dataset", "target_dataset"):
                 why = f" (the task has no {name}_id)"
-            problems.append(Problem(
-                f"SQL template uses undefined name '{name}'{why}{did_you_mean(name, available)}",
-                _name_line(sql, name, at), task.id))
+            problems.append(
+                Problem(
+                    f"SQL template uses undefined name '{name}'{why}{did_you_mean(name, available)}",
+                    _name_line(sql, name, at),
+                    task.id,
+                )
+            )
         ancestors = graph.ancestors(task.id) if graph is not None else set()
         for pull in find_pulls(tree):
             line = at(pull.lineno)
             if not xcom_enabled:
-                problems.append(Problem("xcom_pull is used but XCom is disabled ([xcom].enabled = false)", line, task.id))
+                problems.append(
+                    Problem(
+                        "xcom_pull is used but XCom is disabled ([xcom].enabled = false)",
+                        line,
+                        task.id,
+                    )
+                )
                 continue
             if pull.other_flow or pull.task_ids is None:
                 continue
@@ -92,14 +118,26 @@ def template_problems(flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool
                 if target not in known:
                     from qarion_etl.config import did_you_mean
 
-                    problems.append(Problem(f"xcom_pull from unknown task '{target}'{did_you_mean(target, known)}",
-                                            line, task.id))
+                    problems.append(
+                        Problem(
+                            f"xcom_pull from unknown task '{target}'{did_you_mean(target, known)}",
+                            line,
+                            task.id,
+                        )
+                    )
                 elif target == task.id:
-                    problems.append(Problem("a task cannot xcom_pull its own values", line, task.id))
+                    problems.append(
+                        Problem("a task cannot xcom_pull its own values", line, task.id)
+                    )
                 elif graph is not None and target not in ancestors:
-                    problems.append(Problem(
-                        f"xcom_pull from '{target}', which is not upstream of '{task.id}': add it to "
-                        f"'dependencies' so it runs first", line, task.id))
+                    problems.append(
+                        Problem(
+                            f"xcom_pull from '{target}', which is not upstream of '{task.id}': add it to "
+                            f"'dependencies' so it runs first",
+                            line,
+                            task.id,
+                        )
+                    )
     return problems
 
 

@@ -44,7 +44,9 @@ def make_project(
     if example:
         (tmp_path / "flows").mkdir(exist_ok=True)
         (tmp_path / "data").mkdir(exist_ok=True)
-        shutil.copy(ROOT / "flows" / "data_pipeline.toml", tmp_path / "flows" / "data_pipeline.toml")
+        shutil.copy(
+            ROOT / "flows" / "data_pipeline.toml", tmp_path / "flows" / "data_pipeline.toml"
+        )
         shutil.copy(ROOT / "data" / "orders.csv", tmp_path / "data" / "orders.csv")
     if config is None:
         config = DEFAULT_CONFIG.format(
@@ -63,7 +65,12 @@ def write_flow(project: Path, name: str, text: str) -> Path:
     return path
 
 
-def cli(*args: str | Path, project: Path | None = None, env: dict[str, str] | None = None, input: str | None = None):
+def cli(
+    *args: str | Path,
+    project: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+):
     """Run ``qarion-etl ARGS`` in process; returns the click Result (stdout and stderr apart)."""
     from qarion_etl.cli.main import app
 

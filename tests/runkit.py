@@ -14,10 +14,14 @@ from tests.helpers import ROOT, cli, make_project, write_flow
 SEED_FLOW = (ROOT / "flows" / "data_pipeline.toml").read_text()
 
 
-def seed_project(tmp_path: Path, namespace: str, engine_url: str | None = None, flow_text: str | None = None) -> Path:
+def seed_project(
+    tmp_path: Path, namespace: str, engine_url: str | None = None, flow_text: str | None = None
+) -> Path:
     """The seed example with its flow moved to ``namespace`` (so tests never share tables)."""
     project = make_project(tmp_path, engine_url=engine_url)
-    text = (flow_text or SEED_FLOW).replace('namespace = "production"', f'namespace = "{namespace}"')
+    text = (flow_text or SEED_FLOW).replace(
+        'namespace = "production"', f'namespace = "{namespace}"'
+    )
     (project / "flows" / "data_pipeline.toml").write_text(text)
     return project
 
@@ -63,7 +67,11 @@ def table_names(url: str, namespace: str) -> list[str]:
             insp = sa.inspect(conn)
             if engine.dialect.name in ("postgresql", "duckdb"):
                 return sorted(insp.get_table_names(schema=namespace))
-            return sorted(n[len(namespace) + 2:] for n in insp.get_table_names() if n.startswith(namespace + "__"))
+            return sorted(
+                n[len(namespace) + 2 :]
+                for n in insp.get_table_names()
+                if n.startswith(namespace + "__")
+            )
     finally:
         engine.dispose()
 

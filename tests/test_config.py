@@ -83,7 +83,10 @@ backend = "s3"
 bucket = "b"
 credentials = "${credential:aws_creds}"
 """
-    cfg = load_config(write(tmp_path, text), env={"AWS_ACCESS_KEY_ID": "AKIAXX", "AWS_SECRET_ACCESS_KEY": "s3cr3t"})
+    cfg = load_config(
+        write(tmp_path, text),
+        env={"AWS_ACCESS_KEY_ID": "AKIAXX", "AWS_SECRET_ACCESS_KEY": "s3cr3t"},
+    )
     creds = cfg.xcom.backend_config["credentials"]
     assert creds["aws_access_key_id"] == "AKIAXX"
     assert creds["region_name"] == "us-east-1"
@@ -94,7 +97,9 @@ credentials = "${credential:aws_creds}"
 
 def test_unknown_credential_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown credential 'nope'"):
-        load_config(write(tmp_path, '[xcom.backend_config]\ncredentials = "${credential:nope}"\n'), env={})
+        load_config(
+            write(tmp_path, '[xcom.backend_config]\ncredentials = "${credential:nope}"\n'), env={}
+        )
 
 
 def test_unknown_keys_suggest_the_right_one(tmp_path: Path) -> None:
@@ -130,9 +135,16 @@ def _seed_blocks() -> list[str]:
             current = [line]
             blocks.append(current)
         elif current is not None:
-            if line and not line[0].isalnum() and not line.startswith(("#", "}", "[")) and "=" not in line:
+            if (
+                line
+                and not line[0].isalnum()
+                and not line.startswith(("#", "}", "["))
+                and "=" not in line
+            ):
                 current = None
-            elif line.startswith(("Or with", "Local File", "Usage", "S3 Backend", "Stores", "Best", "Flow")):
+            elif line.startswith(
+                ("Or with", "Local File", "Usage", "S3 Backend", "Stores", "Best", "Flow")
+            ):
                 current = None
             else:
                 current.append(line)
@@ -169,8 +181,12 @@ def test_seed_s3_blocks_get_a_located_error_with_the_valid_form(tmp_path: Path, 
     assert 'bucket = "my-xcom-bucket"' in str(err)
     # The suggested form is itself valid TOML that loads.
     suggestion = str(err).split("table instead, which is valid in every TOML version:\n", 1)[1]
-    fixed = "[xcom]\nenabled = true\nbackend = \"s3\"\n" + "\n".join(row.strip() for row in suggestion.splitlines()) + "\n"
-    fixed += "\n[credentials.aws_creds]\naws_access_key_id = \"k\"\n"
+    fixed = (
+        '[xcom]\nenabled = true\nbackend = "s3"\n'
+        + "\n".join(row.strip() for row in suggestion.splitlines())
+        + "\n"
+    )
+    fixed += '\n[credentials.aws_creds]\naws_access_key_id = "k"\n'
     cfg = load_config(write(tmp_path, fixed), env={})
     assert cfg.xcom.backend_config["bucket"] == "my-xcom-bucket"
 

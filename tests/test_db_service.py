@@ -11,7 +11,10 @@ from qarion_etl.errors import StoreUnavailable
 
 
 def test_mask_url() -> None:
-    assert mask_url("postgresql+psycopg://u:s3cret@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
+    assert (
+        mask_url("postgresql+psycopg://u:s3cret@h:5432/db")
+        == "postgresql+psycopg://u:***@h:5432/db"
+    )
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
@@ -61,8 +64,13 @@ def test_password_never_in_the_error() -> None:
 def test_duckdb_file_in_use_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,sys,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,sys,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

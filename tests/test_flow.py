@@ -25,14 +25,20 @@ def test_seed_flow_parses_into_typed_models() -> None:
     assert flow.id == "data_pipeline" and flow.namespace == "production"
     assert flow.input.primary_key == ("id",)
     assert [(c.name, c.schema_type, c.required) for c in flow.input.columns] == [
-        ("id", "integer", True), ("value", "float", True)]
+        ("id", "integer", True),
+        ("value", "float", True),
+    ]
     ingest = flow.task("ingest_orders")
     assert ingest.type == "ingestion" and ingest.target_dataset_id == "orders_landing"
     assert ingest.config["path"] == "data/orders.csv" and ingest.processing_type == "FULL_REFRESH"
     assert ingest.retries == 0 and ingest.do_xcom_push is True and ingest.timeout_seconds is None
     assert flow.task("filter_high_value").dependencies == ("calculate_stats",)
     graph = validate_flow(flow)
-    assert topological_order(graph, flow) == ["ingest_orders", "calculate_stats", "filter_high_value"]
+    assert topological_order(graph, flow) == [
+        "ingest_orders",
+        "calculate_stats",
+        "filter_high_value",
+    ]
     # dataset edge: filter reads what ingest writes
     assert graph.has_edge("ingest_orders", "filter_high_value")
 
@@ -46,7 +52,10 @@ def test_cycle_is_printed() -> None:
 
 def test_unknown_dependency_suggests() -> None:
     (msg,) = problems_of(FIXTURE_FLOWS / "unknown_dep.toml")
-    assert "unknown_dep.toml:13: task 'report': unknown dependency 'laod' (did you mean 'load'?)" in msg
+    assert (
+        "unknown_dep.toml:13: task 'report': unknown dependency 'laod' (did you mean 'load'?)"
+        in msg
+    )
 
 
 def test_duplicate_task_id() -> None:
@@ -99,22 +108,28 @@ def test_toml_syntax_error_is_located() -> None:
 
 def test_pull_from_another_flow_is_allowed(tmp_path: Path) -> None:
     path = tmp_path / "f.toml"
-    path.write_text('[[tasks]]\nid = "t"\ntype = "transformation"\n[tasks.config]\n'
-                    "sql = \"SELECT {{ xcom_pull('x', flow_id='other', batch_id=5) }}\"\n")
+    path.write_text(
+        '[[tasks]]\nid = "t"\ntype = "transformation"\n[tasks.config]\n'
+        "sql = \"SELECT {{ xcom_pull('x', flow_id='other', batch_id=5) }}\"\n"
+    )
     validate_flow(load_flow(path))
 
 
 def test_flow_defaults_id_and_namespace_from_file_name(tmp_path: Path) -> None:
     path = tmp_path / "my_flow.toml"
-    path.write_text('[[tasks]]\nid = "t"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT 1"\n')
+    path.write_text(
+        '[[tasks]]\nid = "t"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT 1"\n'
+    )
     flow = load_flow(path)
     assert flow.id == "my_flow" and flow.namespace == "my_flow"
 
 
 def test_hostile_ids_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "f.toml"
-    path.write_text('[[tasks]]\nid = "x; DROP TABLE y"\ntype = "transformation"\ntarget_dataset_id = "a\\"b"\n'
-                    '[tasks.config]\nsql = "SELECT 1"\n')
+    path.write_text(
+        '[[tasks]]\nid = "x; DROP TABLE y"\ntype = "transformation"\ntarget_dataset_id = "a\\"b"\n'
+        '[tasks.config]\nsql = "SELECT 1"\n'
+    )
     with pytest.raises(FlowValidationError) as exc:
         load_flow(path)
     text = str(exc.value)
@@ -134,7 +149,11 @@ def random_flows(draw: st.DrawFn) -> str:
         deps = draw(st.lists(st.one_of(names, st.just("ghost")), max_size=3))
         target = draw(st.one_of(st.none(), st.sampled_from(["d1", "d2", "d3"])))
         source = draw(st.one_of(st.none(), st.sampled_from(["d1", "d2", "d3"])))
-        part = f'[[tasks]]\nid = "{tid}"\ntype = "transformation"\ndependencies = {deps!r}\n'.replace("'", '"')
+        part = (
+            f'[[tasks]]\nid = "{tid}"\ntype = "transformation"\ndependencies = {deps!r}\n'.replace(
+                "'", '"'
+            )
+        )
         if target:
             part += f'target_dataset_id = "{target}"\n'
         if source:
@@ -146,7 +165,9 @@ def random_flows(draw: st.DrawFn) -> str:
 
 @settings(max_examples=150, deadline=None)
 @given(random_flows())
-def test_random_graphs_validate_or_fail_cleanly(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+def test_random_graphs_validate_or_fail_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
     path = tmp_path_factory.mktemp("g") / "g.toml"
     path.write_text(text)
     try:
@@ -154,8 +175,16 @@ def test_random_graphs_validate_or_fail_cleanly(tmp_path_factory: pytest.TempPat
     except FlowValidationError as exc:
         assert exc.problems
         for p in exc.problems:
-            assert any(s in p.message for s in ("cycle", "unknown dependency", "duplicate task id",
-                                                "written by several tasks", "depend on itself")), p.message
+            assert any(
+                s in p.message
+                for s in (
+                    "cycle",
+                    "unknown dependency",
+                    "duplicate task id",
+                    "written by several tasks",
+                    "depend on itself",
+                )
+            ), p.message
     else:
         import networkx as nx
 
@@ -191,16 +220,23 @@ def test_cycle_finding_agrees_with_networkx(edges: list[tuple[str, str]]) -> Non
 
 def test_undefined_template_names_are_validation_errors(tmp_path: Path) -> None:
     path = tmp_path / "f.toml"
-    path.write_text('[[tasks]]\nid = "a"\ntype = "transformation"\nsource_dataset_id = "x"\n[tasks.config]\n'
-                    'sql = """\nSELECT *\nFROM {{ source_dataset }}\nWHERE b = {{ batchid }}\n'
-                    '{% for c in [1, 2] %} AND {{ c }} > 0{% endfor %}\n"""\n')
+    path.write_text(
+        '[[tasks]]\nid = "a"\ntype = "transformation"\nsource_dataset_id = "x"\n[tasks.config]\n'
+        'sql = """\nSELECT *\nFROM {{ source_dataset }}\nWHERE b = {{ batchid }}\n'
+        '{% for c in [1, 2] %} AND {{ c }} > 0{% endfor %}\n"""\n'
+    )
     (msg,) = problems_of(path)
-    assert "f.toml:9: task 'a': SQL template uses undefined name 'batchid' (did you mean 'batch_id'?)" in msg
+    assert (
+        "f.toml:9: task 'a': SQL template uses undefined name 'batchid' (did you mean 'batch_id'?)"
+        in msg
+    )
 
 
 def test_target_dataset_needs_a_target(tmp_path: Path) -> None:
     path = tmp_path / "f.toml"
-    path.write_text('[[tasks]]\nid = "a"\ntype = "transformation"\n[tasks.config]\n'
-                    'sql = "SELECT * FROM {{ target_dataset }}"\n')
+    path.write_text(
+        '[[tasks]]\nid = "a"\ntype = "transformation"\n[tasks.config]\n'
+        'sql = "SELECT * FROM {{ target_dataset }}"\n'
+    )
     (msg,) = problems_of(path)
     assert "undefined name 'target_dataset' (the task has no target_dataset_id)" in msg

@@ -38,7 +38,7 @@ sql = "SELECT {sums} AS total"
 def _fan_flow(ns: str, width: int = 6) -> str:
     branches = "".join(
         f'[[tasks]]\nid = "b{i}"\ntype = "transformation"\ntarget_dataset_id = "b{i}_t"\ndependencies = ["root"]\n'
-        f'[tasks.config]\nsql = "SELECT {{{{ xcom_pull(\'root\', key=\'n\') }}}} + {i} AS n"\n'
+        f"[tasks.config]\nsql = \"SELECT {{{{ xcom_pull('root', key='n') }}}} + {i} AS n\"\n"
         for i in range(width)
     )
     deps = ", ".join(f'"b{i}"' for i in range(width))
@@ -70,7 +70,9 @@ def test_independent_tasks_run_concurrently(tmp_path: Path, engine: str) -> None
     assert result.ok, [t.error for t in result.tasks]
     assert len(recorder.threads) > 1
     assert recorder.finished[0] == "root" and recorder.finished[-1] == "join"
-    assert query(url, f"SELECT total FROM {table(url, ns, 'joined')}") == [(6 * 10 + sum(range(6)),)]
+    assert query(url, f"SELECT total FROM {table(url, ns, 'joined')}") == [
+        (6 * 10 + sum(range(6)),)
+    ]
     drop_namespace(url, ns)
 
 
@@ -107,7 +109,10 @@ def test_batch_ids_are_distinct_under_concurrency(tmp_path: Path, metadata_url: 
 
 def test_run_records_and_pull_from_another_flow(tmp_path: Path) -> None:
     project = make_project(tmp_path, example=False)
-    write_flow(project, "producer", """
+    write_flow(
+        project,
+        "producer",
+        """
         id = "producer"
         namespace = "prod_ns"
         [[tasks]]
@@ -115,8 +120,12 @@ def test_run_records_and_pull_from_another_flow(tmp_path: Path) -> None:
         type = "transformation"
         [tasks.config]
         sql = "SELECT 'x''y' AS label, 3 AS n"
-    """)
-    write_flow(project, "consumer", """
+    """,
+    )
+    write_flow(
+        project,
+        "consumer",
+        """
         id = "consumer"
         namespace = "cons_ns"
         [[tasks]]
@@ -125,7 +134,8 @@ def test_run_records_and_pull_from_another_flow(tmp_path: Path) -> None:
         target_dataset_id = "used"
         [tasks.config]
         sql = "SELECT {{ xcom_pull('make', key='label', flow_id='producer') | sql_literal }} AS label, {{ ti.xcom_pull('make', key='n', flow_id='producer') }} AS n"
-    """)
+    """,
+    )
     with Project.load(project / "qarion-etl.toml") as p:
         produced = FlowRunner(p).run("producer", RunOptions(run_id="p1"))
         consumed = FlowRunner(p).run("consumer", RunOptions(run_id="c1"))
@@ -143,7 +153,8 @@ def test_render_without_any_store(tmp_path: Path) -> None:
     with Project.load(project / "qarion-etl.toml") as p:
         sql = FlowRunner(p).render("data_pipeline", "calculate_stats")
         assert '"production"."orders_landing"' in sql
-        sql = FlowRunner(p).render("data_pipeline", "filter_high_value",
-                                   given={("calculate_stats", "avg_value"): 2.5})
+        sql = FlowRunner(p).render(
+            "data_pipeline", "filter_high_value", given={("calculate_stats", "avg_value"): 2.5}
+        )
         assert "value > 2.5" in sql
     assert not (project / ".qarion").exists()

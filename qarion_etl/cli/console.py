@@ -18,9 +18,22 @@ from typing import Any
 
 from qarion_etl.reporting import FAILED, INTERRUPTED, KEPT, SKIPPED, SUCCESS, RunResult, TaskOutcome
 
-_LABEL = {SUCCESS: "OK", FAILED: "FAILED", SKIPPED: "SKIPPED", KEPT: "KEPT", INTERRUPTED: "INTERRUPTED",
-          "not_run": "NOT RUN"}
-_COLOR = {SUCCESS: "32", FAILED: "31", SKIPPED: "33", KEPT: "36", INTERRUPTED: "35", "not_run": "33"}
+_LABEL = {
+    SUCCESS: "OK",
+    FAILED: "FAILED",
+    SKIPPED: "SKIPPED",
+    KEPT: "KEPT",
+    INTERRUPTED: "INTERRUPTED",
+    "not_run": "NOT RUN",
+}
+_COLOR = {
+    SUCCESS: "32",
+    FAILED: "31",
+    SKIPPED: "33",
+    KEPT: "36",
+    INTERRUPTED: "35",
+    "not_run": "33",
+}
 
 
 def _use_color() -> bool:
@@ -46,8 +59,10 @@ def summary_line(result: RunResult) -> str:
     counts = result.counts()
     order = [SUCCESS, KEPT, FAILED, SKIPPED, INTERRUPTED, "not_run"]
     text = ", ".join(f"{counts[s]} {_LABEL[s].lower()}" for s in order if counts.get(s))
-    return (f"Run {result.dag_run_id} (batch {result.batch_id}) {result.status.upper()}: {text} "
-            f"in {result.duration_seconds or 0:.2f}s")
+    return (
+        f"Run {result.dag_run_id} (batch {result.batch_id}) {result.status.upper()}: {text} "
+        f"in {result.duration_seconds or 0:.2f}s"
+    )
 
 
 class PlainReporter:
@@ -60,16 +75,22 @@ class PlainReporter:
     def _out(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def run_started(self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]) -> None:
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
         self.width = max([len(t) for t in task_ids] + [10]) + 2
         n = len(task_ids)
-        self._out(f"Running {flow_id}: {n} task{'s' if n != 1 else ''} (run {dag_run_id}, batch {batch_id})")
+        self._out(
+            f"Running {flow_id}: {n} task{'s' if n != 1 else ''} (run {dag_run_id}, batch {batch_id})"
+        )
 
     def task_started(self, task_id: str, try_number: int) -> None:
         pass
 
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
-        self._out(f"  retrying {task_id} (try {try_number} failed: {error.splitlines()[0]}) in {delay:g}s")
+        self._out(
+            f"  retrying {task_id} (try {try_number} failed: {error.splitlines()[0]}) in {delay:g}s"
+        )
 
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
         name = f"{outcome.task_id} ".ljust(self.width, ".")
@@ -115,8 +136,16 @@ class RichReporter(PlainReporter):
         table.add_column("task")
         table.add_column("state")
         table.add_column("time / rows", justify="right")
-        styles = {SUCCESS: "green", FAILED: "red", SKIPPED: "yellow", KEPT: "cyan", "running": "blue",
-                  INTERRUPTED: "magenta", "queued": "dim", "not_run": "yellow"}
+        styles = {
+            SUCCESS: "green",
+            FAILED: "red",
+            SKIPPED: "yellow",
+            KEPT: "cyan",
+            "running": "blue",
+            INTERRUPTED: "magenta",
+            "queued": "dim",
+            "not_run": "yellow",
+        }
         for tid, (state, detail) in self.states.items():
             if state == "running":
                 detail = f"{time.perf_counter() - self.started.get(tid, time.perf_counter()):.1f}s"
@@ -124,13 +153,17 @@ class RichReporter(PlainReporter):
         table.caption = f"{self.done} of {self.total} done"
         return table
 
-    def run_started(self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]) -> None:
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
         from rich.live import Live
 
         self.console.print(f"[bold]Running {flow_id}[/] (run {dag_run_id}, batch {batch_id})")
         self.total = len(task_ids)
         self.states = {t: ("queued", "") for t in task_ids}
-        self.live = Live(get_renderable=self._table, console=self.console, refresh_per_second=8, transient=False)
+        self.live = Live(
+            get_renderable=self._table, console=self.console, refresh_per_second=8, transient=False
+        )
         self.live.start()
 
     def task_started(self, task_id: str, try_number: int) -> None:
@@ -150,7 +183,9 @@ class RichReporter(PlainReporter):
         for o in result.tasks:
             if o.status == FAILED and o.error:
                 self.console.print(f"[red]{o.task_id}[/]: {o.error}", markup=True, highlight=False)
-        self.console.print(summary_line(result), style="green" if result.ok else "red", highlight=False)
+        self.console.print(
+            summary_line(result), style="green" if result.ok else "red", highlight=False
+        )
         if result.results_path:
             self.console.print(f"Results: {result.results_path}", highlight=False)
 

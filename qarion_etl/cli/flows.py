@@ -10,7 +10,9 @@ from qarion_etl.cli.state import get_project
 
 def validate(
     ctx: typer.Context,
-    flows: list[str] = typer.Argument(None, metavar="[FLOW]...", help="Flow files or ids (default: every flow in flows_dir)."),
+    flows: list[str] = typer.Argument(
+        None, metavar="[FLOW]...", help="Flow files or ids (default: every flow in flows_dir)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Check flows offline: schema, DAG, SQL templates and xcom_pull targets."""
@@ -18,15 +20,24 @@ def validate(
     results = project.validate_all(flows or None)
     failed = [err for _, err in results if err is not None]
     if json_out:
-        output.emit_json({
-            "valid": not failed,
-            "flows": [
-                {"path": path, "valid": err is None,
-                 "problems": [] if err is None else [
-                     {"line": p.line, "task": p.task_id, "message": p.message} for p in err.problems]}
-                for path, err in results
-            ],
-        })
+        output.emit_json(
+            {
+                "valid": not failed,
+                "flows": [
+                    {
+                        "path": path,
+                        "valid": err is None,
+                        "problems": []
+                        if err is None
+                        else [
+                            {"line": p.line, "task": p.task_id, "message": p.message}
+                            for p in err.problems
+                        ],
+                    }
+                    for path, err in results
+                ],
+            }
+        )
     else:
         for path, err in results:
             if err is None:
@@ -44,7 +55,9 @@ def validate(
 def graph(
     ctx: typer.Context,
     flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or id."),
-    fmt: str = typer.Option("text", "--format", "-f", metavar="FORMAT", help="text, mermaid or dot."),
+    fmt: str = typer.Option(
+        "text", "--format", "-f", metavar="FORMAT", help="text, mermaid or dot."
+    ),
 ) -> None:
     """Draw a flow's task graph (dependencies and dataset edges)."""
     from qarion_etl import dag

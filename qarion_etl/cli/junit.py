@@ -12,20 +12,35 @@ def write_junit(result: RunResult, path: str | Path) -> None:
     """Write ``result`` to ``path`` as JUnit XML."""
     failures = sum(t.status in (FAILED, INTERRUPTED) for t in result.tasks)
     skipped = sum(t.status in (SKIPPED, "not_run") for t in result.tasks)
-    suite = ET.Element("testsuite", {
-        "name": result.flow_id, "tests": str(len(result.tasks)), "failures": str(failures),
-        "skipped": str(skipped), "errors": "0", "time": f"{result.duration_seconds or 0:.3f}",
-        "timestamp": result.started_at,
-    })
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": result.flow_id,
+            "tests": str(len(result.tasks)),
+            "failures": str(failures),
+            "skipped": str(skipped),
+            "errors": "0",
+            "time": f"{result.duration_seconds or 0:.3f}",
+            "timestamp": result.started_at,
+        },
+    )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", {"name": "dag_run_id", "value": result.dag_run_id})
     ET.SubElement(props, "property", {"name": "batch_id", "value": str(result.batch_id)})
     for task in result.tasks:
-        case = ET.SubElement(suite, "testcase", {
-            "classname": result.flow_id, "name": task.task_id, "time": f"{task.duration_seconds or 0:.3f}",
-        })
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": result.flow_id,
+                "name": task.task_id,
+                "time": f"{task.duration_seconds or 0:.3f}",
+            },
+        )
         if task.status in (FAILED, INTERRUPTED):
-            node = ET.SubElement(case, "failure", {"message": (task.error or task.status).splitlines()[0]})
+            node = ET.SubElement(
+                case, "failure", {"message": (task.error or task.status).splitlines()[0]}
+            )
             node.text = task.error or task.status
         elif task.status in (SKIPPED, "not_run"):
             ET.SubElement(case, "skipped", {"message": task.error or task.status})

@@ -30,8 +30,15 @@ def _scrub(text: str, ctx: typer.Context) -> str:
     from qarion_etl.interpolate import secrets_in
 
     cfg = project.config
-    for secret in sorted(set(secrets_in(dict(cfg.credentials)) + secrets_in(dict(cfg.xcom.backend_config))
-                             + secrets_in([cfg.engine.url, cfg.metadata.url])), key=len, reverse=True):
+    for secret in sorted(
+        set(
+            secrets_in(dict(cfg.credentials))
+            + secrets_in(dict(cfg.xcom.backend_config))
+            + secrets_in([cfg.engine.url, cfg.metadata.url])
+        ),
+        key=len,
+        reverse=True,
+    ):
         if len(secret) >= 3:
             text = text.replace(secret, "***")
     return text
@@ -57,7 +64,9 @@ class QarionGroup(TyperGroup):
             if get_state(ctx).debug:  # type: ignore[arg-type]
                 raise
             output.error(_scrub(f"internal error: {type(exc).__name__}: {exc}", ctx))
-            output.info("This is a bug in qarion-etl. Rerun with --debug for the traceback and report it.")
+            output.info(
+                "This is a bug in qarion-etl. Rerun with --debug for the traceback and report it."
+            )
             raise typer.Exit(1) from None
 
 
@@ -82,10 +91,20 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: str = typer.Option(None, "--config", "-c", envvar="QARION_ETL_CONFIG", metavar="PATH",
-                               help="Path to qarion-etl.toml (default: nearest in this folder or a parent)."),
-    debug: bool = typer.Option(False, "--debug", envvar="QARION_ETL_DEBUG", help="Show tracebacks for errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    config: str = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="QARION_ETL_CONFIG",
+        metavar="PATH",
+        help="Path to qarion-etl.toml (default: nearest in this folder or a parent).",
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="QARION_ETL_DEBUG", help="Show tracebacks for errors."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Run ETL flows written in TOML, with XCom between tasks."""
     state = get_state(ctx)

@@ -9,7 +9,9 @@ import typer
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
 
-config_app = typer.Typer(help="Inspect the resolved project configuration.", no_args_is_help=True, rich_markup_mode=None)
+config_app = typer.Typer(
+    help="Inspect the resolved project configuration.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @config_app.command("show")
@@ -22,7 +24,9 @@ def config_show(
 
     project = get_project(ctx)
     data = project.config.to_display()
-    data["xcom"]["backend_class"] = backend_class_path(project.config.xcom.backend, project.config.root)
+    data["xcom"]["backend_class"] = backend_class_path(
+        project.config.xcom.backend, project.config.root
+    )
     if json_out:
         output.emit_json(data)
         return
@@ -61,14 +65,18 @@ def doctor(
         output.emit_json([c.as_dict() for c in checks])
     else:
         for check in checks:
-            (output.success if check.ok else output.error)(f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            (output.success if check.ok else output.error)(
+                f"{'OK  ' if check.ok else 'FAIL'} {check.name}: {check.detail}"
+            )
     failed = [c for c in checks if not c.ok]
     if failed:
         raise typer.Exit(max(c.exit_code for c in failed))
 
 
 def init(
-    directory: Path = typer.Argument(Path("."), metavar="[DIR]", help="Folder to create the project in."),
+    directory: Path = typer.Argument(
+        Path("."), metavar="[DIR]", help="Folder to create the project in."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write a working example project: config, flows/data_pipeline.toml and data/orders.csv."""
@@ -77,7 +85,9 @@ def init(
     written = write_scaffold(directory, force=force)
     for path in written:
         output.info(f"created {path}")
-    output.success(f"Project ready in {directory}. Next: cd {directory} && qarion-etl run data_pipeline")
+    output.success(
+        f"Project ready in {directory}. Next: cd {directory} && qarion-etl run data_pipeline"
+    )
 
 
 def register(app: typer.Typer) -> None:

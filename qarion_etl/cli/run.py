@@ -11,19 +11,48 @@ from qarion_etl.cli.state import get_project
 def run(
     ctx: typer.Context,
     flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or flow id."),
-    select: list[str] = typer.Option(None, "--select", "-s", help="Tasks to run: task, +task (with ancestors), task+ (with descendants); repeat for a union."),
-    exclude: list[str] = typer.Option(None, "--exclude", help="Tasks to leave out (same syntax as --select)."),
-    run_id: str = typer.Option(None, "--run-id", help="The dag_run_id of this run (default: generated)."),
-    batch_id: int = typer.Option(None, "--batch-id", help="The batch id (default: next in the flow's sequence)."),
-    var: list[str] = typer.Option(None, "--var", help="Template variable NAME=VALUE (JSON values parsed); repeatable."),
-    vars_file: str = typer.Option(None, "--vars-file", help="JSON or TOML file of template variables."),
-    resume: str = typer.Option(None, "--resume", help="Re-run only the tasks of RUN_ID that did not succeed."),
-    task: str = typer.Option(None, "--task", help="Run this one task inside the run given by --run-id."),
-    max_workers: int = typer.Option(None, "--max-workers", min=1, help="Tasks run at once (default: CPU cores)."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop the run at the first failed task."),
-    full_refresh: bool = typer.Option(False, "--full-refresh", help="Treat INCREMENTAL tasks as FULL_REFRESH."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the tasks that would run."),
-    junit_xml: str = typer.Option(None, "--junit-xml", help="Also write a JUnit XML report to this file."),
+    select: list[str] = typer.Option(
+        None,
+        "--select",
+        "-s",
+        help="Tasks to run: task, +task (with ancestors), task+ (with descendants); repeat for a union.",
+    ),
+    exclude: list[str] = typer.Option(
+        None, "--exclude", help="Tasks to leave out (same syntax as --select)."
+    ),
+    run_id: str = typer.Option(
+        None, "--run-id", help="The dag_run_id of this run (default: generated)."
+    ),
+    batch_id: int = typer.Option(
+        None, "--batch-id", help="The batch id (default: next in the flow's sequence)."
+    ),
+    var: list[str] = typer.Option(
+        None, "--var", help="Template variable NAME=VALUE (JSON values parsed); repeatable."
+    ),
+    vars_file: str = typer.Option(
+        None, "--vars-file", help="JSON or TOML file of template variables."
+    ),
+    resume: str = typer.Option(
+        None, "--resume", help="Re-run only the tasks of RUN_ID that did not succeed."
+    ),
+    task: str = typer.Option(
+        None, "--task", help="Run this one task inside the run given by --run-id."
+    ),
+    max_workers: int = typer.Option(
+        None, "--max-workers", min=1, help="Tasks run at once (default: CPU cores)."
+    ),
+    fail_fast: bool = typer.Option(
+        False, "--fail-fast", help="Stop the run at the first failed task."
+    ),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Treat INCREMENTAL tasks as FULL_REFRESH."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate and list the tasks that would run."
+    ),
+    junit_xml: str = typer.Option(
+        None, "--junit-xml", help="Also write a JUnit XML report to this file."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
 ) -> None:
     """Run a flow: ingest, transform and push results to XCom, in dependency order."""
@@ -34,9 +63,19 @@ def run(
 
     variables = load_vars_file(vars_file) if vars_file else {}
     variables.update(parse_pairs(var or [], "--var"))
-    options = RunOptions(select=list(select or []), exclude=list(exclude or []), run_id=run_id, batch_id=batch_id,
-                         variables=variables, resume=resume, task=task, max_workers=max_workers,
-                         fail_fast=fail_fast, full_refresh=full_refresh, dry_run=dry_run)
+    options = RunOptions(
+        select=list(select or []),
+        exclude=list(exclude or []),
+        run_id=run_id,
+        batch_id=batch_id,
+        variables=variables,
+        resume=resume,
+        task=task,
+        max_workers=max_workers,
+        fail_fast=fail_fast,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+    )
     project = get_project(ctx)
     reporter = make_reporter(json_out)
     result = FlowRunner(project, reporter).run(flow, options)
@@ -58,18 +97,28 @@ def run(
         error.exit_code = failed.exit_code or error.exit_code  # 3: a store was unreachable
         raise error
     if not result.ok:
-        raise TaskFailed(next((t.task_id for t in result.tasks if t.status != "success"), "?"), result.status)
+        raise TaskFailed(
+            next((t.task_id for t in result.tasks if t.status != "success"), "?"), result.status
+        )
 
 
 def render(
     ctx: typer.Context,
     flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or flow id."),
-    task: str = typer.Argument(..., metavar="TASK", help="The transformation task whose SQL to render."),
-    xcom: list[str] = typer.Option(None, "--xcom", help="A pulled value TASK.KEY=VALUE (no store is read for it); repeatable."),
+    task: str = typer.Argument(
+        ..., metavar="TASK", help="The transformation task whose SQL to render."
+    ),
+    xcom: list[str] = typer.Option(
+        None, "--xcom", help="A pulled value TASK.KEY=VALUE (no store is read for it); repeatable."
+    ),
     var: list[str] = typer.Option(None, "--var", help="Template variable NAME=VALUE; repeatable."),
-    vars_file: str = typer.Option(None, "--vars-file", help="JSON or TOML file of template variables."),
+    vars_file: str = typer.Option(
+        None, "--vars-file", help="JSON or TOML file of template variables."
+    ),
     batch_id: int = typer.Option(None, "--batch-id", help="batch_id in the template (default 0)."),
-    run_id: str = typer.Option(None, "--run-id", help="dag_run_id in the template; pulls read that run."),
+    run_id: str = typer.Option(
+        None, "--run-id", help="dag_run_id in the template; pulls read that run."
+    ),
 ) -> None:
     """Print a task's rendered SQL without running anything."""
     from qarion_etl.errors import QarionError, TemplateError
@@ -80,8 +129,14 @@ def render(
     variables.update(parse_pairs(var or [], "--var"))
     project = get_project(ctx)
     try:
-        sql = FlowRunner(project).render(flow, task, given=parse_xcom_values(xcom or []), variables=variables,
-                                         batch_id=batch_id, dag_run_id=run_id)
+        sql = FlowRunner(project).render(
+            flow,
+            task,
+            given=parse_xcom_values(xcom or []),
+            variables=variables,
+            batch_id=batch_id,
+            dag_run_id=run_id,
+        )
     except TemplateError as exc:
         exc.task_id = exc.task_id or task
         raise

@@ -7,7 +7,9 @@ import typer
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
 
-app = typer.Typer(help="Past runs and their task instances.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Past runs and their task instances.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _store(ctx: typer.Context):  # type: ignore[no-untyped-def]
@@ -27,14 +29,27 @@ def list_runs(
     """List recent runs, newest first."""
     runs = _store(ctx).list_runs(flow, limit)
     if json_out:
-        output.emit_json([{"dag_run_id": r.dag_run_id, "flow_id": r.flow_id, "batch_id": r.batch_id,
-                           "status": r.status, "started_at": r.started_at, "ended_at": r.ended_at} for r in runs])
+        output.emit_json(
+            [
+                {
+                    "dag_run_id": r.dag_run_id,
+                    "flow_id": r.flow_id,
+                    "batch_id": r.batch_id,
+                    "status": r.status,
+                    "started_at": r.started_at,
+                    "ended_at": r.ended_at,
+                }
+                for r in runs
+            ]
+        )
         return
     if not runs:
         output.info("No runs yet.")
         return
-    rows = [(r.dag_run_id, r.flow_id, str(r.batch_id), r.status, r.started_at[:19].replace("T", " "))
-            for r in runs]
+    rows = [
+        (r.dag_run_id, r.flow_id, str(r.batch_id), r.status, r.started_at[:19].replace("T", " "))
+        for r in runs
+    ]
     output.emit(_table(("RUN", "FLOW", "BATCH", "STATUS", "STARTED (UTC)"), rows))
 
 
@@ -53,23 +68,51 @@ def show_run(
         raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
     tis = store.task_instances(run_id)
     if json_out:
-        output.emit_json({
-            "dag_run_id": run.dag_run_id, "flow_id": run.flow_id, "batch_id": run.batch_id, "status": run.status,
-            "started_at": run.started_at, "ended_at": run.ended_at,
-            "tasks": [{"task_id": t.task_id, "status": t.status, "tries": t.try_number, "started_at": t.started_at,
-                       "ended_at": t.ended_at, "rows": t.rows, "xcom_keys": t.xcom_keys, "error": t.error}
-                      for t in tis],
-        })
+        output.emit_json(
+            {
+                "dag_run_id": run.dag_run_id,
+                "flow_id": run.flow_id,
+                "batch_id": run.batch_id,
+                "status": run.status,
+                "started_at": run.started_at,
+                "ended_at": run.ended_at,
+                "tasks": [
+                    {
+                        "task_id": t.task_id,
+                        "status": t.status,
+                        "tries": t.try_number,
+                        "started_at": t.started_at,
+                        "ended_at": t.ended_at,
+                        "rows": t.rows,
+                        "xcom_keys": t.xcom_keys,
+                        "error": t.error,
+                    }
+                    for t in tis
+                ],
+            }
+        )
         return
-    output.emit(f"run {run.dag_run_id}\nflow {run.flow_id}  batch {run.batch_id}  status {run.status}\n"
-                f"started {run.started_at}  ended {run.ended_at or '-'}\n")
-    rows = [(t.task_id, t.status, str(t.try_number), "" if t.rows is None else str(t.rows),
-             (t.error or "").splitlines()[0][:80] if t.error else "") for t in tis]
+    output.emit(
+        f"run {run.dag_run_id}\nflow {run.flow_id}  batch {run.batch_id}  status {run.status}\n"
+        f"started {run.started_at}  ended {run.ended_at or '-'}\n"
+    )
+    rows = [
+        (
+            t.task_id,
+            t.status,
+            str(t.try_number),
+            "" if t.rows is None else str(t.rows),
+            (t.error or "").splitlines()[0][:80] if t.error else "",
+        )
+        for t in tis
+    ]
     output.emit(_table(("TASK", "STATUS", "TRIES", "ROWS", "ERROR"), rows))
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-             for row in (header, *rows)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (header, *rows)
+    ]
     return "\n".join(lines)

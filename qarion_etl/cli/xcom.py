@@ -193,7 +193,9 @@ def get_value(
 def push_value(
     ctx: typer.Context,
     task: str = typer.Argument(..., metavar="TASK", help="Task id to push as."),
-    value: str = typer.Argument(..., metavar="VALUE", help="The value: JSON when it parses, else a string."),
+    value: str = typer.Argument(
+        ..., metavar="VALUE", help="The value: JSON when it parses, else a string."
+    ),
     key: str = typer.Option("return_value", "--key", help="XCom key."),
     value_type: str = typer.Option(None, "--type", help=f"Force a type: {', '.join(_TYPES)}."),
     flow: str = typer.Option(None, "--flow", help="Flow id (required)."),

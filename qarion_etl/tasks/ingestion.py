@@ -50,13 +50,24 @@ class IngestionTask(BaseTask):
         declared = ctx.flow.input.columns
         pk = list(ctx.flow.input.primary_key)
         db = ctx.db
-        with ctx.writing(), database_errors(), staged_write(db, ctx.namespace, target) as (conn, stage), \
-                ctx.interruptible(conn):
+        with (
+            ctx.writing(),
+            database_errors(),
+            staged_write(db, ctx.namespace, target) as (conn, stage),
+            ctx.interruptible(conn),
+        ):
             if db.dialect == "duckdb":
                 rows = _duckdb_load(conn, stage, fmt, path, raw_path, cfg, ctx)
             else:
-                reader = open_reader(fmt, path, raw_path, cfg, declared, extra=(ctx.batch_id,),
-                                     as_text=db.dialect == "sqlite")
+                reader = open_reader(
+                    fmt,
+                    path,
+                    raw_path,
+                    cfg,
+                    declared,
+                    extra=(ctx.batch_id,),
+                    as_text=db.dialect == "sqlite",
+                )
                 _create_table(conn, stage, reader)
                 rows = _load_rows(conn, stage, reader, ctx)
             ctx.check_cancel()
@@ -70,7 +81,10 @@ class IngestionTask(BaseTask):
 
 def _create_table(conn: Any, stage: Stage, reader: Reader) -> None:
     db = stage.ns.db
-    cols = [f"{db.quote(n)} {sql_type(db.dialect, t)}" for n, t in zip(reader.names, reader.types, strict=True)]
+    cols = [
+        f"{db.quote(n)} {sql_type(db.dialect, t)}"
+        for n, t in zip(reader.names, reader.types, strict=True)
+    ]
     cols.append(f"{db.quote('batch_id')} {sql_type(db.dialect, 'integer')}")
     conn.exec_driver_sql(f"CREATE TABLE {stage.table} ({', '.join(cols)})")
 
@@ -92,7 +106,9 @@ def _load_rows(conn: Any, stage: Stage, reader: Reader, ctx: TaskContext) -> int
                     ctx.check_cancel()
         else:
             mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
-            sql = f"INSERT INTO {stage.table} ({col_list}) VALUES ({', '.join([mark] * len(names))})"
+            sql = (
+                f"INSERT INTO {stage.table} ({col_list}) VALUES ({', '.join([mark] * len(names))})"
+            )
             for batch in reader.batches:
                 cur.executemany(sql, batch)
                 total += len(batch)
@@ -102,31 +118,48 @@ def _load_rows(conn: Any, stage: Stage, reader: Reader, ctx: TaskContext) -> int
     return total
 
 
-def _duckdb_load(conn: Any, stage: Stage, fmt: str, path: Any, shown: str, cfg: Any, ctx: TaskContext) -> int:
+def _duckdb_load(
+    conn: Any, stage: Stage, fmt: str, path: Any, shown: str, cfg: Any, ctx: TaskContext
+) -> int:
     declared = ctx.flow.input.columns
     lit = sql_literal(str(path))
     if fmt == "csv":
         opts = CsvOptions.from_config(cfg)
         names = csv_header(path, shown, opts)
         types = column_types(names, declared, shown)
-        columns = ", ".join(f"{sql_literal(n)}: {sql_literal(sql_type('duckdb', t))}" for n, t in zip(names, types, strict=True))
-        args = [f"header = {str(opts.header).lower()}", f"delim = {sql_literal(opts.delimiter)}",
-                f"quote = {sql_literal(opts.quote)}", f"columns = {{{columns}}}", "auto_detect = false",
-                f"nullstr = [{', '.join(sql_literal(n) for n in opts.null_values)}]"]
+        columns = ", ".join(
+            f"{sql_literal(n)}: {sql_literal(sql_type('duckdb', t))}"
+            for n, t in zip(names, types, strict=True)
+        )
+        args = [
+            f"header = {str(opts.header).lower()}",
+            f"delim = {sql_literal(opts.delimiter)}",
+            f"quote = {sql_literal(opts.quote)}",
+            f"columns = {{{columns}}}",
+            "auto_detect = false",
+            f"nullstr = [{', '.join(sql_literal(n) for n in opts.null_values)}]",
+        ]
         if opts.escape:
             args.append(f"escape = {sql_literal(opts.escape)}")
         source = f"read_csv({lit}, {', '.join(args)})"
     elif fmt == "jsonl":
         keys = jsonl_keys(path, shown)
-        names = [c.name for c in declared] + [k for k in keys if k not in {c.name for c in declared}]
+        names = [c.name for c in declared] + [
+            k for k in keys if k not in {c.name for c in declared}
+        ]
         by_name = {c.name: c.schema_type for c in declared}
-        columns = ", ".join(f"{sql_literal(n)}: {sql_literal(sql_type('duckdb', by_name.get(n, 'string')))}" for n in names)
+        columns = ", ".join(
+            f"{sql_literal(n)}: {sql_literal(sql_type('duckdb', by_name.get(n, 'string')))}"
+            for n in names
+        )
         source = f"read_json({lit}, format = 'newline_delimited', columns = {{{columns}}})"
     elif fmt == "parquet":
         source = f"read_parquet({lit})"
         if declared:
-            casts = ", ".join(f"CAST({sql_quote(c.name)} AS {sql_type('duckdb', c.schema_type)}) AS {sql_quote(c.name)}"
-                              for c in declared)
+            casts = ", ".join(
+                f"CAST({sql_quote(c.name)} AS {sql_type('duckdb', c.schema_type)}) AS {sql_quote(c.name)}"
+                for c in declared
+            )
             source = f"(SELECT * REPLACE ({casts}) FROM {source})"
     else:
         raise IngestError(f"unknown format {fmt!r} (known: csv, jsonl, parquet)")
@@ -150,7 +183,9 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_required(conn: Any, stage: Stage, fmt: str, path: Any, shown: str, cfg: Any, ctx: TaskContext) -> None:
+def _check_required(
+    conn: Any, stage: Stage, fmt: str, path: Any, shown: str, cfg: Any, ctx: TaskContext
+) -> None:
     """DuckDB loads without per-row checks: count missing required values in one query."""
     required = [c.name for c in ctx.flow.input.columns if c.required]
     if stage.ns.db.dialect != "duckdb" or not required:
@@ -160,15 +195,26 @@ def _check_required(conn: Any, stage: Stage, fmt: str, path: Any, shown: str, cf
     bad = conn.exec_driver_sql(f"SELECT 1 FROM {stage.table} WHERE {cond} LIMIT 1").first()
     if bad is not None:
         locate_problem(fmt, path, shown, cfg, ctx.flow.input.columns)
-        raise IngestError(f"a required column ({', '.join(required)}) has missing values", path=shown)
+        raise IngestError(
+            f"a required column ({', '.join(required)}) has missing values", path=shown
+        )
 
 
-def _check_unique(conn: Any, stage: Stage, pk: list[str], fmt: str, path: Any, shown: str, cfg: Any,
-                  ctx: TaskContext) -> None:
+def _check_unique(
+    conn: Any,
+    stage: Stage,
+    pk: list[str],
+    fmt: str,
+    path: Any,
+    shown: str,
+    cfg: Any,
+    ctx: TaskContext,
+) -> None:
     q = stage.ns.db.quote
     keys = ", ".join(q(k) for k in pk)
     dup = conn.exec_driver_sql(
-        f"SELECT {keys} FROM {stage.table} GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1").first()
+        f"SELECT {keys} FROM {stage.table} GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1"
+    ).first()
     if dup is None:
         return
     locate_problem(fmt, path, shown, cfg, ctx.flow.input.columns, pk, tuple(dup))

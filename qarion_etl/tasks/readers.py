@@ -134,8 +134,10 @@ class CsvOptions:
     def from_config(cls, config: Any) -> CsvOptions:
         nulls = config.get("null_values", [""])
         return cls(
-            delimiter=str(config.get("delimiter", ",")), quote=str(config.get("quote", '"')),
-            escape=config.get("escape"), header=bool(config.get("header", True)),
+            delimiter=str(config.get("delimiter", ",")),
+            quote=str(config.get("quote", '"')),
+            escape=config.get("escape"),
+            header=bool(config.get("header", True)),
             encoding=str(config.get("encoding", "utf-8")),
             null_values=tuple(nulls) if isinstance(nulls, list) else (str(nulls),),
         )
@@ -149,11 +151,18 @@ def column_types(names: Sequence[str], declared: Sequence[ColumnSpec], shown: st
     """The schema type of each file column; every declared column must be in the file."""
     missing = [c.name for c in declared if c.name not in names]
     if missing:
-        raise IngestError(f"the file has no column {', '.join(repr(m) for m in missing)} "
-                          f"declared in [input].columns (its columns: {', '.join(names)})", path=shown, line=1)
+        raise IngestError(
+            f"the file has no column {', '.join(repr(m) for m in missing)} "
+            f"declared in [input].columns (its columns: {', '.join(names)})",
+            path=shown,
+            line=1,
+        )
     if "batch_id" in names:
-        raise IngestError("the file has a 'batch_id' column, which qarion-etl adds to landing tables",
-                          path=shown, line=1)
+        raise IngestError(
+            "the file has a 'batch_id' column, which qarion-etl adds to landing tables",
+            path=shown,
+            line=1,
+        )
     by_name = {c.name: c.schema_type for c in declared}
     return [by_name.get(n, "string") for n in names]
 
@@ -191,26 +200,58 @@ def csv_header(path: Path, shown: str, opts: CsvOptions) -> list[str]:
 
 
 def _csv_reader(fh: Any, opts: CsvOptions) -> Any:
-    return csv.reader(fh, delimiter=opts.delimiter, quotechar=opts.quote, escapechar=opts.escape,
-                      doublequote=opts.escape is None, strict=True)
+    return csv.reader(
+        fh,
+        delimiter=opts.delimiter,
+        quotechar=opts.quote,
+        escapechar=opts.escape,
+        doublequote=opts.escape is None,
+        strict=True,
+    )
 
 
-def csv_rows(path: Path, shown: str, opts: CsvOptions, declared: Sequence[ColumnSpec],
-             extra: tuple[Any, ...] = (), as_text: bool = False, with_line: bool = False) -> Reader:
+def csv_rows(
+    path: Path,
+    shown: str,
+    opts: CsvOptions,
+    declared: Sequence[ColumnSpec],
+    extra: tuple[Any, ...] = (),
+    as_text: bool = False,
+    with_line: bool = False,
+) -> Reader:
     """A checked CSV reader; ``extra`` values are appended to every row (the batch id)."""
     names = csv_header(path, shown, opts)
     types = column_types(names, declared, shown)
     required = {c.name for c in declared if c.required}
-    return Reader(path, shown, names, types,
-                  _csv_batches(path, shown, opts, names, types, required, extra, converters(as_text), with_line))
+    return Reader(
+        path,
+        shown,
+        names,
+        types,
+        _csv_batches(
+            path, shown, opts, names, types, required, extra, converters(as_text), with_line
+        ),
+    )
 
 
-def _csv_batches(path: Path, shown: str, opts: CsvOptions, names: list[str], types: list[str],
-                 required: set[str], extra: tuple[Any, ...],
-                 convs: dict[str, Callable[[str], Any]], with_line: bool = False) -> Iterator[list[tuple[Any, ...]]]:
+def _csv_batches(
+    path: Path,
+    shown: str,
+    opts: CsvOptions,
+    names: list[str],
+    types: list[str],
+    required: set[str],
+    extra: tuple[Any, ...],
+    convs: dict[str, Callable[[str], Any]],
+    with_line: bool = False,
+) -> Iterator[list[tuple[Any, ...]]]:
     nulls = set(opts.null_values)
     width = len(names)
-    plan = [(i, convs[t], names[i] in required, names[i], t) for i, t in enumerate(types) if t != "string"]
+    plan = [
+        (i, convs[t], names[i] in required, names[i], t)
+        for i, t in enumerate(types)
+        if t != "string"
+    ]
     strings = [(i, names[i] in required, names[i]) for i, t in enumerate(types) if t == "string"]
     with path.open(newline="", encoding=opts.encoding) as fh:
         reader = _csv_reader(fh, opts)
@@ -235,7 +276,9 @@ def _csv_batches(path: Path, shown: str, opts: CsvOptions, names: list[str], typ
                     try:
                         row[i] = conv(value)
                     except (ValueError, TypeError):
-                        raise _fail(shown, line, f"column '{name}': {value!r} is not a valid {stype}") from None
+                        raise _fail(
+                            shown, line, f"column '{name}': {value!r} is not a valid {stype}"
+                        ) from None
                 for i, req, name in strings:
                     if row[i] in nulls:
                         if req:
@@ -277,14 +320,24 @@ def _json_line(text: str, shown: str, lineno: int) -> dict[str, Any]:
     return obj
 
 
-def jsonl_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = (),
-               encoding: str = "utf-8", as_text: bool = False, with_line: bool = False) -> Reader:
+def jsonl_rows(
+    path: Path,
+    shown: str,
+    declared: Sequence[ColumnSpec],
+    extra: tuple[Any, ...] = (),
+    encoding: str = "utf-8",
+    as_text: bool = False,
+    with_line: bool = False,
+) -> Reader:
     """A checked JSON Lines reader: columns are the declared ones plus the first object's keys."""
     keys = jsonl_keys(path, shown, encoding)
     names = [c.name for c in declared] + [k for k in keys if k not in {c.name for c in declared}]
     if "batch_id" in names:
-        raise IngestError("the file has a 'batch_id' field, which qarion-etl adds to landing tables",
-                          path=shown, line=1)
+        raise IngestError(
+            "the file has a 'batch_id' field, which qarion-etl adds to landing tables",
+            path=shown,
+            line=1,
+        )
     by_name = {c.name: c for c in declared}
     types = [by_name[n].schema_type if n in by_name else "string" for n in names]
 
@@ -305,9 +358,15 @@ def jsonl_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tu
                         continue
                     try:
                         converted = convert_json_value(value, stype)
-                        out.append(TEXT_STORED[stype](converted) if as_text and stype in TEXT_STORED else converted)
+                        out.append(
+                            TEXT_STORED[stype](converted)
+                            if as_text and stype in TEXT_STORED
+                            else converted
+                        )
                     except (ValueError, TypeError):
-                        raise _fail(shown, lineno, f"column '{name}': {value!r} is not a valid {stype}") from None
+                        raise _fail(
+                            shown, lineno, f"column '{name}': {value!r} is not a valid {stype}"
+                        ) from None
                 batch.append((*out, *extra, lineno) if with_line else (*out, *extra))
                 if len(batch) >= BATCH_ROWS:
                     yield batch
@@ -318,7 +377,9 @@ def jsonl_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tu
     return Reader(path, shown, names, types, batches())
 
 
-def parquet_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = ()) -> Reader:
+def parquet_rows(
+    path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = ()
+) -> Reader:
     """Parquet read through DuckDB's reader in batches (for engines other than DuckDB)."""
     import duckdb
 
@@ -336,7 +397,11 @@ def parquet_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: 
                     row_no += 1
                     for i in required:
                         if row[i] is None:
-                            raise _fail(shown, row_no, f"column '{names[i]}': missing required value (row {row_no})")
+                            raise _fail(
+                                shown,
+                                row_no,
+                                f"column '{names[i]}': missing required value (row {row_no})",
+                            )
                 yield [(*row, *extra) for row in chunk]
         finally:
             con.close()
@@ -344,8 +409,15 @@ def parquet_rows(path: Path, shown: str, declared: Sequence[ColumnSpec], extra: 
     return Reader(path, shown, names, types, batches())
 
 
-def open_reader(fmt: str, path: Path, shown: str, config: Any, declared: Sequence[ColumnSpec],
-                extra: tuple[Any, ...] = (), as_text: bool = False) -> Reader:
+def open_reader(
+    fmt: str,
+    path: Path,
+    shown: str,
+    config: Any,
+    declared: Sequence[ColumnSpec],
+    extra: tuple[Any, ...] = (),
+    as_text: bool = False,
+) -> Reader:
     """The checked reader for ``fmt`` (``csv``, ``jsonl`` or ``parquet``).
 
     ``as_text`` stores decimals, dates and timestamps as text (for SQLite).
@@ -353,19 +425,30 @@ def open_reader(fmt: str, path: Path, shown: str, config: Any, declared: Sequenc
     if fmt == "csv":
         return csv_rows(path, shown, CsvOptions.from_config(config), declared, extra, as_text)
     if fmt == "jsonl":
-        return jsonl_rows(path, shown, declared, extra, str(config.get("encoding", "utf-8")), as_text)
+        return jsonl_rows(
+            path, shown, declared, extra, str(config.get("encoding", "utf-8")), as_text
+        )
     if fmt == "parquet":
         return parquet_rows(path, shown, declared, extra)
     raise IngestError(f"unknown format {fmt!r} (known: csv, jsonl, parquet)")
 
 
-def locate_problem(fmt: str, path: Path, shown: str, config: Any, declared: Sequence[ColumnSpec],
-                   key_columns: Sequence[str] = (), duplicate: tuple[Any, ...] | None = None) -> None:
+def locate_problem(
+    fmt: str,
+    path: Path,
+    shown: str,
+    config: Any,
+    declared: Sequence[ColumnSpec],
+    key_columns: Sequence[str] = (),
+    duplicate: tuple[Any, ...] | None = None,
+) -> None:
     """Re-read the file to raise the located error for its first bad row (or duplicate key)."""
     if fmt == "csv":
         reader = csv_rows(path, shown, CsvOptions.from_config(config), declared, with_line=True)
     elif fmt == "jsonl":
-        reader = jsonl_rows(path, shown, declared, encoding=str(config.get("encoding", "utf-8")), with_line=True)
+        reader = jsonl_rows(
+            path, shown, declared, encoding=str(config.get("encoding", "utf-8")), with_line=True
+        )
     else:
         reader = parquet_rows(path, shown, declared)
     key_idx = [reader.names.index(k) for k in key_columns if k in reader.names]
@@ -375,9 +458,19 @@ def locate_problem(fmt: str, path: Path, shown: str, config: Any, declared: Sequ
         for row in batch:
             row_no += 1
             line = row[-1] if fmt in ("csv", "jsonl") else row_no
-            if duplicate is not None and key_idx and tuple(row[i] for i in key_idx) == tuple(duplicate):
+            if (
+                duplicate is not None
+                and key_idx
+                and tuple(row[i] for i in key_idx) == tuple(duplicate)
+            ):
                 if seen_first is None:
                     seen_first = line
                 else:
-                    shown_key = ", ".join(f"{k}={v!r}" for k, v in zip(key_columns, duplicate, strict=False))
-                    raise _fail(shown, line, f"duplicate primary key ({shown_key}), first seen on line {seen_first}")
+                    shown_key = ", ".join(
+                        f"{k}={v!r}" for k, v in zip(key_columns, duplicate, strict=False)
+                    )
+                    raise _fail(
+                        shown,
+                        line,
+                        f"duplicate primary key ({shown_key}), first seen on line {seen_first}",
+                    )

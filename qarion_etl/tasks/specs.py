@@ -19,7 +19,9 @@ class TaskTypeSpec:
 SPECS: dict[str, TaskTypeSpec] = {
     "ingestion": TaskTypeSpec(
         required_config=frozenset({"path", "format"}),
-        optional_config=frozenset({"delimiter", "quote", "escape", "header", "encoding", "null_values"}),
+        optional_config=frozenset(
+            {"delimiter", "quote", "escape", "header", "encoding", "null_values"}
+        ),
         needs_target=True,
     ),
     "transformation": TaskTypeSpec(
@@ -34,8 +36,15 @@ SCHEMA_TYPES = ("string", "integer", "float", "decimal", "boolean", "date", "tim
 PROPERTY_KEYS = frozenset({"operation", "target_table_type", "processing_type"})
 
 SCHEMA_TYPE_ALIASES = {
-    "str": "string", "text": "string", "varchar": "string",
-    "int": "integer", "bigint": "integer",
-    "double": "float", "number": "float", "real": "float", "numeric": "decimal",
-    "bool": "boolean", "datetime": "timestamp",
+    "str": "string",
+    "text": "string",
+    "varchar": "string",
+    "int": "integer",
+    "bigint": "integer",
+    "double": "float",
+    "number": "float",
+    "real": "float",
+    "numeric": "decimal",
+    "bool": "boolean",
+    "datetime": "timestamp",
 }

@@ -20,7 +20,9 @@ from qarion_etl.materialize import staged_write
 from qarion_etl.tasks.base import BaseTask, TaskContext, database_errors
 
 #: Result fields the runner owns; a one-row column with one of these names is not copied.
-RESERVED_FIELDS = frozenset({"rows_written", "target_dataset", "status", "batch_id", "duration_seconds"})
+RESERVED_FIELDS = frozenset(
+    {"rows_written", "target_dataset", "status", "batch_id", "duration_seconds"}
+)
 
 
 class TransformationTask(BaseTask):
@@ -32,8 +34,12 @@ class TransformationTask(BaseTask):
         if target is None:
             return self._execute_only(ctx, sql)
         pk = [k for k in ctx.flow.input.primary_key] if ctx.processing_type == "INCREMENTAL" else []
-        with ctx.writing(), database_errors(sql), staged_write(ctx.db, ctx.namespace, target) as (conn, stage), \
-                ctx.interruptible(conn):
+        with (
+            ctx.writing(),
+            database_errors(sql),
+            staged_write(ctx.db, ctx.namespace, target) as (conn, stage),
+            ctx.interruptible(conn),
+        ):
             conn.exec_driver_sql(f"CREATE TABLE {stage.table} AS {sql}")
             head = conn.exec_driver_sql(f"SELECT * FROM {stage.table} LIMIT 2")
             columns = list(head.keys())

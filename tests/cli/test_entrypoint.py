@@ -75,7 +75,9 @@ def test_light_commands_import_nothing_heavy(tmp_path: Path, argv: list[str]) ->
 
 def test_help_does_not_import_networkx_or_jinja(tmp_path: Path) -> None:
     loaded = _imported_after(["--help"], tmp_path)
-    assert not loaded & {"networkx", "jinja2", "tomli"}, sorted(loaded & {"networkx", "jinja2", "tomli"})
+    assert not loaded & {"networkx", "jinja2", "tomli"}, sorted(
+        loaded & {"networkx", "jinja2", "tomli"}
+    )
 
 
 def test_json_output_is_pure(tmp_path: Path) -> None:

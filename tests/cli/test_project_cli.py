@@ -19,7 +19,9 @@ def test_validate_example_project(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     result = cli("validate", project=project)
     assert result.exit_code == 0, result.output
-    assert "OK    flows/data_pipeline.toml" in result.stderr or "data_pipeline.toml" in result.stderr
+    assert (
+        "OK    flows/data_pipeline.toml" in result.stderr or "data_pipeline.toml" in result.stderr
+    )
     assert "1 of 1 flow valid" in result.stderr
     assert result.stdout == ""
 
@@ -68,12 +70,19 @@ def test_validate_by_id_and_unknown_flow(tmp_path: Path) -> None:
     assert cli("validate", "data_pipeline", project=project).exit_code == 0
     result = cli("validate", "data_pipeline2", project=project)
     assert result.exit_code == 2
-    assert "no flow 'data_pipeline2'" in result.stderr and "did you mean 'data_pipeline'" in result.stderr
+    assert (
+        "no flow 'data_pipeline2'" in result.stderr
+        and "did you mean 'data_pipeline'" in result.stderr
+    )
 
 
 @pytest.mark.parametrize(
     ("fmt", "needle"),
-    [("text", "filter_high_value [transformation]"), ("mermaid", "flowchart LR"), ("dot", "digraph")],
+    [
+        ("text", "filter_high_value [transformation]"),
+        ("mermaid", "flowchart LR"),
+        ("dot", "digraph"),
+    ],
 )
 def test_graph_formats(tmp_path: Path, fmt: str, needle: str) -> None:
     project = make_project(tmp_path)
@@ -90,7 +99,9 @@ def test_graph_of_a_cycle_fails(tmp_path: Path) -> None:
 
 
 def test_config_show_masks_the_seed_s3_credentials(tmp_path: Path) -> None:
-    project = make_project(tmp_path, config="""
+    project = make_project(
+        tmp_path,
+        config="""
 [credentials.aws_creds]
 aws_access_key_id = "${env:AWS_ACCESS_KEY_ID}"
 aws_secret_access_key = "${env:AWS_SECRET_ACCESS_KEY}"
@@ -107,7 +118,8 @@ backend = "s3"
 bucket = "my-xcom-bucket"
 prefix = "xcom"
 credentials = { aws_access_key_id = "your-key", aws_secret_access_key = "your-secret", region_name = "us-east-1" }
-""")
+""",
+    )
     env = {"AWS_ACCESS_KEY_ID": "AKIAENVKEY", "AWS_SECRET_ACCESS_KEY": "envsecretvalue"}
     result = cli("config", "show", project=project, env=env)
     assert result.exit_code == 0, result.output
@@ -172,18 +184,24 @@ def test_every_command_has_help() -> None:
         result = cli(*path, "--help")
         assert result.exit_code == 0, path
         assert "Usage:" in result.stdout
-        assert f"qarion-etl {' '.join(path)}" in readme, f"README does not document {' '.join(path)}"
+        assert f"qarion-etl {' '.join(path)}" in readme, (
+            f"README does not document {' '.join(path)}"
+        )
 
 
 def test_flow_with_unknown_dependency_via_write_flow(tmp_path: Path) -> None:
     project = make_project(tmp_path, example=False)
-    write_flow(project, "f", """
+    write_flow(
+        project,
+        "f",
+        """
         [[tasks]]
         id = "a"
         type = "transformation"
         dependencies = ["zzz"]
         [tasks.config]
         sql = "SELECT 1"
-    """)
+    """,
+    )
     result = cli("validate", "f", project=project)
     assert result.exit_code == 2 and "unknown dependency 'zzz'" in result.stderr

@@ -79,9 +79,17 @@ def test_bad_csv_row_names_file_line_column_and_keeps_table(project: Path) -> No
     assert "data/orders.csv:5: column 'value': 'abc' is not a valid float" in result.stderr
     assert "Traceback" not in result.output
     statuses = {t["task_id"]: t["status"] for t in _json(result)["tasks"]}
-    assert statuses == {"ingest_orders": "failed", "calculate_stats": "skipped", "filter_high_value": "skipped"}
+    assert statuses == {
+        "ingest_orders": "failed",
+        "calculate_stats": "skipped",
+        "filter_high_value": "skipped",
+    }
     assert _landing_count(project) == 300  # the previous table, untouched
-    assert table_names(engine_url_of(project), "production") == ["high_value_orders", "orders_landing", "orders_stats"]
+    assert table_names(engine_url_of(project), "production") == [
+        "high_value_orders",
+        "orders_landing",
+        "orders_stats",
+    ]
 
 
 def test_missing_required_value_and_duplicate_key(project: Path) -> None:
@@ -106,7 +114,9 @@ def test_missing_file(project: Path) -> None:
 
 def test_sql_error_fails_task_and_skips_descendants(project: Path) -> None:
     flow = project / "flows" / "data_pipeline.toml"
-    flow.write_text(flow.read_text().replace("AVG(value) as avg_value", "AVG(no_such_column) as avg_value"))
+    flow.write_text(
+        flow.read_text().replace("AVG(value) as avg_value", "AVG(no_such_column) as avg_value")
+    )
     result = run_cli(project, "data_pipeline", "--json")
     assert result.exit_code == 1
     assert "task 'calculate_stats'" in result.stderr and "no_such_column" in result.stderr
@@ -127,7 +137,10 @@ def test_missing_pull_names_task_key_and_run(project: Path) -> None:
 
 
 def test_pull_default_and_vars(project: Path) -> None:
-    write_flow(project, "vars", """
+    write_flow(
+        project,
+        "vars",
+        """
         id = "vars"
         namespace = "vars_ns"
         [[tasks]]
@@ -142,19 +155,31 @@ def test_pull_default_and_vars(project: Path) -> None:
         dependencies = ["a"]
         [tasks.config]
         sql = "SELECT {{ xcom_pull('a', key='nothing', default=0) }} + {{ ti.xcom_pull('a', key='n') }} AS total"
-    """)
+    """,
+    )
     result = run_cli(project, "vars", "--var", "n=5", "--batch-id", "42", "--run-id", "rv")
     assert result.exit_code == 0, result.output
     assert xcom(project, "a", flow_id="vars", dag_run_id="rv") | {"d": None} == {
-        "rows_written": 1, "target_dataset": "a_out", "n": 5, "m": 7, "b": 42, "d": None,
-        "status": "success", "batch_id": 42, "duration_seconds": pytest.approx(0, abs=5)}
+        "rows_written": 1,
+        "target_dataset": "a_out",
+        "n": 5,
+        "m": 7,
+        "b": 42,
+        "d": None,
+        "status": "success",
+        "batch_id": 42,
+        "duration_seconds": pytest.approx(0, abs=5),
+    }
     assert xcom(project, "b", key="total", flow_id="vars") == 5
     missing = run_cli(project, "vars")
     assert missing.exit_code == 1 and "var('n') is not set" in missing.stderr
 
 
 def test_retries_clear_the_tasks_xcoms_before_each_try(project: Path) -> None:
-    write_flow(project, "flaky", """
+    write_flow(
+        project,
+        "flaky",
+        """
         id = "flaky"
         namespace = "flaky_ns"
         [[tasks]]
@@ -164,7 +189,8 @@ def test_retries_clear_the_tasks_xcoms_before_each_try(project: Path) -> None:
         retry_delay_seconds = 0
         [tasks.config]
         sql = "SELECT * FROM no_such_table"
-    """)
+    """,
+    )
     from qarion_etl.project import Project
 
     with Project.load(project / "qarion-etl.toml") as p:
@@ -178,14 +204,20 @@ def test_retries_clear_the_tasks_xcoms_before_each_try(project: Path) -> None:
 
 def test_resume_reruns_only_what_did_not_succeed(project: Path) -> None:
     flow = project / "flows" / "data_pipeline.toml"
-    flow.write_text(flow.read_text().replace("WHERE value >", "WHERE value > {{ var('offset') }} +"))
+    flow.write_text(
+        flow.read_text().replace("WHERE value >", "WHERE value > {{ var('offset') }} +")
+    )
     first = run_cli(project, "data_pipeline", "--run-id", "rz")
     assert first.exit_code == 1
     before = xcom(project, "calculate_stats", dag_run_id="rz")
     resumed = run_cli(project, "data_pipeline", "--resume", "rz", "--var", "offset=0", "--json")
     assert resumed.exit_code == 0, resumed.output
     statuses = {t["task_id"]: t["status"] for t in _json(resumed)["tasks"]}
-    assert statuses == {"ingest_orders": "kept", "calculate_stats": "kept", "filter_high_value": "success"}
+    assert statuses == {
+        "ingest_orders": "kept",
+        "calculate_stats": "kept",
+        "filter_high_value": "success",
+    }
     assert xcom(project, "calculate_stats", dag_run_id="rz") == before
     shown = _json(cli("runs", "show", "rz", "--json", project=project))
     assert shown["status"] == "success"
@@ -193,7 +225,10 @@ def test_resume_reruns_only_what_did_not_succeed(project: Path) -> None:
 
 
 def test_fail_fast_and_independent_branches(project: Path) -> None:
-    write_flow(project, "branches", """
+    write_flow(
+        project,
+        "branches",
+        """
         id = "branches"
         namespace = "br_ns"
         [[tasks]]
@@ -213,11 +248,15 @@ def test_fail_fast_and_independent_branches(project: Path) -> None:
         target_dataset_id = "fine_out"
         [tasks.config]
         sql = "SELECT 1 AS x"
-    """)
+    """,
+    )
     goes_on = run_cli(project, "branches", "--max-workers", "1", "--json")
     assert goes_on.exit_code == 1
     assert {t["task_id"]: t["status"] for t in _json(goes_on)["tasks"]} == {
-        "broken": "failed", "after_broken": "skipped", "fine": "success"}
+        "broken": "failed",
+        "after_broken": "skipped",
+        "fine": "success",
+    }
     stops = run_cli(project, "branches", "--max-workers", "1", "--fail-fast", "--json")
     assert stops.exit_code == 1
     assert {t["task_id"]: t["status"] for t in _json(stops)["tasks"]}["fine"] == "not_run"
@@ -230,7 +269,9 @@ def test_select_exclude_and_upstream_values_from_latest_success(project: Path) -
     assert [t["task_id"] for t in _json(only)["tasks"]] == ["filter_high_value"]
     down = run_cli(project, "data_pipeline", "--select", "calculate_stats+", "--json")
     assert [t["task_id"] for t in _json(down)["tasks"]] == ["calculate_stats", "filter_high_value"]
-    up = run_cli(project, "data_pipeline", "-s", "+calculate_stats", "--exclude", "ingest_orders", "--json")
+    up = run_cli(
+        project, "data_pipeline", "-s", "+calculate_stats", "--exclude", "ingest_orders", "--json"
+    )
     assert [t["task_id"] for t in _json(up)["tasks"]] == ["calculate_stats"]
     bad = run_cli(project, "data_pipeline", "--select", "calc_stats")
     assert bad.exit_code == 2 and "did you mean 'calculate_stats'" in bad.stderr
@@ -261,8 +302,13 @@ def test_incremental_upsert_on_primary_key(project: Path) -> None:
 
 
 def test_jsonl_ingestion_and_no_push(project: Path) -> None:
-    (project / "data" / "events.jsonl").write_text('{"id": 1, "value": 2.5}\n{"id": 2, "value": "x"}\n')
-    write_flow(project, "events", """
+    (project / "data" / "events.jsonl").write_text(
+        '{"id": 1, "value": 2.5}\n{"id": 2, "value": "x"}\n'
+    )
+    write_flow(
+        project,
+        "events",
+        """
         id = "events"
         namespace = "ev_ns"
         [input]
@@ -276,7 +322,8 @@ def test_jsonl_ingestion_and_no_push(project: Path) -> None:
         [tasks.config]
         path = "data/events.jsonl"
         format = "jsonl"
-    """)
+    """,
+    )
     bad = run_cli(project, "events")
     assert bad.exit_code == 1 and "data/events.jsonl:2: column 'value'" in bad.stderr
     (project / "data" / "events.jsonl").write_text('{"id": 1, "value": 2.5}\n{"id": 2}\n')
@@ -288,8 +335,14 @@ def test_jsonl_ingestion_and_no_push(project: Path) -> None:
 
 
 def test_render_with_given_values_connects_to_nothing(project: Path) -> None:
-    result = cli("render", "data_pipeline", "filter_high_value", "--xcom", "calculate_stats.avg_value=12.5",
-                 project=project)
+    result = cli(
+        "render",
+        "data_pipeline",
+        "filter_high_value",
+        "--xcom",
+        "calculate_stats.avg_value=12.5",
+        project=project,
+    )
     assert result.exit_code == 0, result.output
     assert "WHERE value > 12.5" in result.stdout
     assert '"production"."orders_landing"' in result.stdout
@@ -299,7 +352,9 @@ def test_render_with_given_values_connects_to_nothing(project: Path) -> None:
     assert missing.exit_code == 2 and "found nothing" in missing.stderr
 
 
-def test_interrupt_marks_run_and_leaves_no_half_written_table(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupt_marks_run_and_leaves_no_half_written_table(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qarion_etl.cli import console
 
     class Interrupting(console.PlainReporter):
@@ -331,7 +386,9 @@ def test_dry_run_and_unique_namespace(tmp_path: Path) -> None:
 
 
 def test_unreachable_engine_exits_3(tmp_path: Path) -> None:
-    project = seed_project(tmp_path, "production", engine_url="postgresql+psycopg://nobody@127.0.0.1:9/none")
+    project = seed_project(
+        tmp_path, "production", engine_url="postgresql+psycopg://nobody@127.0.0.1:9/none"
+    )
     result = run_cli(project, "data_pipeline")
     assert result.exit_code == 3
     assert "cannot reach the warehouse" in result.stderr and "Traceback" not in result.output
@@ -339,18 +396,25 @@ def test_unreachable_engine_exits_3(tmp_path: Path) -> None:
 
 def test_vars_file(project: Path) -> None:
     flow = project / "flows" / "data_pipeline.toml"
-    flow.write_text(flow.read_text().replace("WHERE value >", "WHERE value > {{ var('offset') }} +"))
+    flow.write_text(
+        flow.read_text().replace("WHERE value >", "WHERE value > {{ var('offset') }} +")
+    )
     (project / "vars.toml").write_text("offset = 100\n")
     result = run_cli(project, "data_pipeline", "--vars-file", str(project / "vars.toml"), "--json")
     assert result.exit_code == 0, result.output
     mean, _ = orders_mean(project / "data" / "orders.csv")
     url = engine_url_of(project)
-    low = query(url, f"SELECT MIN(value) FROM {table(url, 'production', 'high_value_orders')}")[0][0]
+    low = query(url, f"SELECT MIN(value) FROM {table(url, 'production', 'high_value_orders')}")[0][
+        0
+    ]
     assert low > mean + 100
 
 
 def test_timeout_seconds_stops_a_slow_query(project: Path) -> None:
-    write_flow(project, "slow", """
+    write_flow(
+        project,
+        "slow",
+        """
         id = "slow"
         namespace = "slow_ns"
         [[tasks]]
@@ -360,7 +424,8 @@ def test_timeout_seconds_stops_a_slow_query(project: Path) -> None:
         timeout_seconds = 0.5
         [tasks.config]
         sql = "SELECT COUNT(*) AS n FROM range(100000000000) a"
-    """)
+    """,
+    )
     result = run_cli(project, "slow")
     assert result.exit_code == 1
     assert "timed out after 0.5s" in result.stderr

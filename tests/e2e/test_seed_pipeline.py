@@ -44,15 +44,22 @@ def test_seed_pipeline_end_to_end(tmp_path: Path, engine_url: str, namespace: st
     landing = table(engine_url, namespace, "orders_landing")
     high = table(engine_url, namespace, "high_value_orders")
     assert query(engine_url, f"SELECT COUNT(*), MIN(batch_id), MAX(batch_id) FROM {landing}") == [
-        (300, summary["batch_id"], summary["batch_id"])]
+        (300, summary["batch_id"], summary["batch_id"])
+    ]
     assert query(engine_url, f"SELECT COUNT(*) FROM {high}")[0][0] == above
     assert query(engine_url, f"SELECT COUNT(*) FROM {high} WHERE value <= {mean!r}")[0][0] == 0
     # Only the three datasets are left: no staging tables.
-    assert table_names(engine_url, namespace) == ["high_value_orders", "orders_landing", "orders_stats"]
+    assert table_names(engine_url, namespace) == [
+        "high_value_orders",
+        "orders_landing",
+        "orders_stats",
+    ]
 
     # A second run replaces the tables (FULL_REFRESH) and gets the next batch id.
     again = run_cli(project, "data_pipeline", "--json")
     assert again.exit_code == 0, again.output
     second = json.loads(again.stdout)
     assert second["batch_id"] == summary["batch_id"] + 1
-    assert query(engine_url, f"SELECT COUNT(*), MIN(batch_id) FROM {landing}") == [(300, second["batch_id"])]
+    assert query(engine_url, f"SELECT COUNT(*), MIN(batch_id) FROM {landing}") == [
+        (300, second["batch_id"])
+    ]

@@ -20,20 +20,31 @@ def start(project: Path, *args: str, env: dict[str, str] | None = None) -> subpr
     """Start ``qarion-etl --config PROJECT/qarion-etl.toml ARGS`` in its own process group."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
     return subprocess.Popen(
-        [*QARION, "--config", str(project / "qarion-etl.toml"), *args], cwd=project, env=full_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [*QARION, "--config", str(project / "qarion-etl.toml"), *args],
+        cwd=project,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
-def run(project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``qarion-etl`` to the end; returns the completed process (stdout and stderr apart)."""
     proc = start(project, *args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str] | None = None, timeout: float = 60,
-             what: str = "condition") -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    proc: subprocess.Popen[str] | None = None,
+    timeout: float = 60,
+    what: str = "condition",
+) -> None:
     """Poll ``condition`` until it holds; fail when ``proc`` ends first or time runs out."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -41,12 +52,16 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str] | None =
             return
         if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
-            raise AssertionError(f"process ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+            raise AssertionError(
+                f"process ended (exit {proc.returncode}) before {what}:\n{out}\n{err}"
+            )
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def stop(proc: subprocess.Popen[str], sig: signal.Signals, timeout: float = 60) -> tuple[int, str, str]:
+def stop(
+    proc: subprocess.Popen[str], sig: signal.Signals, timeout: float = 60
+) -> tuple[int, str, str]:
     """Send ``sig`` to the process and collect its exit code and output."""
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=timeout)
@@ -64,7 +79,9 @@ def task_states(url: str, namespace: str = "qarion") -> dict[str, str]:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(f"{namespace}_task_instances"):
                 return {}
-            rows = conn.exec_driver_sql(f"SELECT task_id, status FROM {namespace}_task_instances").all()
+            rows = conn.exec_driver_sql(
+                f"SELECT task_id, status FROM {namespace}_task_instances"
+            ).all()
         return {str(r[0]): str(r[1]) for r in rows}
     except sa.exc.OperationalError:
         return {}
@@ -76,8 +93,12 @@ def runs(url: str, namespace: str = "qarion") -> list[tuple[Any, ...]]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(
-                f"SELECT dag_run_id, status, batch_id FROM {namespace}_runs ORDER BY started_at")]
+            return [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    f"SELECT dag_run_id, status, batch_id FROM {namespace}_runs ORDER BY started_at"
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -91,6 +112,11 @@ def write_orders_csv(path: Path, rows: int) -> Path:
         fh.write("id,value\n")
         chunk = 100_000
         for start_ in range(0, rows, chunk):
-            fh.write("".join(f"{i},{(i % 2000) / 2}\n" for i in range(start_ + 1, min(rows, start_ + chunk) + 1)))
+            fh.write(
+                "".join(
+                    f"{i},{(i % 2000) / 2}\n"
+                    for i in range(start_ + 1, min(rows, start_ + chunk) + 1)
+                )
+            )
     tmp.rename(path)
     return path

@@ -59,7 +59,11 @@ sql = "SELECT * FROM {{{{ source_dataset }}}} WHERE value > {{{{ xcom_pull('calc
 
 def _project(tmp_path: Path, metadata_url: str, engine_url: str, namespace: str) -> Path:
     project = make_project(tmp_path, engine_url=engine_url, metadata_url=metadata_url)
-    config = (project / "qarion-etl.toml").read_text().replace('namespace = "qarion"', f'namespace = "{namespace}"')
+    config = (
+        (project / "qarion-etl.toml")
+        .read_text()
+        .replace('namespace = "qarion"', f'namespace = "{namespace}"')
+    )
     (project / "qarion-etl.toml").write_text(config)
     write_flow(project, "twice", _flow(namespace))
     return project
@@ -76,7 +80,9 @@ def _drop_metadata(url: str, namespace: str) -> None:
 
 
 @pytest.mark.parametrize("meta", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_two_runs_at_once_get_their_own_ids_and_xcoms(tmp_path: Path, meta: str, request: Any) -> None:
+def test_two_runs_at_once_get_their_own_ids_and_xcoms(
+    tmp_path: Path, meta: str, request: Any
+) -> None:
     ns = unique_name("twice")
     if meta == "postgres":
         meta_url = request.getfixturevalue("pg_url")
@@ -120,13 +126,16 @@ def test_xcom_readers_beside_a_writing_run(tmp_path: Path) -> None:
     """``xcom list``/``get`` answer while a run of many tasks pushes (SQLite metadata in WAL)."""
     ns = unique_name("busy")
     project = make_project(tmp_path, example=False)
-    tasks = "".join(f'''
+    tasks = "".join(
+        f"""
 [[tasks]]
 id = "t{i}"
 type = "transformation"
 [tasks.config]
 sql = "SELECT {i} AS n, 'value {i}' AS label"
-''' for i in range(MANY_TASKS))
+"""
+        for i in range(MANY_TASKS)
+    )
     write_flow(project, "busy", f'id = "busy"\nnamespace = "{ns}"\n{tasks}')
     assert procs.run(project, "xcom", "push", "seed", '{"ok": 1}', "--flow", "busy").returncode == 0
 
@@ -159,8 +168,13 @@ def test_second_writer_of_a_duckdb_file_gets_in_use(tmp_path: Path) -> None:
     write_flow(project, "twice", _flow(ns, slow))
     first = procs.start(project, "run", "twice")
     try:
-        procs.wait_for(lambda: procs.task_states(procs.metadata_url(project)).get("calculate_stats") == "running",
-                       first, what="the first run to be writing")
+        procs.wait_for(
+            lambda: (
+                procs.task_states(procs.metadata_url(project)).get("calculate_stats") == "running"
+            ),
+            first,
+            what="the first run to be writing",
+        )
         second = procs.run(project, "run", "twice")
         assert second.returncode == 3, second.stderr
         assert "in use by another process" in second.stderr

@@ -18,12 +18,46 @@ SEED_FLOW = (ROOT / "flows" / "data_pipeline.toml").read_text()
 SEED_CONFIG = (ROOT / "qarion-etl.toml").read_text()
 
 toml_scalars = st.one_of(
-    st.integers(), st.booleans(), st.text(max_size=30), st.floats(allow_nan=False), st.just([]), st.just({})
+    st.integers(),
+    st.booleans(),
+    st.text(max_size=30),
+    st.floats(allow_nan=False),
+    st.just([]),
+    st.just({}),
 )
-keys = st.sampled_from(["id", "name", "type", "namespace", "tasks", "input", "config", "sql", "path", "format",
-                        "dependencies", "retries", "columns", "primary_key", "backend", "xcom", "engine", "url",
-                        "metadata", "project", "flows_dir", "enabled", "backend_config", "max_value_bytes",
-                        "x", "\u00e9", "a b", "..", "'; DROP"])
+keys = st.sampled_from(
+    [
+        "id",
+        "name",
+        "type",
+        "namespace",
+        "tasks",
+        "input",
+        "config",
+        "sql",
+        "path",
+        "format",
+        "dependencies",
+        "retries",
+        "columns",
+        "primary_key",
+        "backend",
+        "xcom",
+        "engine",
+        "url",
+        "metadata",
+        "project",
+        "flows_dir",
+        "enabled",
+        "backend_config",
+        "max_value_bytes",
+        "x",
+        "\u00e9",
+        "a b",
+        "..",
+        "'; DROP",
+    ]
+)
 
 
 def _mutate(text: str, data: st.DataObject) -> str:
@@ -44,7 +78,11 @@ def _mutate(text: str, data: st.DataObject) -> str:
             v = data.draw(toml_scalars)
             rendered = {True: "true", False: "false"}.get(v, None) if isinstance(v, bool) else None
             if rendered is None:
-                rendered = repr(v).replace("'", '"') if not isinstance(v, str) else '"' + v.replace("\\", "").replace('"', "") + '"'
+                rendered = (
+                    repr(v).replace("'", '"')
+                    if not isinstance(v, str)
+                    else '"' + v.replace("\\", "").replace('"', "") + '"'
+                )
             lines.insert(i, f"{k} = {rendered}")
         elif op == "swap":
             j = data.draw(st.integers(0, len(lines) - 1))
@@ -52,7 +90,9 @@ def _mutate(text: str, data: st.DataObject) -> str:
     return "\n".join(lines) + "\n"
 
 
-settings_ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings_ = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @settings_
@@ -95,7 +135,11 @@ def _toml_value(v: object) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in v) + '"'
+        return (
+            '"'
+            + "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in v)
+            + '"'
+        )
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -105,12 +149,17 @@ def _toml_value(v: object) -> str:
 
 def _toml_doc(doc: dict) -> str:
     scalars = [f'"{k}" = {_toml_value(v)}' for k, v in doc.items() if not isinstance(v, dict)]
-    tables = [f'["{k}"]\n' + "\n".join(f'"{kk}" = {_toml_value(vv)}' for kk, vv in v.items())
-              for k, v in doc.items() if isinstance(v, dict)]
+    tables = [
+        f'["{k}"]\n' + "\n".join(f'"{kk}" = {_toml_value(vv)}' for kk, vv in v.items())
+        for k, v in doc.items()
+        if isinstance(v, dict)
+    ]
     return "\n".join(scalars) + "\n\n" + "\n\n".join(tables) + "\n"
 
 
-documents = st.dictionaries(keys, st.one_of(toml_scalars, st.dictionaries(keys, toml_scalars, max_size=4)), max_size=6)
+documents = st.dictionaries(
+    keys, st.one_of(toml_scalars, st.dictionaries(keys, toml_scalars, max_size=4)), max_size=6
+)
 
 
 @settings_
@@ -138,8 +187,10 @@ def test_random_documents_as_flow(tmp_path: Path, doc: dict) -> None:
 @pytest.mark.parametrize("value", ["x" * 10_000, "a\u0000b", "../../etc", "é名", "a;b", 'q"uote'])
 def test_hostile_ids_in_flows(tmp_path: Path, value: str) -> None:
     path = tmp_path / "flow.toml"
-    text = (f'id = {_toml_value(value)}\nnamespace = {_toml_value(value)}\n[[tasks]]\nid = {_toml_value(value)}\n'
-            f'type = "transformation"\ntarget_dataset_id = {_toml_value(value)}\n[tasks.config]\nsql = "SELECT 1"\n')
+    text = (
+        f"id = {_toml_value(value)}\nnamespace = {_toml_value(value)}\n[[tasks]]\nid = {_toml_value(value)}\n"
+        f'type = "transformation"\ntarget_dataset_id = {_toml_value(value)}\n[tasks.config]\nsql = "SELECT 1"\n'
+    )
     path.write_text(text)
     with pytest.raises(FlowValidationError) as exc:
         load_flow(path)

@@ -18,7 +18,7 @@ from tests.reliability import procs
 from tests.runkit import drop_namespace, query, table, table_names
 
 HOSTILE = {
-    "quote": "it's \"q\"",
+    "quote": 'it\'s "q"',
     "semicolon": "1; DROP TABLE x; --",
     "dotdot": "..",
     "traversal": "../../outside",
@@ -62,7 +62,9 @@ def hostile_project(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("where", ["task", "key", "flow", "run"])
 @pytest.mark.parametrize("name", list(HOSTILE), ids=list(HOSTILE))
-def test_hostile_names_in_xcom_push_and_get(hostile_project: Path, tmp_path: Path, name: str, where: str) -> None:
+def test_hostile_names_in_xcom_push_and_get(
+    hostile_project: Path, tmp_path: Path, name: str, where: str
+) -> None:
     value = HOSTILE[name]
     outside_before = _files(tmp_path) - _files(hostile_project)
     args = {"task": "t", "key": None, "flow": "f", "run": None}
@@ -96,9 +98,16 @@ def test_hostile_names_in_xcom_push_and_get(hostile_project: Path, tmp_path: Pat
 def test_hostile_flow_refs_and_run_ids(tmp_path: Path, name: str) -> None:
     project = make_project(tmp_path / "proj")
     value = HOSTILE[name]
-    for args in (["run", value], ["run", f"{value}.toml"], ["render", value, value], ["graph", value],
-                 ["run", "data_pipeline", "--task", value, "--run-id", "r"], ["runs", "show", value],
-                 ["run", "data_pipeline", "--select", value], ["run", "data_pipeline", "--resume", value]):
+    for args in (
+        ["run", value],
+        ["run", f"{value}.toml"],
+        ["render", value, value],
+        ["graph", value],
+        ["run", "data_pipeline", "--task", value, "--run-id", "r"],
+        ["runs", "show", value],
+        ["run", "data_pipeline", "--select", value],
+        ["run", "data_pipeline", "--resume", value],
+    ):
         result = cli(*args, project=project)
         _clean(result)
         assert result.exit_code == 2, (args[:2], result.stderr)
@@ -114,8 +123,12 @@ def test_hostile_flow_refs_and_run_ids(tmp_path: Path, name: str) -> None:
 def test_hostile_ids_in_flow_files_are_refused(tmp_path: Path, name: str) -> None:
     project = make_project(tmp_path / "proj", example=False)
     value = json.dumps(HOSTILE[name], ensure_ascii=False)
-    write_flow(project, "bad", f'id = "bad"\nnamespace = "n"\n[[tasks]]\nid = {value}\ntype = "transformation"\n'
-                               f'target_dataset_id = {value}\n[tasks.config]\nsql = "SELECT 1 AS a"\n')
+    write_flow(
+        project,
+        "bad",
+        f'id = "bad"\nnamespace = "n"\n[[tasks]]\nid = {value}\ntype = "transformation"\n'
+        f'target_dataset_id = {value}\n[tasks.config]\nsql = "SELECT 1 AS a"\n',
+    )
     for args in (["validate", "bad"], ["run", "bad"]):
         result = cli(*args, project=project)
         _clean(result)
@@ -161,7 +174,9 @@ def _ingest_project(tmp_path: Path, engine_url: str, content: bytes) -> tuple[Pa
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
-def test_bad_csv_fails_the_task_and_keeps_the_table(tmp_path: Path, engine_url: str, case: str) -> None:
+def test_bad_csv_fails_the_task_and_keeps_the_table(
+    tmp_path: Path, engine_url: str, case: str
+) -> None:
     content, message = BAD_FILES[case]
     project, ns = _ingest_project(tmp_path, engine_url, content)
     try:
@@ -173,7 +188,9 @@ def test_bad_csv_fails_the_task_and_keeps_the_table(tmp_path: Path, engine_url: 
             return
         assert result.exit_code == 1, result.stderr
         if case == "nul" and "postgres" in engine_url:
-            message = "cannot contain NUL"  # PostgreSQL refuses the byte; COPY does not say which row
+            message = (
+                "cannot contain NUL"  # PostgreSQL refuses the byte; COPY does not say which row
+            )
         assert message in result.stderr, result.stderr
         rows = query(engine_url, f"SELECT id, label FROM {table(engine_url, ns, 'landing')}")
         assert [tuple(r) for r in rows] == [(1, "first")]
@@ -185,7 +202,11 @@ def test_bad_csv_fails_the_task_and_keeps_the_table(tmp_path: Path, engine_url: 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
 def test_a_100_mb_field(tmp_path: Path, engine: str) -> None:
-    url = f"sqlite:///{tmp_path / 'w.db'}" if engine == "sqlite" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = (
+        f"sqlite:///{tmp_path / 'w.db'}"
+        if engine == "sqlite"
+        else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    )
     project, ns = _ingest_project(tmp_path, url, b"")
     with (project / "data" / "input.csv").open("wb") as fh:
         fh.write(b'id,label\n1,"')
@@ -200,7 +221,9 @@ def test_a_100_mb_field(tmp_path: Path, engine: str) -> None:
         assert "input.csv:2" in result.stderr
         assert query(url, f"SELECT id FROM {table(url, ns, 'landing')}") == [(1,)]
     else:
-        assert query(url, f"SELECT LENGTH(label) FROM {table(url, ns, 'landing')}") == [(100 << 20,)]
+        assert query(url, f"SELECT LENGTH(label) FROM {table(url, ns, 'landing')}") == [
+            (100 << 20,)
+        ]
 
 
 # --- XCom values ---------------------------------------------------------------------
@@ -217,10 +240,24 @@ max_value_bytes = 1000
 
 def test_xcom_values_at_and_past_max_value_bytes(tmp_path: Path) -> None:
     project = make_project(tmp_path, config=LIMITED, example=False)
-    at = cli("xcom", "push", "t", "x" * 998, "--type", "string", "--flow", "f", project=project)  # '"x…x"'
+    at = cli(
+        "xcom", "push", "t", "x" * 998, "--type", "string", "--flow", "f", project=project
+    )  # '"x…x"'
     assert at.exit_code == 0, at.stderr
     assert json.loads(cli("xcom", "get", "t", "--flow", "f", project=project).stdout) == "x" * 998
-    past = cli("xcom", "push", "t", "x" * 999, "--type", "string", "--flow", "f", "--key", "k2", project=project)
+    past = cli(
+        "xcom",
+        "push",
+        "t",
+        "x" * 999,
+        "--type",
+        "string",
+        "--flow",
+        "f",
+        "--key",
+        "k2",
+        project=project,
+    )
     _clean(past)
     assert past.exit_code == 1
     assert "1,001 bytes, over the XCom limit of 1,000 bytes (max_value_bytes)" in past.stderr
@@ -234,10 +271,16 @@ def test_xcom_values_at_and_past_max_value_bytes(tmp_path: Path) -> None:
 def test_deeply_nested_json_values(tmp_path: Path, shape: str) -> None:
     project = make_project(tmp_path, example=False)
     levels = 100_000
-    text = "[" * levels + "]" * levels if shape == "array" else '{"a":' * levels + "1" + "}" * levels
+    text = (
+        "[" * levels + "]" * levels if shape == "array" else '{"a":' * levels + "1" + "}" * levels
+    )
     # Through the CLI (an argument of 200 KB is too long for exec, so in process).
-    for args in (["xcom", "push", "t", text, "--flow", "f"], ["xcom", "push", "t", text, "--type", "json", "--flow", "f"],
-                 ["run", "x", "--var", f"v={text}"], ["render", "x", "y", "--xcom", f"t.k={text}"]):
+    for args in (
+        ["xcom", "push", "t", text, "--flow", "f"],
+        ["xcom", "push", "t", text, "--type", "json", "--flow", "f"],
+        ["run", "x", "--var", f"v={text}"],
+        ["render", "x", "y", "--xcom", f"t.k={text}"],
+    ):
         result = cli(*args, project=project)
         _clean(result)
         assert result.exit_code == 2, result.stderr
@@ -254,20 +297,34 @@ def test_deeply_nested_json_values(tmp_path: Path, shape: str) -> None:
             p.xcom_service("f").push("t", value)
     # A JSON Lines input with one such line fails its task with the line number.
     ns = unique_name("deep")
-    write_flow(project, "deep", f'id = "deep"\nnamespace = "{ns}"\n[[tasks]]\nid = "ingest"\ntype = "ingestion"\n'
-                                'target_dataset_id = "landing"\n[tasks.config]\npath = "data/in.jsonl"\nformat = "jsonl"\n')
+    write_flow(
+        project,
+        "deep",
+        f'id = "deep"\nnamespace = "{ns}"\n[[tasks]]\nid = "ingest"\ntype = "ingestion"\n'
+        'target_dataset_id = "landing"\n[tasks.config]\npath = "data/in.jsonl"\nformat = "jsonl"\n',
+    )
     (project / "data").mkdir(exist_ok=True)
     (project / "data" / "in.jsonl").write_text('{"a": 1}\n{"a": ' + text + "}\n")
     result = cli("run", "deep", project=project)
     _clean(result)
-    assert result.exit_code == 1 and "in.jsonl:2" in result.stderr and "nested too deeply" in result.stderr
+    assert (
+        result.exit_code == 1
+        and "in.jsonl:2" in result.stderr
+        and "nested too deeply" in result.stderr
+    )
 
 
 def test_hostile_environment_is_not_a_crash(tmp_path: Path) -> None:
     """A config whose ${env:…} names a missing variable is a usage error naming it."""
     project = make_project(tmp_path, example=False)
     cfg = project / "qarion-etl.toml"
-    cfg.write_text(cfg.read_text().replace('url = "sqlite:', 'url = "${env:QARION_NOPE_' + "x" * 200 + '}sqlite:'))
-    result = procs.run(project, "xcom", "list", env={k: v for k, v in os.environ.items() if k != "QARION_NOPE"})
+    cfg.write_text(
+        cfg.read_text().replace(
+            'url = "sqlite:', 'url = "${env:QARION_NOPE_' + "x" * 200 + "}sqlite:"
+        )
+    )
+    result = procs.run(
+        project, "xcom", "list", env={k: v for k, v in os.environ.items() if k != "QARION_NOPE"}
+    )
     _clean(result)
     assert result.returncode == 2 and "QARION_NOPE" in result.stderr

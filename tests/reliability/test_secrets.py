@@ -43,7 +43,7 @@ password = "{LITERAL}"
 '''
 
 
-FLOW = '''
+FLOW = """
 id = "leaky"
 namespace = "{ns}"
 
@@ -60,7 +60,7 @@ type = "transformation"
 dependencies = ["ok"]
 [tasks.config]
 sql = "SELECT * FROM no_such_table_{ns}"
-'''
+"""
 
 
 @pytest.mark.postgres
@@ -76,9 +76,16 @@ def test_no_secret_in_any_output_or_file(tmp_path: Path, pg_url: str) -> None:
     def qe(*args: str, cfg: Path | None = None) -> procs.subprocess.CompletedProcess[str]:
         result = procs.run(project, *args, env=env)
         if cfg is not None:  # another config file in the same project
-            proc = procs.subprocess.run([*procs.QARION, "--config", str(cfg), *args], cwd=project,
-                                        env={**os.environ, "NO_COLOR": "1", **env}, capture_output=True, text=True)
-            result = procs.subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, proc.stderr)
+            proc = procs.subprocess.run(
+                [*procs.QARION, "--config", str(cfg), *args],
+                cwd=project,
+                env={**os.environ, "NO_COLOR": "1", **env},
+                capture_output=True,
+                text=True,
+            )
+            result = procs.subprocess.CompletedProcess(
+                proc.args, proc.returncode, proc.stdout, proc.stderr
+            )
         outputs.append((" ".join(args), result.stdout + result.stderr))
         assert "Traceback" not in result.stderr, result.stderr
         return result
@@ -100,8 +107,11 @@ def test_no_secret_in_any_output_or_file(tmp_path: Path, pg_url: str) -> None:
         qe("validate")
         # The warehouse and the metadata database unreachable, with the password in their URLs.
         down = project / "down.toml"
-        down.write_text(_config("postgresql+psycopg://postgres:${env:QARION_TEST_PW}@127.0.0.1:1/test")
-                        .replace("127.0.0.1:5432", "127.0.0.1:2"))
+        down.write_text(
+            _config("postgresql+psycopg://postgres:${env:QARION_TEST_PW}@127.0.0.1:1/test").replace(
+                "127.0.0.1:5432", "127.0.0.1:2"
+            )
+        )
         failed = qe("run", "leaky", cfg=down)
         assert failed.returncode == 3, failed.stderr
         qe("doctor", cfg=down)

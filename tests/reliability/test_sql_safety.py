@@ -9,7 +9,9 @@ from tests.helpers import cli, make_project, write_flow
 from tests.runkit import drop_namespace, query, table, table_names
 
 
-def test_hostile_string_xcom_through_sql_literal_is_a_literal(tmp_path: Path, engine_url: str) -> None:
+def test_hostile_string_xcom_through_sql_literal_is_a_literal(
+    tmp_path: Path, engine_url: str
+) -> None:
     ns = unique_name("inj")
     project = make_project(tmp_path, engine_url=engine_url, example=False)
     victim = table(engine_url, ns, "victim")
@@ -20,13 +22,28 @@ def test_hostile_string_xcom_through_sql_literal_is_a_literal(tmp_path: Path, en
         "comment": f"1 */ ; DROP TABLE {victim} /*",
     }
     for key, value in values.items():
-        pushed = cli("xcom", "push", "producer", value, "--key", key, "--type", "string", "--flow", "src",
-                     project=project)
+        pushed = cli(
+            "xcom",
+            "push",
+            "producer",
+            value,
+            "--key",
+            key,
+            "--type",
+            "string",
+            "--flow",
+            "src",
+            project=project,
+        )
         assert pushed.exit_code == 0, pushed.stderr
     selects = " UNION ALL ".join(
         f"SELECT '{k}' AS k, {{{{ xcom_pull('producer', key='{k}', flow_id='src') | sql_literal }}}} AS label"
-        for k in values)
-    write_flow(project, "inj", f'''
+        for k in values
+    )
+    write_flow(
+        project,
+        "inj",
+        f'''
 id = "inj"
 namespace = "{ns}"
 
@@ -44,7 +61,8 @@ target_dataset_id = "labels"
 dependencies = ["make_victim"]
 [tasks.config]
 sql = """{selects}"""
-''')
+''',
+    )
     try:
         result = cli("run", "inj", project=project)
         assert result.exit_code == 0, result.stderr
@@ -65,7 +83,10 @@ def test_identifiers_from_flow_files_are_quoted(tmp_path: Path, engine_url: str)
     project = make_project(tmp_path, engine_url=engine_url, example=False)
     (project / "data").mkdir()
     (project / "data" / "in.csv").write_text("select,Order-Id\n1,2\n3,4\n")
-    write_flow(project, "q", f'''
+    write_flow(
+        project,
+        "q",
+        f'''
 id = "q"
 namespace = "{ns}"
 
@@ -88,7 +109,8 @@ target_dataset_id = "Select"
 dependencies = ["ingest"]
 [tasks.config]
 sql = "SELECT SUM({{{{ 'select' | sql_identifier }}}}) AS total FROM {{{{ source_dataset }}}}"
-''')
+''',
+    )
     try:
         result = cli("run", "q", project=project)
         assert result.exit_code == 0, result.stderr

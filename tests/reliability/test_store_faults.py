@@ -20,8 +20,10 @@ from tests.conftest import PG_URL, require_service, unique_name
 from tests.helpers import make_project, write_flow
 from tests.reliability import procs
 
-SLOW_SQLITE = ("(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < {{ var('slow', 15000000) }}) "
-               "SELECT MIN(1, COUNT(*)) FROM r)")
+SLOW_SQLITE = (
+    "(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < {{ var('slow', 15000000) }}) "
+    "SELECT MIN(1, COUNT(*)) FROM r)"
+)
 
 
 def _flow(ns: str) -> str:
@@ -69,12 +71,24 @@ def test_s3_store_down_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     endpoint = f"http://127.0.0.1:{port}"
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     bucket = unique_name("outage").replace("_", "-")
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     client.create_bucket(Bucket=bucket)
-    project = make_project(tmp_path, example=False, config=f'''
+    project = make_project(
+        tmp_path,
+        example=False,
+        config=f'''
 [project]
 name = "outage"
 [engine]
@@ -84,12 +98,15 @@ url = "sqlite:///.qarion/metadata.db"
 [xcom]
 backend = "s3"
 backend_config = {{bucket = "{bucket}", prefix = "x", endpoint_url = "{endpoint}", region_name = "us-east-1", max_attempts = 2}}
-''')
+''',
+    )
     write_flow(project, "outage", _flow(unique_name("o")))
     running = True
     try:
         proc = procs.start(project, "run", "outage", "--run-id", "r1", env=env)
-        procs.wait_for(lambda: procs.task_states(procs.metadata_url(project)).get("slow") == "running", proc)
+        procs.wait_for(
+            lambda: procs.task_states(procs.metadata_url(project)).get("slow") == "running", proc
+        )
         server.stop()
         running = False
         out, err = proc.communicate(timeout=120)
@@ -104,11 +121,35 @@ backend_config = {{bucket = "{bucket}", prefix = "x", endpoint_url = "{endpoint}
         server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         running = True
-        got = procs.run(project, "xcom", "get", "first", "--key", "label", "--flow", "outage", "--run", "r1", env=env)
+        got = procs.run(
+            project,
+            "xcom",
+            "get",
+            "first",
+            "--key",
+            "label",
+            "--flow",
+            "outage",
+            "--run",
+            "r1",
+            env=env,
+        )
         assert got.returncode == 0 and json.loads(got.stdout) == "kept"  # pushed before the outage
         done = procs.run(project, "run", "outage", "--resume", "r1", "--var", "slow=1", env=env)
         assert done.returncode == 0, done.stderr
-        got = procs.run(project, "xcom", "get", "last", "--key", "doubled", "--flow", "outage", "--run", "r1", env=env)
+        got = procs.run(
+            project,
+            "xcom",
+            "get",
+            "last",
+            "--key",
+            "doubled",
+            "--flow",
+            "outage",
+            "--run",
+            "r1",
+            env=env,
+        )
         assert json.loads(got.stdout) == 84
     finally:
         if running:
@@ -187,7 +228,9 @@ def test_metadata_database_down_mid_run(tmp_path: Path, pg_proxy: _Proxy) -> Non
     ns = unique_name("meta")
     port = pg_proxy.server_address[1]
     url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
-    project = make_project(tmp_path, example=False, engine_url=f"sqlite:///{tmp_path / 'w.db'}", metadata_url=url)
+    project = make_project(
+        tmp_path, example=False, engine_url=f"sqlite:///{tmp_path / 'w.db'}", metadata_url=url
+    )
     cfg = project / "qarion-etl.toml"
     cfg.write_text(cfg.read_text().replace('namespace = "qarion"', f'namespace = "{ns}"'))
     write_flow(project, "outage", _flow(unique_name("o")))
@@ -203,9 +246,13 @@ def test_metadata_database_down_mid_run(tmp_path: Path, pg_proxy: _Proxy) -> Non
         assert states["first"] == "success"
         done = procs.run(project, "run", "outage", "--resume", "r1", "--var", "slow=1")
         assert done.returncode == 0, done.stderr
-        got = procs.run(project, "xcom", "get", "first", "--key", "label", "--flow", "outage", "--run", "r1")
+        got = procs.run(
+            project, "xcom", "get", "first", "--key", "label", "--flow", "outage", "--run", "r1"
+        )
         assert json.loads(got.stdout) == "kept"  # pushed before the outage, still there
-        got = procs.run(project, "xcom", "get", "last", "--key", "doubled", "--flow", "outage", "--run", "r1")
+        got = procs.run(
+            project, "xcom", "get", "last", "--key", "doubled", "--flow", "outage", "--run", "r1"
+        )
         assert json.loads(got.stdout) == 84
     finally:
         engine = sa.create_engine(PG_URL)

@@ -56,8 +56,15 @@ def ns(engine_url: str):  # type: ignore[no-untyped-def]
     drop_namespace(engine_url, name)
 
 
-def _project(tmp_path: Path, engine_url: str, ns: str, *, fmt: str = "csv", ptype: str = "FULL_REFRESH",
-             extra: str = 'delimiter = ";"') -> Path:
+def _project(
+    tmp_path: Path,
+    engine_url: str,
+    ns: str,
+    *,
+    fmt: str = "csv",
+    ptype: str = "FULL_REFRESH",
+    extra: str = 'delimiter = ";"',
+) -> Path:
     project = make_project(tmp_path, engine_url=engine_url, example=False)
     (project / "data").mkdir(exist_ok=True)
     write_flow(project, "typed", FLOW.format(ns=ns, ptype=ptype, fmt=fmt, extra=extra))
@@ -76,7 +83,9 @@ def test_typed_csv_load(tmp_path: Path, engine_url: str, ns: str) -> None:
     assert result.ok, result.tasks[0].error
     assert result.tasks[0].rows == 3
     t = table(engine_url, ns, "landing")
-    rows = query(engine_url, f"SELECT id, amount, ok, day, score, note, batch_id FROM {t} ORDER BY id")
+    rows = query(
+        engine_url, f"SELECT id, amount, ok, day, score, note, batch_id FROM {t} ORDER BY id"
+    )
     assert [r[0] for r in rows] == [1, 2, 3]
     assert decimal.Decimal(str(rows[0][1])) == decimal.Decimal("10.50") and rows[1][1] is None
     assert [bool(r[2]) for r in rows] == [True, False, True]
@@ -88,15 +97,34 @@ def test_typed_csv_load(tmp_path: Path, engine_url: str, ns: str) -> None:
         assert isinstance(query(engine_url, f"SELECT day FROM {t} WHERE id = 1")[0][0], dt.date)
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    ("4;1;true;2024-01-01;2024-01-01 00:00:00;oops;", "in.csv:6: column 'score': 'oops' is not a valid float"),
-    ("4;1;maybe;2024-01-01;2024-01-01 00:00:00;1;", "in.csv:6: column 'ok': 'maybe' is not a valid boolean"),
-    ("4;1;true;2024-13-01;2024-01-01 00:00:00;1;", "in.csv:6: column 'day': '2024-13-01' is not a valid date"),
-    (";1;true;2024-01-01;2024-01-01 00:00:00;1;", "in.csv:6: column 'id': missing required value"),
-    ("2;1;true;2024-01-01;2024-01-01 00:00:00;1;", "in.csv:6: duplicate primary key (id=2), first seen on line 3"),
-])
-def test_bad_row_fails_with_location_and_keeps_previous_table(tmp_path: Path, engine_url: str, ns: str,
-                                                              bad: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            "4;1;true;2024-01-01;2024-01-01 00:00:00;oops;",
+            "in.csv:6: column 'score': 'oops' is not a valid float",
+        ),
+        (
+            "4;1;maybe;2024-01-01;2024-01-01 00:00:00;1;",
+            "in.csv:6: column 'ok': 'maybe' is not a valid boolean",
+        ),
+        (
+            "4;1;true;2024-13-01;2024-01-01 00:00:00;1;",
+            "in.csv:6: column 'day': '2024-13-01' is not a valid date",
+        ),
+        (
+            ";1;true;2024-01-01;2024-01-01 00:00:00;1;",
+            "in.csv:6: column 'id': missing required value",
+        ),
+        (
+            "2;1;true;2024-01-01;2024-01-01 00:00:00;1;",
+            "in.csv:6: duplicate primary key (id=2), first seen on line 3",
+        ),
+    ],
+)
+def test_bad_row_fails_with_location_and_keeps_previous_table(
+    tmp_path: Path, engine_url: str, ns: str, bad: str, message: str
+) -> None:
     project = _project(tmp_path, engine_url, ns)
     path = project / "data" / "in.csv"
     path.write_text(GOOD)
@@ -114,13 +142,16 @@ def test_incremental_appends_and_upserts(tmp_path: Path, engine_url: str, ns: st
     path = project / "data" / "in.csv"
     path.write_text(GOOD)
     assert _run(project).ok
-    path.write_text("id;amount;ok;day;at;score;note\n3;8;0;2024-03-01;2024-03-01 00:00:00;9;new\n"
-                    "4;1;1;2024-03-02;2024-03-02 00:00:00;4;\n")
+    path.write_text(
+        "id;amount;ok;day;at;score;note\n3;8;0;2024-03-01;2024-03-01 00:00:00;9;new\n"
+        "4;1;1;2024-03-02;2024-03-02 00:00:00;4;\n"
+    )
     second = _run(project)
     assert second.ok, second.tasks[0].error
     t = table(engine_url, ns, "landing")
-    assert query(engine_url, f"SELECT id, score, note, batch_id FROM {t} WHERE id >= 3 ORDER BY id") == [
-        (3, 9.0, "new", second.batch_id), (4, 4.0, None, second.batch_id)]
+    assert query(
+        engine_url, f"SELECT id, score, note, batch_id FROM {t} WHERE id >= 3 ORDER BY id"
+    ) == [(3, 9.0, "new", second.batch_id), (4, 4.0, None, second.batch_id)]
     assert query(engine_url, f"SELECT COUNT(*) FROM {t}")[0][0] == 4
 
 
@@ -128,12 +159,14 @@ def test_jsonl(tmp_path: Path, engine_url: str, ns: str) -> None:
     project = _project(tmp_path, engine_url, ns, fmt="jsonl", extra="")
     (project / "data" / "in.jsonl").write_text(
         '{"id": 1, "amount": 2.5, "ok": true, "day": "2024-01-01", "at": "2024-01-01 00:00:00", "score": 1}\n'
-        '\n'
-        '{"id": 2, "score": 3.5, "extra": "x"}\n')
+        "\n"
+        '{"id": 2, "score": 3.5, "extra": "x"}\n'
+    )
     result = _run(project)
     assert result.ok, result.tasks[0].error
-    assert query(engine_url, f"SELECT id, score FROM {table(engine_url, ns, 'landing')} ORDER BY id") == [
-        (1, 1.0), (2, 3.5)]
+    assert query(
+        engine_url, f"SELECT id, score FROM {table(engine_url, ns, 'landing')} ORDER BY id"
+    ) == [(1, 1.0), (2, 3.5)]
 
 
 def test_missing_file_and_missing_column(tmp_path: Path, engine_url: str, ns: str) -> None:
@@ -154,7 +187,9 @@ def test_stale_staging_tables_are_swept(tmp_path: Path, engine_url: str, ns: str
     with engine.begin() as conn:
         if engine.dialect.name in ("postgresql", "duckdb"):
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{ns}"')
-        conn.exec_driver_sql(f"CREATE TABLE {table(engine_url, ns, '_qtmp_landing_deadbeef')} (x INTEGER)")
+        conn.exec_driver_sql(
+            f"CREATE TABLE {table(engine_url, ns, '_qtmp_landing_deadbeef')} (x INTEGER)"
+        )
     engine.dispose()
     assert _run(project).ok
     assert table_names(engine_url, ns) == ["landing"]

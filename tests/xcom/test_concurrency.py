@@ -18,11 +18,15 @@ from tests.xcom.conftest import drop_table
 pytestmark = pytest.mark.slow
 
 
-def _pusher(url: str, table: str, worker: int, count: int, start_at: float, same_identity: bool) -> str:
+def _pusher(
+    url: str, table: str, worker: int, count: int, start_at: float, same_identity: bool
+) -> str:
     """Runs in a child process; returns "" or the error it met."""
     try:
         db = DatabaseService(url)
-        svc = XComService(DatabaseXComBackend(db, table_name=table), default_flow_id="flow", default_batch_id=1)
+        svc = XComService(
+            DatabaseXComBackend(db, table_name=table), default_flow_id="flow", default_batch_id=1
+        )
         time.sleep(max(0.0, start_at - time.time()))
         for i in range(count):
             if same_identity:
@@ -52,12 +56,17 @@ def _run(url: str, name: str, workers: int, count: int, same_identity: bool) -> 
     ctx = mp.get_context("spawn")
     start_at = time.time() + 3.0
     with ctx.Pool(workers) as pool:
-        results = [pool.apply_async(_pusher, (url, name, w, count, start_at, same_identity)) for w in range(workers)]
+        results = [
+            pool.apply_async(_pusher, (url, name, w, count, start_at, same_identity))
+            for w in range(workers)
+        ]
         return [r.get(timeout=300) for r in results]
 
 
 def _service(url: str, name: str) -> XComService:
-    return XComService(DatabaseXComBackend(DatabaseService(url), table_name=name), default_flow_id="flow")
+    return XComService(
+        DatabaseXComBackend(DatabaseService(url), table_name=name), default_flow_id="flow"
+    )
 
 
 def test_four_processes_times_500_pushes_lose_nothing(table: tuple[str, str]) -> None:

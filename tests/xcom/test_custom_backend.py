@@ -22,7 +22,7 @@ from tests.conftest import unique_name
 # serialize/deserialize with Airflow's keyword names, reading result.value, ending with
 # BaseXCom.serialize_value(value=...)). The only change from the Airflow original is the
 # import line; a folder stands in for the S3 bucket that S3Hook wrote to.
-AIRFLOW_BACKEND = '''
+AIRFLOW_BACKEND = """
 import json
 import os
 import uuid
@@ -53,7 +53,7 @@ class RefXComBackend(BaseXCom):
 
     def orm_deserialize_value(self):
         return f"stored in the ref store: {self.value}"
-'''
+"""
 
 
 @pytest.fixture
@@ -81,11 +81,15 @@ def test_airflow_backend_ports_by_changing_imports(ported: BaseXCom, project_roo
     svc = XComService(ported, default_flow_id="daily", default_dag_run_id="run_1")
     svc.push("extract", {"rows": 3, "files": ["a.csv"]}, key="manifest")
     assert svc.pull("extract", key="manifest") == {"rows": 3, "files": ["a.csv"]}
-    assert svc.pull_many(["extract", "none"], key="manifest") == {"extract": {"rows": 3, "files": ["a.csv"]},
-                                                                  "none": None}
+    assert svc.pull_many(["extract", "none"], key="manifest") == {
+        "extract": {"rows": 3, "files": ["a.csv"]},
+        "none": None,
+    }
     files = list((project_root / "store").iterdir())
     assert len(files) == 1
-    assert files[0].name.startswith("daily__run_1__extract__manifest__-1__")  # dag_id, run_id, map_index
+    assert files[0].name.startswith(
+        "daily__run_1__extract__manifest__-1__"
+    )  # dag_id, run_id, map_index
     assert json.loads(files[0].read_text()) == {"rows": 3, "files": ["a.csv"]}
     assert ported.db_service is not None
     with ported.db_service.connect() as conn:
@@ -110,17 +114,34 @@ class OursStyle(BaseXCom):
     cleared: list[dict[str, Any]] = []
 
     @classmethod
-    def serialize_value(cls, value: Any, *, key: str, task_id: str, flow_id: str,
-                        dag_run_id: str | None, batch_id: int | None) -> str:
-        cls.seen.append({"key": key, "task_id": task_id, "flow_id": flow_id,
-                         "dag_run_id": dag_run_id, "batch_id": batch_id})
+    def serialize_value(
+        cls,
+        value: Any,
+        *,
+        key: str,
+        task_id: str,
+        flow_id: str,
+        dag_run_id: str | None,
+        batch_id: int | None,
+    ) -> str:
+        cls.seen.append(
+            {
+                "key": key,
+                "task_id": task_id,
+                "flow_id": flow_id,
+                "dag_run_id": dag_run_id,
+                "batch_id": batch_id,
+            }
+        )
         return BaseXCom.serialize_value(value=[value])
 
     @staticmethod
     def deserialize_value(record: Any) -> Any:
         return BaseXCom.deserialize_value(record)[0]
 
-    def clear(self, *, flow_id: str | None = None, task_id: str | None = None, **filters: Any) -> int:
+    def clear(
+        self, *, flow_id: str | None = None, task_id: str | None = None, **filters: Any
+    ) -> int:
         self.cleared.append({"flow_id": flow_id, "task_id": task_id, **filters})
         return super().clear(flow_id=flow_id, task_id=task_id, **filters)
 
@@ -135,7 +156,9 @@ def test_hooks_get_exactly_the_keywords_they_declare(tmp_path: Path) -> None:
     backend = OursStyle(db)
     svc = XComService(backend, default_flow_id="f", default_batch_id=2)
     svc.push("t", {"a": 1}, key="k", dag_run_id="r")
-    assert OursStyle.seen == [{"key": "k", "task_id": "t", "flow_id": "f", "dag_run_id": "r", "batch_id": 2}]
+    assert OursStyle.seen == [
+        {"key": "k", "task_id": "t", "flow_id": "f", "dag_run_id": "r", "batch_id": 2}
+    ]
     assert svc.pull("t", key="k") == {"a": 1}
     assert svc.clear(task_id="t", batch_id=2) == 1
     assert OursStyle.cleared == [{"flow_id": "f", "task_id": "t", "batch_id": 2}]
@@ -163,7 +186,9 @@ def test_failing_hook_is_a_value_error_naming_task_and_key(tmp_path: Path) -> No
         def serialize_value(value: Any, **kwargs: Any) -> str:
             raise OSError("bucket unreachable")
 
-    svc = XComService(Broken(DatabaseService(f"sqlite:///{tmp_path / 'm.db'}")), default_flow_id="f")
+    svc = XComService(
+        Broken(DatabaseService(f"sqlite:///{tmp_path / 'm.db'}")), default_flow_id="f"
+    )
     with pytest.raises(XComValueError) as err:
         svc.push("t", 1, key="k")
     assert "task 't': key 'k'" in str(err.value) and "OSError: bucket unreachable" in str(err.value)
@@ -173,9 +198,16 @@ def test_import_of_the_package_stays_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, qarion_etl.xcom, qarion_etl.xcom.registry;"
-            "heavy = [m for m in ('sqlalchemy', 'boto3', 'duckdb', 'jinja2', 'networkx') if m in sys.modules];"
-            "print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    code = (
+        "import sys, qarion_etl.xcom, qarion_etl.xcom.registry;"
+        "heavy = [m for m in ('sqlalchemy', 'boto3', 'duckdb', 'jinja2', 'networkx') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
     assert out.stdout.strip() == ""

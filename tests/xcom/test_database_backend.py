@@ -29,18 +29,38 @@ def backend(metadata_url: str) -> Iterator[DatabaseXComBackend]:
 def rows(b: DatabaseXComBackend, sql: str) -> list[tuple[object, ...]]:
     assert b.db_service is not None
     with b.db_service.connect() as conn:
-        return [tuple(r) for r in conn.exec_driver_sql(sql.format(t=b.db_service.quote(b.table_name)))]
+        return [
+            tuple(r) for r in conn.exec_driver_sql(sql.format(t=b.db_service.quote(b.table_name)))
+        ]
 
 
 def test_values_are_plain_json_text(backend: DatabaseXComBackend) -> None:
     svc = XComService(backend, default_flow_id="f")
-    pushes = {"j": ({"a": [1, None]}, None), "s": ("x", "string"), "i": (7, "integer"), "fl": (0.5, "float"),
-              "nan": (float("nan"), None), "b": (True, "boolean"), "bin": (b"\x01", None), "none": (None, None)}
+    pushes = {
+        "j": ({"a": [1, None]}, None),
+        "s": ("x", "string"),
+        "i": (7, "integer"),
+        "fl": (0.5, "float"),
+        "nan": (float("nan"), None),
+        "b": (True, "boolean"),
+        "bin": (b"\x01", None),
+        "none": (None, None),
+    }
     for key, (value, vtype) in pushes.items():
         svc.push("t", value, key=key, value_type=vtype)
-    got = dict(rows(backend, "SELECT {k}, value FROM {t}".replace("{k}", backend.db_service.quote("key"))))  # type: ignore[union-attr]
-    assert got == {"j": '{"a":[1,null]}', "s": '"x"', "i": "7", "fl": "0.5", "nan": '"NaN"', "b": "true",
-                   "bin": '"AQ=="', "none": "null"}
+    got = dict(
+        rows(backend, "SELECT {k}, value FROM {t}".replace("{k}", backend.db_service.quote("key")))
+    )  # type: ignore[union-attr]
+    assert got == {
+        "j": '{"a":[1,null]}',
+        "s": '"x"',
+        "i": "7",
+        "fl": "0.5",
+        "nan": '"NaN"',
+        "b": "true",
+        "bin": '"AQ=="',
+        "none": "null",
+    }
     for text in got.values():
         json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))  # type: ignore[arg-type]
     if backend.db_service.dialect == "postgresql":  # type: ignore[union-attr]
@@ -51,7 +71,9 @@ def test_missing_run_and_batch_leave_one_row(backend: DatabaseXComBackend) -> No
     svc = XComService(backend, default_flow_id="f")
     for i in range(3):
         svc.push("t", i)
-    assert rows(backend, "SELECT COUNT(*), MIN(dag_run_id), MIN(batch_id) FROM {t}") == [(1, None, None)]
+    assert rows(backend, "SELECT COUNT(*), MIN(dag_run_id), MIN(batch_id) FROM {t}") == [
+        (1, None, None)
+    ]
     assert svc.pull("t") == 2
 
 
@@ -64,7 +86,9 @@ def test_schema_has_identity_key_and_lookup_indexes(backend: DatabaseXComBackend
     assert {("task_id", "key", "pushed_ns"), ("flow_id", "dag_run_id"), ("pushed_ns",)} <= indexed
 
 
-def test_one_connection_per_thread_for_the_life_of_the_backend(backend: DatabaseXComBackend) -> None:
+def test_one_connection_per_thread_for_the_life_of_the_backend(
+    backend: DatabaseXComBackend,
+) -> None:
     svc = XComService(backend, default_flow_id="f")
     for i in range(50):
         svc.push("t", i, key=str(i))

@@ -21,8 +21,12 @@ from tests.conftest import unique_name
 
 
 def config(backend: str, **options: Any) -> XComConfig:
-    return XComConfig(enabled=True, backend=backend, backend_config=MappingProxyType(options),
-                      max_value_bytes=4096)
+    return XComConfig(
+        enabled=True,
+        backend=backend,
+        backend_config=MappingProxyType(options),
+        max_value_bytes=4096,
+    )
 
 
 def write_module(root: Path, body: str) -> str:
@@ -45,20 +49,28 @@ def test_builtin_names() -> None:
     assert resolve_backend_class("memory") is MemoryXComBackend
     assert resolve_backend_class("local_file") is LocalFileXComBackend
     assert BUILTIN_BACKENDS["s3"] == "qarion_etl.xcom.backends.s3:S3XComBackend"
-    assert BUILTIN_BACKENDS["local_file"] == "qarion_etl.xcom.backends.local_file:LocalFileXComBackend"
+    assert (
+        BUILTIN_BACKENDS["local_file"] == "qarion_etl.xcom.backends.local_file:LocalFileXComBackend"
+    )
 
 
 def test_both_class_path_spellings(tmp_path: Path) -> None:
-    module = write_module(tmp_path, """
+    module = write_module(
+        tmp_path,
+        """
         from qarion_etl.xcom import BaseXCom
 
         class Mine(BaseXCom):
             pass
-    """)
+    """,
+    )
     colon = resolve_backend_class(f"{module}:Mine", root=tmp_path)
     dotted = resolve_backend_class(f"{module}.Mine", root=tmp_path)
     assert colon is dotted and colon.__name__ == "Mine" and issubclass(colon, BaseXCom)
-    assert resolve_backend_class("qarion_etl.xcom.backends.memory.MemoryXComBackend") is MemoryXComBackend
+    assert (
+        resolve_backend_class("qarion_etl.xcom.backends.memory.MemoryXComBackend")
+        is MemoryXComBackend
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,16 +78,25 @@ def test_both_class_path_spellings(tmp_path: Path) -> None:
     [
         ("databse", None, "unknown XCom backend 'databse'; did you mean 'database'?"),
         ("no_such_pkg.mod:Cls", None, "module 'no_such_pkg' not found"),
-        ("{m}:Missing", "from qarion_etl.xcom import BaseXCom\nclass Mine(BaseXCom): pass\n",
-         "has no attribute 'Missing'"),
+        (
+            "{m}:Missing",
+            "from qarion_etl.xcom import BaseXCom\nclass Mine(BaseXCom): pass\n",
+            "has no attribute 'Missing'",
+        ),
         ("{m}:Mine", "class Mine: pass\n", "not a subclass of qarion_etl.xcom.BaseXCom"),
         ("{m}:helper", "def helper(): pass\n", "is function, not a subclass"),
-        ("{m}:Mine", "import does_not_exist_anywhere\n", "importing '{m}' failed: ModuleNotFoundError"),
+        (
+            "{m}:Mine",
+            "import does_not_exist_anywhere\n",
+            "importing '{m}' failed: ModuleNotFoundError",
+        ),
         ("{m}:Mine", "raise RuntimeError('broken at import')\n", "RuntimeError: broken at import"),
         ("{m}:Mine", "def f(:\n", "SyntaxError"),
     ],
 )
-def test_load_errors_name_the_path_and_cause(tmp_path: Path, ref: str, body: str | None, expected: str) -> None:
+def test_load_errors_name_the_path_and_cause(
+    tmp_path: Path, ref: str, body: str | None, expected: str
+) -> None:
     module = write_module(tmp_path, body) if body is not None else "unused"
     ref = ref.format(m=module)
     with pytest.raises(BackendLoadError) as err:
@@ -102,11 +123,15 @@ def test_unknown_backend_config_key_suggests(db: DatabaseService) -> None:
     with pytest.raises(ConfigError) as err:
         create_backend(config("database", tabel_name="x"), db)
     assert err.value.exit_code == 2
-    assert "unknown option 'tabel_name'" in str(err.value) and "did you mean 'table_name'" in str(err.value)
+    assert "unknown option 'tabel_name'" in str(err.value) and "did you mean 'table_name'" in str(
+        err.value
+    )
 
 
 def test_constructor_failure_is_a_load_error(tmp_path: Path, db: DatabaseService) -> None:
-    module = write_module(tmp_path, """
+    module = write_module(
+        tmp_path,
+        """
         from qarion_etl.xcom import BaseXCom
 
         class Picky(BaseXCom):
@@ -114,11 +139,14 @@ def test_constructor_failure_is_a_load_error(tmp_path: Path, db: DatabaseService
                 super().__init__(db_service)
                 if not bucket:
                     raise ValueError("bucket is required")
-    """)
+    """,
+    )
     with pytest.raises(BackendLoadError) as err:
         create_backend(config(f"{module}:Picky"), db, root=tmp_path)
     assert err.value.exit_code == 3
-    assert f"{module}:Picky" in str(err.value) and "ValueError: bucket is required" in str(err.value)
+    assert f"{module}:Picky" in str(err.value) and "ValueError: bucket is required" in str(
+        err.value
+    )
     ok = create_backend(config(f"{module}:Picky", bucket="b"), db, root=tmp_path)
     assert type(ok).__name__ == "Picky"
 

@@ -22,10 +22,18 @@ from qarion_etl.xcom.values import check_size, coerce, decode, encode
 
 VT = XComValueType
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -86,8 +94,12 @@ def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XComSer
 
 @pytest.mark.parametrize("vtype", list(XComValueType), ids=str)
 @given(data=st.data())
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_round_trip_through_sqlite(sqlite_service: XComService, vtype: XComValueType, data: st.DataObject) -> None:
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_round_trip_through_sqlite(
+    sqlite_service: XComService, vtype: XComValueType, data: st.DataObject
+) -> None:
     value = data.draw(STRATEGIES[vtype])
     sqlite_service.push("t", value, value_type=vtype, key=vtype.value)
     assert same(sqlite_service.pull("t", key=vtype.value), value)
@@ -108,9 +120,16 @@ def test_sql_driver_types_serialise_cleanly() -> None:
     }
     text = encode(row, VT.JSON)
     assert strict_json(text) == {
-        "avg": 123.45, "count": 1000, "day": "2024-01-15", "at": "2024-01-15T10:30:00+00:00",
-        "naive": "2024-01-15T10:30:00.000005", "clock": "08:00:00", "took": 90.0,
-        "id": "12345678-1234-5678-1234-567812345678", "tags": ["a", "b"], "pair": [1, 2],
+        "avg": 123.45,
+        "count": 1000,
+        "day": "2024-01-15",
+        "at": "2024-01-15T10:30:00+00:00",
+        "naive": "2024-01-15T10:30:00.000005",
+        "clock": "08:00:00",
+        "took": 90.0,
+        "id": "12345678-1234-5678-1234-567812345678",
+        "tags": ["a", "b"],
+        "pair": [1, 2],
     }
     assert isinstance(decode(text, "json")["count"], int)
 
@@ -124,8 +143,17 @@ def test_decimal_keeps_digits_as_string_and_fits_integer_and_float() -> None:
 
 @pytest.mark.parametrize(
     ("value", "vtype"),
-    [(1, VT.STRING), (1, VT.BOOLEAN), (True, VT.INTEGER), (1.5, VT.INTEGER), ("1", VT.FLOAT),
-     (True, VT.FLOAT), ("abc", VT.BINARY), (float("nan"), VT.INTEGER), ([1], VT.STRING)],
+    [
+        (1, VT.STRING),
+        (1, VT.BOOLEAN),
+        (True, VT.INTEGER),
+        (1.5, VT.INTEGER),
+        ("1", VT.FLOAT),
+        (True, VT.FLOAT),
+        ("abc", VT.BINARY),
+        (float("nan"), VT.INTEGER),
+        ([1], VT.STRING),
+    ],
 )
 def test_values_that_do_not_fit_are_refused(value: Any, vtype: XComValueType) -> None:
     with pytest.raises(XComValueError) as err:
