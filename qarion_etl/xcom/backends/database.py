@@ -91,15 +91,24 @@ class DatabaseXComBackend(OffloadMixin):
         self.configure_offload(offload_threshold_bytes, offload_to, root=root)
 
 
-def build_table(name: str) -> sa.Table:
-    """The XCom table definition (its own ``MetaData``)."""
+def build_table(name: str, dialect: str | None = None) -> sa.Table:
+    """The XCom table definition (its own ``MetaData``).
+
+    MySQL table options are only given for MySQL/MariaDB: naming them makes SQLAlchemy
+    import that dialect, which every other database would pay for at start-up.
+    """
     if not _TABLE_NAME.match(name):
         raise ConfigError(
             f"XCom table name {name!r} must be a plain identifier of at most 60 characters"
         )
     ident = sa.String(MAX_ID_LENGTH)
     # MySQL's TEXT holds 64 KB; a length makes its dialect choose LONGTEXT (4 GB).
-    text = sa.Text().with_variant(sa.Text(length=2**32 - 1), "mysql", "mariadb")
+    mysql = dialect in (None, "mysql", "mariadb")
+    text = (
+        sa.Text().with_variant(sa.Text(length=2**32 - 1), "mysql", "mariadb")
+        if mysql
+        else sa.Text()
+    )
     stamp = sa.DateTime()  # for people; ordering uses pushed_ns
     md = sa.MetaData()
     table = sa.Table(
@@ -116,9 +125,11 @@ def build_table(name: str) -> sa.Table:
         sa.Column("size", sa.Integer, nullable=False),
         sa.Column("pushed_ns", sa.BigInteger, nullable=False),
         sa.Column("created_at", stamp, nullable=False),
-        mysql_engine="InnoDB",
-        mysql_charset="utf8mb4",
-        mysql_collate="utf8mb4_bin",
+        **(
+            {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+            if mysql
+            else {}
+        ),
     )
     sa.Index(_index_name(name, "lookup"), table.c.task_id, table.c.key, table.c.pushed_ns)
     sa.Index(_index_name(name, "run"), table.c.flow_id, table.c.dag_run_id)
@@ -194,7 +205,7 @@ class SqlXComStore:
 
     def __init__(self, db: DatabaseService, table_name: str) -> None:
         self.db = db
-        self.table = build_table(table_name)
+        self.table = build_table(table_name, db.dialect)
         self.dialect = db.dialect
         self._lock = threading.Lock()
         self._local = threading.local()
