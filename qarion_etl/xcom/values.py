@@ -45,6 +45,7 @@ from decimal import Decimal
 from typing import Any
 
 from qarion_etl.errors import XComValueError
+from qarion_etl.jsontext import TooDeep, loads
 
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 
@@ -219,8 +220,6 @@ def encode(
 
 
 def _loads(text: str | bytes) -> Any:
-    from qarion_etl.jsontext import TooDeep, loads
-
     try:
         return loads(text)
     except TooDeep as exc:
