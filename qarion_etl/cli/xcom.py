@@ -82,7 +82,7 @@ def parse_value(text: str, value_type: str | None) -> Any:
         raise UsageError(f"VALUE: {exc}") from None
     except (ValueError, KeyError, binascii.Error):
         raise UsageError(
-            f"VALUE {clip(text)!r} is not valid {kind}"
+            f"VALUE {clip(text)!r} is not {'valid JSON' if kind == 'json' else 'a valid ' + kind}"
             + (" (give binary values as base64)" if kind == "binary" else "")
         ) from None
     raise UsageError(f"--type must be one of {', '.join(_TYPES)}, not {value_type!r}")

@@ -93,7 +93,7 @@ def test_bad_input_exits_2(project: Path) -> None:
         (["push", "t", "1"], "xcom push needs --flow"),
         (
             ["push", "t", "abc", "--flow", "f", "--type", "integer"],
-            "VALUE 'abc' is not valid integer",
+            "VALUE 'abc' is not a valid integer",
         ),
         (["push", "t", "1", "--flow", "f", "--type", "decimal"], "--type must be one of"),
         (["push", "t", "!!", "--flow", "f", "--type", "binary"], "base64"),
