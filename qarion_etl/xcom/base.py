@@ -76,6 +76,10 @@ _CLEAR_ALIASES = {
 }
 
 
+#: Types stored as JSON exactly as they are when no type is declared.
+_PLAIN_JSON = frozenset({dict, list, str, int, bool, type(None)})
+
+
 class StoredValue(str):
     """Text returned by ``BaseXCom.serialize_value``; remembers the value type it encodes."""
 
@@ -290,11 +294,17 @@ class BaseXCom:
         value_type: XComValueType | str | None = None,
     ) -> XComRecord:
         """Check, serialise (through the ``serialize_value`` hook) and size one value."""
-        vt = _resolve_type(value, value_type, task_id, key)
-        value = coerce(value, vt, task_id=task_id, key=key)
-        if self._plain_serialize:
+        if value_type is None and self._plain_serialize and type(value) in _PLAIN_JSON:
+            # The common case, a plain JSON value with no declared type: nothing to infer
+            # or coerce (the result is the same as through the general path below).
+            text, stored_type = dumps_json(value, task_id=task_id, key=key), XComValueType.JSON
+        elif self._plain_serialize:
+            vt = _resolve_type(value, value_type, task_id, key)
+            value = coerce(value, vt, task_id=task_id, key=key)
             text, stored_type = encode(value, vt, task_id=task_id, key=key), vt
         else:
+            vt = _resolve_type(value, value_type, task_id, key)
+            value = coerce(value, vt, task_id=task_id, key=key)
             available = {
                 "key": key,
                 "task_id": task_id,

@@ -408,12 +408,28 @@ class SqlXComStore:
             "created_at": created,
         }
 
+    _ROW_ORDER = (
+        "identity", "flow_id", "task_id", "key", "dag_run_id", "batch_id",
+        "value_type", "value", "size", "pushed_ns", "created_at",
+    )  # fmt: skip
+
+    def _rows(self, stmt: _Compiled, records: Sequence[XComRecord]) -> list[Any]:
+        """Bound parameters of many records; SQLite's positional tuples are built directly."""
+        stamp = self._stamp
+        if stamp is not None and stmt.names == self._ROW_ORDER and not stmt.defaults:
+            return [
+                (r.identity, r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id, r.value_type,
+                 r.value, r.size, r.pushed_ns, stamp(r.pushed_ns))
+                for r in records
+            ]  # fmt: skip
+        return [stmt.bind(self._row(r)) for r in records]
+
     def upsert(self, records: Sequence[XComRecord]) -> None:
         stmt = self._compiled("upsert", self._upsert_stmt)
         if len(records) == 1:
-            self._run(stmt, stmt.bind(self._row(records[0])))
+            self._run(stmt, self._rows(stmt, records)[0])
         elif records:
-            rows = [stmt.bind(self._row(r)) for r in records]
+            rows = self._rows(stmt, records)
             with self.transaction():
                 self._run(stmt, rows, many=True)
 
