@@ -20,6 +20,9 @@ from qarion_etl.xcom.records import XComEntry, XComQuery, check_batch, check_id
 from qarion_etl.xcom.values import XComValueType
 
 DEFAULT_KEY = "return_value"
+_PUSH_FIELDS = frozenset(
+    {"task_id", "value", "key", "value_type", "batch_id", "dag_run_id", "flow_id"}
+)
 
 
 class _Missing:
@@ -118,27 +121,21 @@ class XComService:
             How many values were pushed.
         """
         records = []
+        record = self._record
         for item in items:
-            extra = set(item) - {
-                "task_id",
-                "value",
-                "key",
-                "value_type",
-                "batch_id",
-                "dag_run_id",
-                "flow_id",
-            }
-            if extra:
-                raise UsageError(f"push_many: unknown field(s) {sorted(extra)}")
+            if not _PUSH_FIELDS.issuperset(item):
+                extra = sorted(set(item) - _PUSH_FIELDS)
+                raise UsageError(f"push_many: unknown field(s) {extra}")
+            get = item.get
             records.append(
-                self._record(
+                record(
                     item["task_id"],
                     item["value"],
-                    item.get("key", DEFAULT_KEY),
-                    item.get("value_type"),
-                    item.get("batch_id"),
-                    item.get("dag_run_id"),
-                    item.get("flow_id"),
+                    get("key", DEFAULT_KEY),
+                    get("value_type"),
+                    get("batch_id"),
+                    get("dag_run_id"),
+                    get("flow_id"),
                 )
             )
         if records:

@@ -278,3 +278,9 @@ def test_threads_lose_nothing(svc: XComService) -> None:
         t.join()
     assert not errors
     assert count(svc) == 300
+
+
+def test_push_many_rejects_unknown_fields(svc: XComService) -> None:
+    with pytest.raises(UsageError, match=r"push_many: unknown field\(s\) \['bogus'\]"):
+        svc.push_many([{"task_id": "t", "value": 1, "bogus": 2}])
+    assert count(svc) == 0
