@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from qarion_etl.errors import ConfigError
-from qarion_etl.interpolate import InterpolationError, Secret, interpolate, mask
+from qarion_etl.interpolate import MASK, InterpolationError, Secret, interpolate, mask, mask_url
 from qarion_etl.tomlfile import KeyLocator, TomlSyntaxError, load_toml
 
 CONFIG_FILE = "qarion-etl.toml"
@@ -115,21 +115,13 @@ class ProjectConfig:
 
     def to_display(self) -> dict[str, Any]:
         """The configuration as plain data, secrets masked (for ``config show``)."""
-        from qarion_etl.db_service import mask_url  # light: only regex at import
-
         return {
             "config_file": str(self.path) if self.path else None,
             "root": str(self.root),
             "project": {"name": self.project.name, "flows_dir": self.project.flows_dir},
-            "engine": {
-                "url": mask(mask_url(self.engine.url))
-                if not isinstance(self.engine.url, Secret)
-                else "***"
-            },
+            "engine": {"url": _shown_url(self.engine.url)},
             "metadata": {
-                "url": mask_url(self.metadata.url)
-                if not isinstance(self.metadata.url, Secret)
-                else "***",
+                "url": _shown_url(self.metadata.url),
                 "namespace": self.metadata.namespace,
             },
             "xcom": {
@@ -140,6 +132,11 @@ class ProjectConfig:
             },
             "credentials": {name: mask(dict(v)) for name, v in self.credentials.items()},
         }
+
+
+def _shown_url(url: str) -> str:
+    """A URL for display: wholly masked when it came from the environment, else its password."""
+    return MASK if isinstance(url, Secret) else mask_url(url)
 
 
 def find_config(start: Path | None = None) -> Path | None:

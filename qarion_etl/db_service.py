@@ -21,15 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from qarion_etl.errors import StoreUnavailable
+from qarion_etl.interpolate import mask_url  # re-exported: callers import it from here too
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1***\3", str(url))
 
 
 def resolve_url(url: str, root: Path | None) -> str:

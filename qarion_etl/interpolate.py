@@ -13,6 +13,7 @@ from typing import Any
 
 _REF = re.compile(r"\$\{(env|credential):([A-Za-z_][A-Za-z0-9_.-]*)(?::-(.*?))?\}")
 MASK = "***"
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
 
 
 class Secret(str):
@@ -77,6 +78,11 @@ def _interpolate_str(
 
     result = _REF.sub(sub, text)
     return Secret(result) if secret else result
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    return _PASSWORD_IN_URL.sub(r"\1***\3", str(url))
 
 
 def mask(value: Any) -> Any:

@@ -419,16 +419,13 @@ class _Run:
 
     def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
         duration = round(time.perf_counter() - t0, 4)
-        full = {
+        # The task already keeps its own fields over same-named result columns.
+        return {
             **result,
             "status": SUCCESS,
             "batch_id": self.batch_id,
             "duration_seconds": duration,
         }
-        for reserved in ("rows_written", "target_dataset"):
-            if reserved in result:
-                full[reserved] = result[reserved]
-        return full
 
     def _close(self, o: TaskOutcome, t0: float) -> None:
         o.ended_at = now_iso()

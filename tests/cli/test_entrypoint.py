@@ -64,7 +64,9 @@ def _imported_after(argv: list[str], cwd: Path) -> set[str]:
     return {m.split(".")[0] for m in json.loads(line)}
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["validate"], ["graph", "data_pipeline"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["validate"], ["graph", "data_pipeline"], ["config", "show"]]
+)
 def test_light_commands_import_nothing_heavy(tmp_path: Path, argv: list[str]) -> None:
     project = make_project(tmp_path)
     loaded = _imported_after(argv, project)
