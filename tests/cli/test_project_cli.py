@@ -205,3 +205,18 @@ def test_flow_with_unknown_dependency_via_write_flow(tmp_path: Path) -> None:
     )
     result = cli("validate", "f", project=project)
     assert result.exit_code == 2 and "unknown dependency 'zzz'" in result.stderr
+
+
+def test_graph_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    result = cli("graph", "data_pipeline", "--format", "png", project=project)
+    assert result.exit_code == 2
+    assert "unknown --format 'png' (use text, mermaid or dot)" in result.stderr
+
+
+def test_init_force_overwrites(tmp_path: Path) -> None:
+    target = tmp_path / "p"
+    assert cli("init", str(target)).exit_code == 0
+    (target / "flows" / "data_pipeline.toml").write_text("broken")
+    assert cli("init", str(target), "--force").exit_code == 0
+    assert cli("--config", str(target / "qarion-etl.toml"), "validate").exit_code == 0
