@@ -24,10 +24,6 @@ PULL_NAMES = ("xcom_pull",)
 TI_NAMES = ("ti", "task_instance")
 
 
-class _Refused(Exception):
-    pass
-
-
 def _finalize(value: Any) -> Any:
     if value is None:
         raise TemplateError(
@@ -148,13 +144,6 @@ def find_pulls(tree: nodes.Template) -> Iterator[PullRef]:
             isinstance(kwargs["flow_id"], nodes.Const) and kwargs["flow_id"].value is None
         )
         yield PullRef(task_ids, key, other, "default" in kwargs, call.lineno)
-
-
-def template_line(file_line: int | None, sql_raw_first_line_blank: bool, lineno: int) -> int | None:
-    """Map a template line to a file line, given the line of ``sql = \"\"\"``."""
-    if file_line is None:
-        return None
-    return file_line + lineno if sql_raw_first_line_blank else file_line + lineno - 1
 
 
 # --- rendering (used by the runner and ``qarion-etl render``) ----------------------------
