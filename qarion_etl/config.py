@@ -18,7 +18,7 @@ from typing import Any
 
 from qarion_etl.errors import ConfigError
 from qarion_etl.interpolate import MASK, InterpolationError, Secret, interpolate, mask, mask_url
-from qarion_etl.tomlfile import KeyLocator, TomlSyntaxError, load_toml
+from qarion_etl.tomlfile import KeyLocator, TomlSyntaxError, load_toml, shown_path
 
 CONFIG_FILE = "qarion-etl.toml"
 CONFIG_ENV = "QARION_ETL_CONFIG"
@@ -176,7 +176,7 @@ def load_config(
 
 
 def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
-    shown = _shown_path(cfg_path)
+    shown = shown_path(cfg_path)
     try:
         doc, text = load_toml(cfg_path)
     except TomlSyntaxError as exc:
@@ -301,10 +301,3 @@ def mark_sensitive(value: Any, *, inside_credentials: bool = False) -> Any:
     if isinstance(value, list):
         return [mark_sensitive(v, inside_credentials=inside_credentials) for v in value]
     return _as_secret(value) if inside_credentials else value
-
-
-def _shown_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

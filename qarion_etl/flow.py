@@ -24,7 +24,7 @@ from qarion_etl.tasks.specs import (
     SCHEMA_TYPES,
     SPECS,
 )
-from qarion_etl.tomlfile import KeyLocator, TomlSyntaxError, load_toml
+from qarion_etl.tomlfile import KeyLocator, TomlSyntaxError, load_toml, shown_path
 
 FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "input", "tasks"}
 INPUT_KEYS = {"primary_key", "columns"}
@@ -119,22 +119,12 @@ class Flow:
 
     @property
     def shown_path(self) -> str:
-        try:
-            return str(self.path.resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return str(self.path)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+        return shown_path(self.path)
 
 
 def load_flow(path: Path) -> Flow:
     """Read and check one flow file (schema only; see ``validation.validate_flow``)."""
-    shown = _shown(path)
+    shown = shown_path(path)
     try:
         doc, text = load_toml(path)
     except TomlSyntaxError as exc:

@@ -23,6 +23,14 @@ _OPEN_INLINE = re.compile(r"^\s*([A-Za-z0-9_.\"-]+)\s*=\s*\{\s*(#.*)?$")
 _KEY = r'^\s*"?{}"?\s*='
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as messages show it: relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 class TomlSyntaxError(Exception):
     def __init__(self, message: str, line: int | None, hint: str | None = None) -> None:
         super().__init__(message)
