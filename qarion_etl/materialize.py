@@ -20,10 +20,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sqlalchemy.engine import Connection
+from typing import Any
 
 from qarion_etl.db_service import DatabaseService
+
+Connection = Any  # a SQLAlchemy Connection or a qarion_etl.native.NativeConnection
 
 STAGING_PREFIX = "_qtmp_"
 FULL_REFRESH = "FULL_REFRESH"
@@ -96,19 +97,15 @@ class Namespace:
         return self.db.qualified(self.namespace, name)
 
     def exists(self, conn: Connection, name: str) -> bool:
-        import sqlalchemy as sa
-
-        return sa.inspect(conn).has_table(self.physical(name), schema=self.schema)
+        return self.db.has_table(conn, self.physical(name), schema=self.schema)
 
     def ensure(self, conn: Connection) -> None:
         self.db.ensure_namespace(conn, self.namespace)
 
     def stale_staging(self, conn: Connection, target: str) -> list[str]:
         """Staging tables of ``target`` left behind by an earlier, killed run."""
-        import sqlalchemy as sa
-
         prefix = self.physical(f"{STAGING_PREFIX}{target}_")
-        names = sa.inspect(conn).get_table_names(schema=self.schema)
+        names = self.db.table_names(conn, schema=self.schema)
         cut = len(self.physical(""))
         return [n[cut:] for n in names if n.startswith(prefix)]
 
@@ -153,7 +150,7 @@ class Stage:
             )
             conn.exec_driver_sql(f"DROP TABLE {self.table}")
             return
-        if db.dialect == "mysql":
+        if db.is_mysql:
             if ns.exists(conn, self.target):
                 old = ns.qualified(f"{STAGING_PREFIX}{self.target}_{uuid.uuid4().hex[:8]}_old")
                 conn.exec_driver_sql(f"RENAME TABLE {target} TO {old}, {self.table} TO {target}")
@@ -189,9 +186,10 @@ def staged_write(
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ns.qualified(stale)}")
         try:
             with conn.begin():
-                if db.dialect == "sqlite":
+                if db.dialect == "sqlite" and not db.native:
                     # pysqlite opens transactions only before DML; begin explicitly so that
-                    # CREATE/DROP/RENAME belong to this transaction too.
+                    # CREATE/DROP/RENAME belong to this transaction too (native
+                    # connections begin with BEGIN IMMEDIATE themselves).
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn, stage
         except BaseException:

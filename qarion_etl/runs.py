@@ -1,8 +1,9 @@
 """Run history in the metadata database: runs, task instances and the batch sequence.
 
 Three tables, named after ``[metadata].namespace`` (``qarion_runs``,
-``qarion_task_instances``, ``qarion_batches``), created on first use with SQLAlchemy Core
-so they work on SQLite, PostgreSQL and MySQL/MariaDB alike. ``allocate_batch_id`` bumps a
+``qarion_task_instances``, ``qarion_batches``), created on first use (``sqlschema``), so
+they work on SQLite, PostgreSQL and MySQL/MariaDB alike; the statements are plain SQL
+with quoted names, run on SQLAlchemy or native connections. ``allocate_batch_id`` bumps a
 per-flow counter inside one transaction (an ``UPDATE … SET last = last + 1`` takes the
 row lock), so concurrent runs, even from other machines sharing the database, get
 distinct batch ids.
@@ -20,12 +21,13 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from qarion_etl.db_service import DatabaseService
 from qarion_etl.errors import UsageError
+from qarion_etl.sqlschema import Column, TableSpec
+
+if TYPE_CHECKING:
+    from qarion_etl.db_service import DatabaseService
 
 _ID = 250
 RUNNING = "running"
@@ -103,198 +105,235 @@ class TaskInstanceRecord:
     xcom_keys: list[str]
 
 
+_RUN_COLS = ("dag_run_id", "flow_id", "batch_id", "status", "started_at", "ended_at", "summary")
+_TI_COLS = (
+    "dag_run_id", "task_id", "flow_id", "batch_id", "status", "try_number",
+    "started_at", "ended_at", "rows", "error", "xcom_keys",
+)  # fmt: skip
+
+
+def run_tables(namespace: str) -> tuple[TableSpec, TableSpec, TableSpec]:
+    """The runs, task instances and batches tables of ``namespace``."""
+    ident = f"str:{_ID}"
+    runs = TableSpec(
+        f"{namespace}_runs",
+        (
+            Column("dag_run_id", ident, primary_key=True),
+            Column("flow_id", ident, nullable=False),
+            Column("batch_id", "bigint", nullable=False),
+            Column("status", "str:20", nullable=False),
+            Column("started_at", "str:40", nullable=False),
+            Column("ended_at", "str:40"),
+            Column("summary", "text"),
+        ),
+        indexes=((f"ix_{namespace}_runs_flow_id", ("flow_id",)),),
+    )
+    task_instances = TableSpec(
+        f"{namespace}_task_instances",
+        (
+            Column("dag_run_id", ident, primary_key=True),
+            Column("task_id", ident, primary_key=True),
+            Column("flow_id", ident, nullable=False),
+            Column("batch_id", "bigint", nullable=False),
+            Column("status", "str:20", nullable=False),
+            Column("try_number", "int", nullable=False),
+            Column("started_at", "str:40"),
+            Column("ended_at", "str:40"),
+            Column("rows", "bigint"),
+            Column("error", "text"),
+            Column("xcom_keys", "text"),
+        ),
+    )
+    batches = TableSpec(
+        f"{namespace}_batches",
+        (
+            Column("flow_id", ident, primary_key=True),
+            Column("last_batch_id", "bigint", nullable=False),
+        ),
+    )
+    return runs, task_instances, batches
+
+
 class RunStore:
     """Runs, task instances and batch ids of one project's metadata database."""
 
     def __init__(self, db: DatabaseService, namespace: str = "qarion") -> None:
         self.db = db
-        md = sa.MetaData()
-        self.runs = sa.Table(
-            f"{namespace}_runs",
-            md,
-            sa.Column("dag_run_id", sa.String(_ID), primary_key=True),
-            sa.Column("flow_id", sa.String(_ID), nullable=False, index=True),
-            sa.Column("batch_id", sa.BigInteger, nullable=False),
-            sa.Column("status", sa.String(20), nullable=False),
-            sa.Column("started_at", sa.String(40), nullable=False),
-            sa.Column("ended_at", sa.String(40)),
-            sa.Column("summary", sa.Text),
-        )
-        self.ti_table = sa.Table(
-            f"{namespace}_task_instances",
-            md,
-            sa.Column("dag_run_id", sa.String(_ID), primary_key=True),
-            sa.Column("task_id", sa.String(_ID), primary_key=True),
-            sa.Column("flow_id", sa.String(_ID), nullable=False),
-            sa.Column("batch_id", sa.BigInteger, nullable=False),
-            sa.Column("status", sa.String(20), nullable=False),
-            sa.Column("try_number", sa.Integer, nullable=False, default=0),
-            sa.Column("started_at", sa.String(40)),
-            sa.Column("ended_at", sa.String(40)),
-            sa.Column("rows", sa.BigInteger),
-            sa.Column("error", sa.Text),
-            sa.Column("xcom_keys", sa.Text),
-        )
-        self.batches = sa.Table(
-            f"{namespace}_batches",
-            md,
-            sa.Column("flow_id", sa.String(_ID), primary_key=True),
-            sa.Column("last_batch_id", sa.BigInteger, nullable=False),
-        )
-        self._metadata = md
+        self.specs = run_tables(namespace)
+        runs, tis, batches = (db.quote(t.name) for t in self.specs)
+        q = db.quote
+        self._runs, self._tis, self._batches = runs, tis, batches
+        self._run_cols = ", ".join(q(c) for c in _RUN_COLS)
+        self._ti_cols = ", ".join(q(c) for c in _TI_COLS)
         self._created = False
+
+    def _sql(self, statement: str) -> str:
+        return self.db.sql(statement)
 
     def create_tables(self) -> None:
         """Create the tables if they do not exist (safe to call from several processes)."""
         if self._created:
             return
-        self.db.create_all(self._metadata)
+        if self.db.native:
+            self.db.execute_ddl([s for t in self.specs for s in t.ddl(self.db.dialect)])
+        else:
+            import sqlalchemy as sa
+
+            md = sa.MetaData()
+            for t in self.specs:
+                t.to_sqlalchemy(md, self.db.dialect)
+            self.db.create_all(md)
         self._created = True
+
+    def drop_tables(self) -> None:
+        """Drop the three tables (for tests and tools that clean up after themselves)."""
+        with self.db.begin() as conn:
+            for t in self.specs:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.db.quote(t.name)}")
+        self._created = False
+
+    def _integrity(self, exc: BaseException) -> bool:
+        error = getattr(self.db.dbapi, "IntegrityError", None)
+        orig = getattr(exc, "orig", None) or exc
+        return error is not None and isinstance(orig, error)
 
     # --- batches -----------------------------------------------------------------
     def allocate_batch_id(self, flow_id: str, requested: int | None = None) -> int:
         """The next batch id of ``flow_id``; with ``requested``, use it and move the sequence past it."""
         self.create_tables()
-        b = self.batches
+        b = self._batches
+        last, flow = self.db.quote("last_batch_id"), self.db.quote("flow_id")
+        select = self._sql(f"SELECT {last} FROM {b} WHERE {flow} = ?")
         for _ in range(10):
             with self.db.begin() as conn:
                 if requested is None:
-                    stmt = (
-                        sa.update(b)
-                        .where(b.c.flow_id == flow_id)
-                        .values(last_batch_id=b.c.last_batch_id + 1)
-                    )
+                    changed = conn.exec_driver_sql(
+                        self._sql(f"UPDATE {b} SET {last} = {last} + 1 WHERE {flow} = ?"),
+                        (flow_id,),
+                    ).rowcount
                 else:
-                    stmt = (
-                        sa.update(b)
-                        .where(b.c.flow_id == flow_id, b.c.last_batch_id < requested)
-                        .values(last_batch_id=requested)
-                    )
-                if conn.execute(stmt).rowcount:
-                    return (
-                        requested
-                        if requested is not None
-                        else int(
-                            conn.execute(
-                                sa.select(b.c.last_batch_id).where(b.c.flow_id == flow_id)
-                            ).scalar_one()
-                        )
-                    )
-                exists = conn.execute(
-                    sa.select(b.c.last_batch_id).where(b.c.flow_id == flow_id)
-                ).first()
+                    changed = conn.exec_driver_sql(
+                        self._sql(f"UPDATE {b} SET {last} = ? WHERE {flow} = ? AND {last} < ?"),
+                        (requested, flow_id, requested),
+                    ).rowcount
+                if changed:
+                    if requested is not None:
+                        return requested
+                    return int(conn.exec_driver_sql(select, (flow_id,)).scalar_one())
+                exists = conn.exec_driver_sql(select, (flow_id,)).first()
                 if exists is not None and requested is not None:
                     return requested
             if exists is not None:
                 continue  # the row appeared between our UPDATE and SELECT: bump it again
             try:
                 with self.db.begin() as conn:
-                    conn.execute(sa.insert(b).values(flow_id=flow_id, last_batch_id=requested or 1))
+                    conn.exec_driver_sql(
+                        self._sql(f"INSERT INTO {b} ({flow}, {last}) VALUES (?, ?)"),
+                        (flow_id, requested or 1),
+                    )
                 return requested or 1
-            except sa.exc.IntegrityError:
-                continue  # another run created the row first: update it instead
+            except Exception as exc:
+                if self._integrity(exc):
+                    continue  # another run created the row first: update it instead
+                raise
         raise RuntimeError(f"could not allocate a batch id for flow '{flow_id}'")
 
     # --- runs --------------------------------------------------------------------
     def start_run(self, dag_run_id: str, flow_id: str, batch_id: int, started_at: str) -> None:
         self.create_tables()
-        r = self.runs
         try:
             with self.db.begin() as conn:
-                conn.execute(
-                    sa.insert(r).values(
-                        dag_run_id=dag_run_id,
-                        flow_id=flow_id,
-                        batch_id=batch_id,
-                        status=RUNNING,
-                        started_at=started_at,
-                        summary=_owner_json(),
-                    )
+                conn.exec_driver_sql(
+                    self._sql(
+                        f"INSERT INTO {self._runs} ({self._run_cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    (dag_run_id, flow_id, batch_id, RUNNING, started_at, None, _owner_json()),
                 )
-        except sa.exc.IntegrityError as exc:
-            raise UsageError(
-                f"a run with id '{dag_run_id}' already exists "
-                f"(use --resume {dag_run_id} or --task to add to it)"
-            ) from exc
+        except Exception as exc:
+            if self._integrity(exc):
+                raise UsageError(
+                    f"a run with id '{dag_run_id}' already exists "
+                    f"(use --resume {dag_run_id} or --task to add to it)"
+                ) from exc
+            raise
+
+    def _update_run(
+        self, dag_run_id: str, status: str, ended_at: str | None, summary: str | None
+    ) -> None:
+        q = self.db.quote
+        with self.db.begin() as conn:
+            conn.exec_driver_sql(
+                self._sql(
+                    f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, "
+                    f"{q('summary')} = ? WHERE {q('dag_run_id')} = ?"
+                ),
+                (status, ended_at, summary, dag_run_id),
+            )
 
     def reopen_run(self, dag_run_id: str) -> None:
-        r = self.runs
-        with self.db.begin() as conn:
-            conn.execute(
-                sa.update(r)
-                .where(r.c.dag_run_id == dag_run_id)
-                .values(status=RUNNING, ended_at=None, summary=_owner_json())
-            )
+        self._update_run(dag_run_id, RUNNING, None, _owner_json())
 
     def finish_run(
         self, dag_run_id: str, status: str, ended_at: str, summary: dict[str, Any] | None = None
     ) -> None:
-        r = self.runs
-        with self.db.begin() as conn:
-            conn.execute(
-                sa.update(r)
-                .where(r.c.dag_run_id == dag_run_id)
-                .values(
-                    status=status,
-                    ended_at=ended_at,
-                    summary=json.dumps(summary, default=str) if summary else None,
-                )
-            )
+        text = json.dumps(summary, default=str) if summary else None
+        self._update_run(dag_run_id, status, ended_at, text)
 
     def get_run(self, dag_run_id: str) -> RunRecord | None:
         self.create_tables()
         with self.db.connect() as conn:
-            row = (
-                conn.execute(sa.select(self.runs).where(self.runs.c.dag_run_id == dag_run_id))
-                .mappings()
-                .first()
-            )
+            row = conn.exec_driver_sql(
+                self._sql(
+                    f"SELECT {self._run_cols} FROM {self._runs} "
+                    f"WHERE {self.db.quote('dag_run_id')} = ?"
+                ),
+                (dag_run_id,),
+            ).first()
         return _run(row) if row else None
 
     def list_runs(self, flow_id: str | None = None, limit: int = 20) -> list[RunRecord]:
         self.create_tables()
-        r = self.runs
-        stmt = sa.select(r).order_by(r.c.started_at.desc()).limit(limit)
-        if flow_id:
-            stmt = stmt.where(r.c.flow_id == flow_id)
+        q = self.db.quote
+        where = f" WHERE {q('flow_id')} = ?" if flow_id else ""
+        sql = (
+            f"SELECT {self._run_cols} FROM {self._runs}{where} "
+            f"ORDER BY {q('started_at')} DESC LIMIT {max(0, int(limit))}"
+        )
         with self.db.connect() as conn:
-            return [_run(row) for row in conn.execute(stmt).mappings()]
+            rows = conn.exec_driver_sql(self._sql(sql), (flow_id,) if flow_id else ()).fetchall()
+        return [_run(row) for row in rows]
 
     # --- task instances ----------------------------------------------------------
     def record_task(self, ti: TaskInstanceRecord) -> None:
         """Insert or replace the task instance ``(dag_run_id, task_id)``."""
-        t = self.ti_table
-        values = {
-            "dag_run_id": ti.dag_run_id,
-            "task_id": ti.task_id,
-            "flow_id": ti.flow_id,
-            "batch_id": ti.batch_id,
-            "status": ti.status,
-            "try_number": ti.try_number,
-            "started_at": ti.started_at,
-            "ended_at": ti.ended_at,
-            "rows": ti.rows,
-            "error": ti.error,
-            "xcom_keys": json.dumps(ti.xcom_keys),
-        }
+        q = self.db.quote
+        values = (
+            ti.dag_run_id, ti.task_id, ti.flow_id, ti.batch_id, ti.status, ti.try_number,
+            ti.started_at, ti.ended_at, ti.rows, ti.error, json.dumps(ti.xcom_keys),
+        )  # fmt: skip
+        sets = ", ".join(f"{q(c)} = ?" for c in _TI_COLS[2:])
+        where = f"{q('dag_run_id')} = ? AND {q('task_id')} = ?"
         with self.db.begin() as conn:
-            where = sa.and_(t.c.dag_run_id == ti.dag_run_id, t.c.task_id == ti.task_id)
-            if not conn.execute(sa.update(t).where(where).values(values)).rowcount:
-                conn.execute(sa.insert(t).values(values))
+            updated = conn.exec_driver_sql(
+                self._sql(f"UPDATE {self._tis} SET {sets} WHERE {where}"),
+                (*values[2:], ti.dag_run_id, ti.task_id),
+            ).rowcount
+            if not updated:
+                marks = ", ".join("?" * len(_TI_COLS))
+                conn.exec_driver_sql(
+                    self._sql(f"INSERT INTO {self._tis} ({self._ti_cols}) VALUES ({marks})"),
+                    values,
+                )
 
     def task_instances(self, dag_run_id: str) -> list[TaskInstanceRecord]:
         self.create_tables()
-        t = self.ti_table
+        q = self.db.quote
+        sql = (
+            f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('dag_run_id')} = ? "
+            f"ORDER BY COALESCE({q('started_at')}, {q('ended_at')}, '~'), {q('task_id')}"
+        )
         with self.db.connect() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(t)
-                    .where(t.c.dag_run_id == dag_run_id)
-                    .order_by(sa.func.coalesce(t.c.started_at, t.c.ended_at, "~"), t.c.task_id)
-                )
-                .mappings()
-                .all()
-            )
+            rows = conn.exec_driver_sql(self._sql(sql), (dag_run_id,)).fetchall()
         return [_ti(row) for row in rows]
 
     def last_success_run_of_task(
@@ -302,22 +341,22 @@ class RunStore:
     ) -> str | None:
         """The newest run of ``flow_id`` in which ``task_id`` succeeded."""
         self.create_tables()
-        t = self.ti_table
-        stmt = (
-            sa.select(t.c.dag_run_id)
-            .where(t.c.flow_id == flow_id, t.c.task_id == task_id, t.c.status == "success")
-            .order_by(t.c.ended_at.desc())
-            .limit(1)
+        q = self.db.quote
+        sql = (
+            f"SELECT {q('dag_run_id')} FROM {self._tis} WHERE {q('flow_id')} = ? "
+            f"AND {q('task_id')} = ? AND {q('status')} = 'success' "
+            f"ORDER BY {q('ended_at')} DESC LIMIT 1"
         )
         with self.db.connect() as conn:
-            return conn.execute(stmt).scalar()
+            return conn.exec_driver_sql(self._sql(sql), (flow_id, task_id)).scalar()
 
 
 def _owner_json() -> str:
     return json.dumps({"owner": current_owner()})
 
 
-def _run(row: Any) -> RunRecord:
+def _run(values: Any) -> RunRecord:
+    row = dict(zip(_RUN_COLS, values, strict=True))
     summary = json.loads(row["summary"]) if row["summary"] else None
     status = row["status"]
     owner = (summary or {}).get("owner")
@@ -334,7 +373,8 @@ def _run(row: Any) -> RunRecord:
     )
 
 
-def _ti(row: Any) -> TaskInstanceRecord:
+def _ti(values: Any) -> TaskInstanceRecord:
+    row = dict(zip(_TI_COLS, values, strict=True))
     return TaskInstanceRecord(
         row["dag_run_id"],
         row["task_id"],

@@ -101,9 +101,7 @@ def test_batch_ids_are_distinct_under_concurrency(tmp_path: Path, metadata_url: 
         assert store.allocate_batch_id("flow_a") == 101
         assert store.allocate_batch_id("flow_b") == 1
     finally:
-        with db.begin() as conn:
-            for t in (store.runs, store.ti_table, store.batches):
-                t.drop(conn, checkfirst=True)
+        store.drop_tables()
         db.close()
 
 

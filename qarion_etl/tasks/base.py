@@ -8,6 +8,7 @@ nothing about XCom except through ``ctx.render`` (templates may pull).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -134,20 +135,21 @@ def describe_db_error(exc: BaseException, sql: str | None = None) -> str:
 @contextmanager
 def database_errors(sql: str | None = None) -> Iterator[None]:
     """Turn a SQLAlchemy/driver error into a ``QarionError`` with a short message."""
-    import sqlalchemy as sa
-
     try:
         yield
-    except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise QarionError(f"lost the warehouse connection: {describe_db_error(exc)}") from exc
-        raise QarionError(describe_db_error(exc, sql)) from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise QarionError(describe_db_error(exc, sql)) from exc
     except Exception as exc:
-        # Errors of a raw driver cursor (COPY, executemany) or of DuckDB itself.
+        sa = sys.modules.get("sqlalchemy")  # only loaded when a database needs it
+        if sa is not None and isinstance(exc, sa.exc.DBAPIError):
+            if exc.connection_invalidated:
+                raise QarionError(
+                    f"lost the warehouse connection: {describe_db_error(exc)}"
+                ) from exc
+            raise QarionError(describe_db_error(exc, sql)) from exc
+        if sa is not None and isinstance(exc, sa.exc.SQLAlchemyError):
+            raise QarionError(describe_db_error(exc, sql)) from exc
+        # Errors of a driver: a native connection, a raw cursor (COPY, executemany), DuckDB.
         if type(exc).__module__.split(".")[0] in _DRIVER_MODULES:
-            raise QarionError(describe_db_error(exc)) from exc
+            raise QarionError(describe_db_error(exc, sql)) from exc
         raise
 
 

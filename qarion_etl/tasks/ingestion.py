@@ -105,7 +105,7 @@ def _load_rows(conn: Any, stage: Stage, reader: Reader, ctx: TaskContext) -> int
                     total += len(batch)
                     ctx.check_cancel()
         else:
-            mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
+            mark = "?" if db.paramstyle == "qmark" else "%s"
             sql = (
                 f"INSERT INTO {stage.table} ({col_list}) VALUES ({', '.join([mark] * len(names))})"
             )

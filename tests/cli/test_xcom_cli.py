@@ -207,7 +207,7 @@ def test_xcom_get_process_stays_light(project: Path) -> None:
         "sys.argv = ['qarion-etl', '--config', sys.argv[1], 'xcom', 'get', 't']\n"
         "try:\n    runpy.run_module('qarion_etl', run_name='__main__')\n"
         "except SystemExit as e:\n    code = e.code\n"
-        "heavy = [m for m in ('boto3', 'botocore', 'duckdb', 'jinja2', 'networkx', 'rich') if m in sys.modules]\n"
+        "heavy = [m for m in ('boto3', 'botocore', 'duckdb', 'jinja2', 'networkx', 'rich', 'sqlalchemy') if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
     )
     env = {**os.environ, "NO_COLOR": "1"}

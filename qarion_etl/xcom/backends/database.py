@@ -16,10 +16,12 @@ Indexes: ``(task_id, key, pushed_ns)`` for pulls, ``(flow_id, dag_run_id)`` for 
 ``(pushed_ns)`` for listings and pruning. A push is one atomic upsert (``ON CONFLICT DO
 UPDATE`` on SQLite, PostgreSQL and DuckDB; ``ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB).
 
-Speed: statements are built with SQLAlchemy Core and compiled once per store; they run on
-one DBAPI connection per thread, held for the life of the backend and detached from the
-engine's pool, in autocommit mode (each upsert is its own transaction) with explicit
-``BEGIN``/``COMMIT`` around batches. The table is created once, on first use.
+Speed: statements are plain SQL with quoted names, built once per store in the driver's
+parameter style; they run on one driver connection per thread (native for SQLite files
+and DuckDB, taken from the SQLAlchemy engine otherwise), held for the life of the backend,
+in autocommit mode (each upsert is its own transaction) with explicit ``BEGIN``/``COMMIT``
+around batches. The table is created once, on first use: by ``create_all`` through
+SQLAlchemy, or by the same DDL written out (``qarion_etl.sqlschema``) on native connections.
 """
 
 from __future__ import annotations
@@ -32,12 +34,10 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from qarion_etl.errors import ConfigError
+from qarion_etl.sqlschema import Column, TableSpec
 from qarion_etl.xcom.backends.offload import OffloadMixin
 from qarion_etl.xcom.records import MAX_ID_LENGTH, XComQuery, XComRecord
 
@@ -57,12 +57,11 @@ _COLUMNS = (
     "size",
     "pushed_ns",
 )
-_BEGIN = {
-    "sqlite": "BEGIN IMMEDIATE",
-    "mysql": "START TRANSACTION",
-    "mariadb": "START TRANSACTION",
-    "duckdb": "BEGIN TRANSACTION",
-}
+# The order of an upsert's parameters.
+_ROW_ORDER = (
+    "identity", "flow_id", "task_id", "key", "dag_run_id", "batch_id",
+    "value_type", "value", "size", "pushed_ns", "created_at",
+)  # fmt: skip
 
 
 class DatabaseXComBackend(OffloadMixin):
@@ -91,50 +90,42 @@ class DatabaseXComBackend(OffloadMixin):
         self.configure_offload(offload_threshold_bytes, offload_to, root=root)
 
 
-def build_table(name: str, dialect: str | None = None) -> sa.Table:
-    """The XCom table definition (its own ``MetaData``).
-
-    MySQL table options are only given for MySQL/MariaDB: naming them makes SQLAlchemy
-    import that dialect, which every other database would pay for at start-up.
-    """
+def table_spec(name: str) -> TableSpec:
+    """The XCom table's definition."""
     if not _TABLE_NAME.match(name):
         raise ConfigError(
             f"XCom table name {name!r} must be a plain identifier of at most 60 characters"
         )
-    ident = sa.String(MAX_ID_LENGTH)
-    # MySQL's TEXT holds 64 KB; a length makes its dialect choose LONGTEXT (4 GB).
-    mysql = dialect in (None, "mysql", "mariadb")
-    text = (
-        sa.Text().with_variant(sa.Text(length=2**32 - 1), "mysql", "mariadb")
-        if mysql
-        else sa.Text()
-    )
-    stamp = sa.DateTime()  # for people; ordering uses pushed_ns
-    md = sa.MetaData()
-    table = sa.Table(
+    ident = f"str:{MAX_ID_LENGTH}"
+    return TableSpec(
         name,
-        md,
-        sa.Column("identity", sa.String(64), primary_key=True),
-        sa.Column("flow_id", ident, nullable=False),
-        sa.Column("task_id", ident, nullable=False),
-        sa.Column("key", ident, nullable=False),
-        sa.Column("dag_run_id", ident, nullable=True),
-        sa.Column("batch_id", sa.BigInteger, nullable=True),
-        sa.Column("value_type", sa.String(16), nullable=False),
-        sa.Column("value", text, nullable=False),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("pushed_ns", sa.BigInteger, nullable=False),
-        sa.Column("created_at", stamp, nullable=False),
-        **(
-            {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
-            if mysql
-            else {}
+        (
+            Column("identity", "str:64", primary_key=True),
+            Column("flow_id", ident, nullable=False),
+            Column("task_id", ident, nullable=False),
+            Column("key", ident, nullable=False),
+            Column("dag_run_id", ident),
+            Column("batch_id", "bigint"),
+            Column("value_type", "str:16", nullable=False),
+            Column("value", "longtext", nullable=False),
+            Column("size", "int", nullable=False),
+            Column("pushed_ns", "bigint", nullable=False),
+            Column("created_at", "datetime", nullable=False),  # for people; order by pushed_ns
         ),
+        indexes=(
+            (_index_name(name, "lookup"), ("task_id", "key", "pushed_ns")),
+            (_index_name(name, "run"), ("flow_id", "dag_run_id")),
+            (_index_name(name, "pushed"), ("pushed_ns",)),
+        ),
+        mysql_options={"engine": "InnoDB", "charset": "utf8mb4", "collate": "utf8mb4_bin"},
     )
-    sa.Index(_index_name(name, "lookup"), table.c.task_id, table.c.key, table.c.pushed_ns)
-    sa.Index(_index_name(name, "run"), table.c.flow_id, table.c.dag_run_id)
-    sa.Index(_index_name(name, "pushed"), table.c.pushed_ns)
-    return table
+
+
+def build_table(name: str, dialect: str | None = None) -> Any:
+    """The XCom table as a SQLAlchemy ``Table`` (its own ``MetaData``)."""
+    import sqlalchemy as sa
+
+    return table_spec(name).to_sqlalchemy(sa.MetaData(), dialect)
 
 
 def _index_name(table: str, what: str) -> str:
@@ -142,30 +133,6 @@ def _index_name(table: str, what: str) -> str:
     if len(name) > 60:
         name = f"ix_{table[:40]}_{hashlib.sha256(table.encode()).hexdigest()[:8]}_{what}"
     return name
-
-
-class _Compiled:
-    """One statement compiled for the dialect, and how to bind its parameters."""
-
-    __slots__ = ("sql", "names", "defaults", "_get")
-
-    def __init__(self, stmt: sa.ClauseElement, dialect: sa.Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.names: tuple[str, ...] | None = (
-            tuple(compiled.positiontup) if compiled.positiontup else None
-        )
-        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
-        self._get = itemgetter(*self.names) if self.names and len(self.names) > 1 else None
-
-    def bind(self, values: dict[str, Any]) -> Any:
-        if self.defaults:
-            values = {**self.defaults, **values}
-        if self.names is None:
-            return values
-        if self._get is not None:
-            return self._get(values)
-        return tuple(values[n] for n in self.names)
 
 
 _EPOCH = _dt.datetime(1970, 1, 1)
@@ -205,25 +172,20 @@ class SqlXComStore:
 
     def __init__(self, db: DatabaseService, table_name: str) -> None:
         self.db = db
-        self.table = build_table(table_name, db.dialect)
+        self.spec = table_spec(table_name)
         self.dialect = db.dialect
         self._lock = threading.Lock()
         self._local = threading.local()
         self._open: list[Any] = []
         self._pid = os.getpid()
         self._ready = False
-        self._stmts: dict[Any, _Compiled] = {}
+        self._stmts: dict[Any, str] = {}
         self._stamp = _SqliteStamp() if self.dialect == "sqlite" else None
+        self._t = db.quote(table_name)
+        self._q = {c: db.quote(c) for c in _ROW_ORDER}
+        self._select = ", ".join(self._q[c] for c in _COLUMNS)
         _STORES.add(self)
-        dbapi = db.engine.dialect.dbapi
-        self._conn_errors: tuple[type[BaseException], ...] = tuple(
-            e
-            for e in (
-                getattr(dbapi, "OperationalError", None),
-                getattr(dbapi, "InterfaceError", None),
-            )
-            if e
-        )
+        self._conn_errors: tuple[type[BaseException], ...] | None = None
 
     # --- connections -------------------------------------------------------------------
     def _after_fork(self) -> None:
@@ -232,41 +194,34 @@ class SqlXComStore:
         self._local = threading.local()
         self._open = []
         self._lock = threading.Lock()
-        self.db.engine.dispose(close=False)
+        self.db.after_fork()
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        if self._conn_errors is None:
+            dbapi = self.db.dbapi
+            self._conn_errors = tuple(
+                e
+                for e in (
+                    getattr(dbapi, "OperationalError", None),
+                    getattr(dbapi, "InterfaceError", None),
+                    getattr(dbapi, "IOException", None),  # DuckDB
+                )
+                if e
+            )
+        return self._conn_errors
 
     def _connection(self) -> tuple[Any, Any]:
         held = getattr(self._local, "conn", None)
         if held is None:
             if not self._ready:
                 self._create_table()
-            try:
-                fairy = self.db.engine.raw_connection()
-            except sa.exc.SQLAlchemyError as exc:
-                raise self.db.unavailable(exc) from exc
-            fairy.detach()
-            conn = fairy.dbapi_connection
-            self._autocommit(conn)
-            held = (conn, conn.cursor())
+            conn = self.db.raw_connection()
+            held = (conn, conn if self.dialect == "duckdb" else conn.cursor())
             self._local.conn = held
             self._local.depth = 0
             with self._lock:
                 self._open.append(conn)
         return held
-
-    def _autocommit(self, conn: Any) -> None:
-        if self.dialect == "sqlite":
-            conn.isolation_level = None
-        elif self.dialect == "postgresql":
-            conn.rollback()
-            conn.autocommit = True
-        elif self.dialect in ("mysql", "mariadb"):
-            conn.rollback()
-            conn.autocommit(True)
-        else:
-            try:
-                conn.commit()
-            except Exception:  # nothing to commit
-                pass
 
     def _drop_connection(self) -> None:
         held = getattr(self._local, "conn", None)
@@ -297,13 +252,19 @@ class SqlXComStore:
         with self._lock:
             if self._ready:
                 return
-            self.db.create_all(self.table.metadata)  # safe when another process creates it too
+            if self.db.native:
+                self.db.execute_ddl(self.spec.ddl(self.dialect))
+            else:
+                import sqlalchemy as sa
+
+                md = sa.MetaData()
+                self.spec.to_sqlalchemy(md, self.dialect)
+                self.db.create_all(md)  # safe when another process creates it too
             self._ready = True
 
     # --- execution ---------------------------------------------------------------------
-    def _run(
-        self, stmt: _Compiled, params: Any, *, many: bool = False, fetch: str | None = None
-    ) -> Any:
+    def _run(self, sql: str, params: Any, *, many: bool = False, fetch: str | None = None) -> Any:
+        errors = self._errors()
         for attempt in (0, 1):
             local = self._local
             held = getattr(local, "conn", None)
@@ -311,23 +272,19 @@ class SqlXComStore:
             in_tx = local.depth > 0
             try:
                 if many:
-                    cur.executemany(stmt.sql, params)
+                    cur.executemany(sql, params)
                 else:
-                    cur.execute(stmt.sql, params)
+                    cur.execute(sql, params)
                 if fetch == "one":
                     return cur.fetchone()
                 if fetch == "all":
                     return cur.fetchall()
                 return cur.rowcount
-            except self._conn_errors as exc:
+            except errors as exc:
                 self._drop_connection()
                 if in_tx or attempt == 1:
                     raise self.db.unavailable(exc) from exc
         raise AssertionError("unreachable")
-
-    def _plain(self, sql: str) -> None:
-        conn, cur = self._connection()
-        cur.execute(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -341,9 +298,10 @@ class SqlXComStore:
             finally:
                 local.depth -= 1
             return
+        errors = self._errors()
         try:
-            self._plain(_BEGIN.get(self.dialect, "BEGIN"))
-        except self._conn_errors as exc:
+            self._connection()[1].execute(self.db.begin_sql())
+        except errors as exc:
             self._drop_connection()
             raise self.db.unavailable(exc) from exc
         local.depth = 1
@@ -352,171 +310,127 @@ class SqlXComStore:
         except BaseException:
             local.depth = 0
             try:
-                self._plain("ROLLBACK")
+                self._connection()[1].execute("ROLLBACK")
             except Exception:
                 self._drop_connection()
             raise
         local.depth = 0
         try:
-            self._plain("COMMIT")
-        except self._conn_errors as exc:
+            self._connection()[1].execute("COMMIT")
+        except errors as exc:
             self._drop_connection()
             raise self.db.unavailable(exc) from exc
 
-    def _compiled(self, cache_key: Any, build: Any) -> _Compiled:
-        stmt = self._stmts.get(cache_key)
-        if stmt is None:
-            self._connection()  # the dialect knows the server version only after connecting
-            stmt = _Compiled(build(), self.db.engine.dialect)
-            self._stmts[cache_key] = stmt
-        return stmt
+    def _statement(self, cache_key: Any, build: Any) -> str:
+        sql = self._stmts.get(cache_key)
+        if sql is None:
+            sql = self._stmts[cache_key] = self.db.sql(build())
+        return sql
 
     # --- statements --------------------------------------------------------------------
-    def _upsert_stmt(self) -> sa.ClauseElement:
-        t = self.table
-        updated = [c.name for c in t.columns if c.name != "identity"]
-        if self.dialect in ("mysql", "mariadb"):
-            from sqlalchemy.dialects.mysql import insert as mysql_insert
+    def _upsert_sql(self) -> str:
+        q = self._q
+        cols = ", ".join(q[c] for c in _ROW_ORDER)
+        marks = ", ".join("?" * len(_ROW_ORDER))
+        insert = f"INSERT INTO {self._t} ({cols}) VALUES ({marks})"
+        updated = [q[c] for c in _ROW_ORDER if c != "identity"]
+        if self.db.is_mysql:
+            sets = ", ".join(f"{c} = VALUES({c})" for c in updated)
+            return f"{insert} ON DUPLICATE KEY UPDATE {sets}"
+        # SQLite, PostgreSQL, DuckDB and other dialects that speak ON CONFLICT
+        sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
+        return f"{insert} ON CONFLICT ({q['identity']}) DO UPDATE SET {sets}"
 
-            ins = mysql_insert(t)
-            return ins.on_duplicate_key_update({c: ins.inserted[c] for c in updated})
-        if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # PostgreSQL, DuckDB and other dialects that speak ON CONFLICT
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        ins = insert(t)
-        return ins.on_conflict_do_update(
-            index_elements=[t.c.identity], set_={c: ins.excluded[c] for c in updated}
-        )
-
-    def _row(self, r: XComRecord) -> dict[str, Any]:
-        if self._stamp is not None:
-            created: Any = self._stamp(r.pushed_ns)
-        else:
-            created = _EPOCH + _dt.timedelta(microseconds=r.pushed_ns // 1000)
-        return {
-            "identity": r.identity,
-            "flow_id": r.flow_id,
-            "task_id": r.task_id,
-            "key": r.key,
-            "dag_run_id": r.dag_run_id,
-            "batch_id": r.batch_id,
-            "value_type": r.value_type,
-            "value": r.value,
-            "size": r.size,
-            "pushed_ns": r.pushed_ns,
-            "created_at": created,
-        }
-
-    _ROW_ORDER = (
-        "identity", "flow_id", "task_id", "key", "dag_run_id", "batch_id",
-        "value_type", "value", "size", "pushed_ns", "created_at",
-    )  # fmt: skip
-
-    def _rows(self, stmt: _Compiled, records: Sequence[XComRecord]) -> list[Any]:
-        """Bound parameters of many records; SQLite's positional tuples are built directly."""
+    def _rows(self, records: Sequence[XComRecord]) -> list[tuple[Any, ...]]:
+        """Upsert parameters of ``records``, in ``_ROW_ORDER``."""
         stamp = self._stamp
-        if stamp is not None and stmt.names == self._ROW_ORDER and not stmt.defaults:
+        if stamp is not None:  # SQLite: created_at as the text SQLAlchemy would store
             return [
                 (r.identity, r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id, r.value_type,
                  r.value, r.size, r.pushed_ns, stamp(r.pushed_ns))
                 for r in records
             ]  # fmt: skip
-        return [stmt.bind(self._row(r)) for r in records]
+        return [
+            (r.identity, r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id, r.value_type,
+             r.value, r.size, r.pushed_ns, _EPOCH + _dt.timedelta(microseconds=r.pushed_ns // 1000))
+            for r in records
+        ]  # fmt: skip
 
     def upsert(self, records: Sequence[XComRecord]) -> None:
-        stmt = self._compiled("upsert", self._upsert_stmt)
+        sql = self._statement("upsert", self._upsert_sql)
         if len(records) == 1:
-            self._run(stmt, self._rows(stmt, records)[0])
+            self._run(sql, self._rows(records)[0])
         elif records:
-            rows = self._rows(stmt, records)
+            rows = self._rows(records)
             with self.transaction():
-                self._run(stmt, rows, many=True)
+                self._run(sql, rows, many=True)
 
     _FILTERS = ("task_id", "key", "flow_id", "dag_run_id", "batch_id")
 
-    def _values(self, q: XComQuery, *, with_task: bool = True) -> dict[str, Any]:
-        """Bind values of the filters ``q`` sets, keyed ``w_<column>`` (also the cache key)."""
-        values: dict[str, Any] = {}
-        if with_task and q.task_id is not None:
-            values["w_task_id"] = q.task_id
-        if q.key is not None:
-            values["w_key"] = q.key
-        if q.flow_id is not None:
-            values["w_flow_id"] = q.flow_id
-        if q.dag_run_id is not None:
-            values["w_dag_run_id"] = q.dag_run_id
-        if q.batch_id is not None:
-            values["w_batch_id"] = q.batch_id
-        return values
+    def _filters(
+        self, q: XComQuery, *, with_task: bool = True
+    ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """The columns ``q`` filters on (also the statement's cache key) and their values."""
+        names: list[str] = []
+        values: list[Any] = []
+        for name in self._FILTERS:
+            value = getattr(q, name)
+            if value is not None and (with_task or name != "task_id"):
+                names.append(name)
+                values.append(value)
+        return tuple(names), tuple(values)
 
-    def _clauses(self, values: dict[str, Any]) -> list[Any]:
-        t = self.table
-        return [
-            t.c[name[2:]] == sa.bindparam(name)
-            for name in values
-            if name.startswith("w_") and name[2:] in self._FILTERS
-        ]
-
-    def _select_full(self) -> sa.Select[Any]:
-        return sa.select(*(self.table.c[c] for c in _COLUMNS))
+    def _where(self, names: Sequence[str], extra: Sequence[str] = ()) -> str:
+        conds = [*extra, *(f"{self._q[n]} = ?" for n in names)]
+        return f" WHERE {' AND '.join(conds)}" if conds else ""
 
     def newest(self, q: XComQuery) -> XComRecord | None:
-        values = self._values(q)
-        stmt = self._stmts.get(("newest", *values))
-        if stmt is None:
-            t = self.table
-            # (task_id, key, pushed_ns) serves both the filter and the order.
-            sel = (
-                self._select_full()
-                .where(*self._clauses(values))
-                .order_by(t.c.pushed_ns.desc())
-                .limit(sa.literal_column("1"))
-            )
-            stmt = self._compiled(("newest", *values), lambda: sel)
-        row = self._run(stmt, stmt.bind(values), fetch="one")
+        names, values = self._filters(q)
+        # (task_id, key, pushed_ns) serves both the filter and the order.
+        sql = self._statement(
+            ("newest", *names),
+            lambda: (
+                f"SELECT {self._select} FROM {self._t}{self._where(names)} "
+                f"ORDER BY {self._q['pushed_ns']} DESC LIMIT 1"
+            ),
+        )
+        row = self._run(sql, values, fetch="one")
         return XComRecord(*row) if row is not None else None
 
     def newest_per_task(self, q: XComQuery, task_ids: Sequence[str]) -> dict[str, XComRecord]:
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
-        values = self._values(q, with_task=False)
-        filters = tuple(values)
-        for i, tid in enumerate(ids):
-            values[f"t_{i}"] = tid
-        t = self.table
-
-        def build() -> sa.ClauseElement:
-            in_ids = t.c.task_id.in_([sa.bindparam(f"t_{i}") for i in range(len(ids))])
-            return (
-                self._select_full()
-                .where(in_ids, *self._clauses(values))
-                .order_by(t.c.pushed_ns.desc())
-            )
-
-        stmt = self._compiled(("many", len(ids), *filters), build)
+        names, values = self._filters(q, with_task=False)
+        in_ids = f"{self._q['task_id']} IN ({', '.join('?' * len(ids))})"
+        sql = self._statement(
+            ("many", len(ids), *names),
+            lambda: (
+                f"SELECT {self._select} FROM {self._t}{self._where(names, [in_ids])} "
+                f"ORDER BY {self._q['pushed_ns']} DESC"
+            ),
+        )
         found: dict[str, XComRecord] = {}
-        for row in self._run(stmt, stmt.bind(values), fetch="all"):
+        for row in self._run(sql, (*ids, *values), fetch="all"):
             if row[1] not in found:
                 found[row[1]] = XComRecord(*row)
         return found
 
     def scan(self, q: XComQuery, *, limit: int | None, preview_chars: int) -> list[XComRecord]:
-        values = self._values(q)
-        clauses = self._clauses(values)
-        t = self.table
+        names, values = self._filters(q)
         n = max(1, int(preview_chars))
-        cols = [
-            t.c[c] if c != "value" else sa.func.substr(t.c.value, 1, n + 1).label("value")
+        cols = ", ".join(
+            self._q[c] if c != "value" else f"SUBSTR({self._q['value']}, 1, {n + 1})"
             for c in _COLUMNS
-        ]
-        sel = sa.select(*cols).where(*clauses).order_by(t.c.pushed_ns.desc(), t.c.identity.desc())
+        )
+        sql = (
+            f"SELECT {cols} FROM {self._t}{self._where(names)} "
+            f"ORDER BY {self._q['pushed_ns']} DESC, {self._q['identity']} DESC"
+        )
         if limit is not None:
-            sel = sel.limit(max(0, int(limit)))
-        stmt = _Compiled(sel, self._dialect_ready())
+            sql += f" LIMIT {max(0, int(limit))}"
         out = []
-        for row in self._run(stmt, stmt.bind(values), fetch="all"):
+        for row in self._run(self.db.sql(sql), values, fetch="all"):
             rec = XComRecord(*row)
             if rec.value is not None and len(rec.value) > n:
                 rec.value = rec.value[:n]
@@ -525,15 +439,10 @@ class SqlXComStore:
         return out
 
     def delete(self, q: XComQuery, *, older_than_ns: int | None = None) -> int:
-        values = self._values(q)
-        clauses = self._clauses(values)
-        t = self.table
+        names, values = self._filters(q)
+        extra = []
         if older_than_ns is not None:
-            clauses.append(t.c.pushed_ns < sa.bindparam("w_cutoff"))
-            values["w_cutoff"] = int(older_than_ns)
-        stmt = _Compiled(sa.delete(t).where(*clauses), self._dialect_ready())
-        return int(self._run(stmt, stmt.bind(values)))
-
-    def _dialect_ready(self) -> sa.Dialect:
-        self._connection()
-        return self.db.engine.dialect
+            extra.append(f"{self._q['pushed_ns']} < ?")
+            values = (int(older_than_ns), *values)
+        sql = f"DELETE FROM {self._t}{self._where(names, extra)}"
+        return int(self._run(self.db.sql(sql), values))
