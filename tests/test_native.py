@@ -98,9 +98,7 @@ def test_values_cross_between_native_and_sqlalchemy(tmp_path: Path, kind: str) -
     url = url_of(kind, tmp_path / f"x.{kind}")
     native_db = DatabaseService(url)
     native = DatabaseXComBackend(native_db)
-    XComService(native, default_flow_id="f", default_dag_run_id="r").push(
-        "t", {"n": 1.5}, key="k"
-    )
+    XComService(native, default_flow_id="f", default_dag_run_id="r").push("t", {"n": 1.5}, key="k")
     native.close()
     # DuckDB opens one file once per process: its SQLAlchemy engine borrows the native one.
     engine = native_db.engine if kind == "duckdb" else create_engine(url)
