@@ -57,6 +57,7 @@ _COLUMNS = (
     "size",
     "pushed_ns",
 )
+_ALL_FILTERS = ("task_id", "key", "flow_id", "dag_run_id", "batch_id")
 # The order of an upsert's parameters.
 _ROW_ORDER = (
     "identity", "flow_id", "task_id", "key", "dag_run_id", "batch_id",
@@ -365,17 +366,30 @@ class SqlXComStore:
             with self.transaction():
                 self._run(sql, rows, many=True)
 
-    _FILTERS = ("task_id", "key", "flow_id", "dag_run_id", "batch_id")
-
     def _filters(
         self, q: XComQuery, *, with_task: bool = True
     ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
         """The columns ``q`` filters on (also the statement's cache key) and their values."""
+        flow, task, key, run, batch = q
+        if (
+            with_task
+            and task is not None
+            and key is not None
+            and flow is not None
+            and run is not None
+            and batch is not None
+        ):  # a pull that names every part: the common case
+            return _ALL_FILTERS, (task, key, flow, run, batch)
         names: list[str] = []
         values: list[Any] = []
-        for name in self._FILTERS:
-            value = getattr(q, name)
-            if value is not None and (with_task or name != "task_id"):
+        for name, value in (
+            ("task_id", task if with_task else None),
+            ("key", key),
+            ("flow_id", flow),
+            ("dag_run_id", run),
+            ("batch_id", batch),
+        ):
+            if value is not None:
                 names.append(name)
                 values.append(value)
         return tuple(names), tuple(values)
@@ -386,14 +400,16 @@ class SqlXComStore:
 
     def newest(self, q: XComQuery) -> XComRecord | None:
         names, values = self._filters(q)
-        # (task_id, key, pushed_ns) serves both the filter and the order.
-        sql = self._statement(
-            ("newest", *names),
-            lambda: (
-                f"SELECT {self._select} FROM {self._t}{self._where(names)} "
-                f"ORDER BY {self._q['pushed_ns']} DESC LIMIT 1"
-            ),
-        )
+        sql = self._stmts.get(names)
+        if sql is None:
+            # (task_id, key, pushed_ns) serves both the filter and the order.
+            sql = self._statement(
+                names,
+                lambda: (
+                    f"SELECT {self._select} FROM {self._t}{self._where(names)} "
+                    f"ORDER BY {self._q['pushed_ns']} DESC LIMIT 1"
+                ),
+            )
         row = self._run(sql, values, fetch="one")
         return XComRecord(*row) if row is not None else None
 
