@@ -110,11 +110,12 @@ def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
     ]
     rows = store._rows(records)
     from qarion_etl.xcom import XComQuery
+    from qarion_etl.xcom.records import identity_key
 
     store.newest(XComQuery("bench", "t1", "r1", "run", 1))  # builds the point-pull statement
-    select = store._stmts[("task_id", "key", "flow_id", "dag_run_id", "batch_id")]
-    # Parameters in the statement's order: task_id, key, flow_id, dag_run_id, batch_id.
-    pulls = [(f"t{i % 100}", f"r{i}", "bench", "run", 1) for i in range(n)]
+    select = store._stmts["identity"]
+    # A pull that names every part looks the row up by its identity (the primary key).
+    pulls = [(identity_key("bench", f"t{i % 100}", f"r{i}", "run", 1),) for i in range(n)]
     plan = (upsert, rows, select, pulls)
 
     def cleanup() -> None:

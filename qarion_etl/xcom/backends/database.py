@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from qarion_etl.errors import ConfigError
 from qarion_etl.sqlschema import Column, TableSpec
 from qarion_etl.xcom.backends.offload import OffloadMixin
-from qarion_etl.xcom.records import MAX_ID_LENGTH, XComQuery, XComRecord
+from qarion_etl.xcom.records import MAX_ID_LENGTH, XComQuery, XComRecord, identity_key
 
 if TYPE_CHECKING:
     from qarion_etl.db_service import DatabaseService
@@ -400,6 +400,17 @@ class SqlXComStore:
 
     def newest(self, q: XComQuery) -> XComRecord | None:
         names, values = self._filters(q)
+        if names is _ALL_FILTERS:
+            # Every part given: at most one row matches, the one keyed by its identity. Asking
+            # by primary key leaves a planner nothing to get wrong (PostgreSQL without fresh
+            # statistics otherwise picks the run index and reads every row of the run).
+            task, key, flow, run, batch = values
+            sql = self._statement(
+                "identity",
+                lambda: f"SELECT {self._select} FROM {self._t} WHERE {self._q['identity']} = ?",
+            )
+            row = self._run(sql, (identity_key(flow, task, key, run, batch),), fetch="one")
+            return XComRecord(*row) if row is not None else None
         sql = self._stmts.get(names)
         if sql is None:
             # (task_id, key, pushed_ns) serves both the filter and the order.
