@@ -113,9 +113,15 @@ def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
     from qarion_etl.xcom.records import identity_key
 
     store.newest(XComQuery("bench", "t1", "r1", "run", 1))  # builds the point-pull statement
-    select = store._stmts["identity"]
-    # A pull that names every part looks the row up by its identity (the primary key).
-    pulls = [(identity_key("bench", f"t{i % 100}", f"r{i}", "run", 1),) for i in range(n)]
+    if "identity" in store._stmts:
+        # A pull that names every part looks the row up by its identity (the primary key).
+        select = store._stmts["identity"]
+        pulls: list[tuple[Any, ...]] = [
+            (identity_key("bench", f"t{i % 100}", f"r{i}", "run", 1),) for i in range(n)
+        ]
+    else:  # SQLite: by the filters, through the (task_id, key, pushed_ns) index
+        select = store._stmts[("task_id", "key", "flow_id", "dag_run_id", "batch_id")]
+        pulls = [(f"t{i % 100}", f"r{i}", "bench", "run", 1) for i in range(n)]
     plan = (upsert, rows, select, pulls)
 
     def cleanup() -> None:

@@ -265,7 +265,7 @@ class SqlXComStore:
 
     # --- execution ---------------------------------------------------------------------
     def _run(self, sql: str, params: Any, *, many: bool = False, fetch: str | None = None) -> Any:
-        errors = self._errors()
+        errors = self._conn_errors or self._errors()
         for attempt in (0, 1):
             local = self._local
             held = getattr(local, "conn", None)
@@ -400,12 +400,14 @@ class SqlXComStore:
 
     def newest(self, q: XComQuery) -> XComRecord | None:
         names, values = self._filters(q)
-        if names is _ALL_FILTERS:
+        if names is _ALL_FILTERS and self.dialect != "sqlite":
             # Every part given: at most one row matches, the one keyed by its identity. Asking
             # by primary key leaves a planner nothing to get wrong (PostgreSQL without fresh
-            # statistics otherwise picks the run index and reads every row of the run).
+            # statistics otherwise picks the run index and reads every row of the run) and is
+            # the clustered key on MySQL and an index scan on DuckDB. SQLite always takes the
+            # lookup index for the filters below, which saves hashing the identity.
             task, key, flow, run, batch = values
-            sql = self._statement(
+            sql = self._stmts.get("identity") or self._statement(
                 "identity",
                 lambda: f"SELECT {self._select} FROM {self._t} WHERE {self._q['identity']} = ?",
             )
