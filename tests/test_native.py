@@ -215,3 +215,16 @@ def test_a_default_run_never_imports_sqlalchemy(tmp_path: Path) -> None:
         loaded & {"sqlalchemy", "duckdb_engine", "boto3", "networkx"}
     )
     assert "256.2401333333334\n" in done.stdout  # xcom get printed the pulled avg_value
+
+
+def test_duckdb_url_options_reach_duckdb(tmp_path: Path) -> None:
+    """A DuckDB URL with options (here a bound on its buffer pool) goes through duckdb-engine,
+    which hands them to DuckDB."""
+    db = DatabaseService(f"duckdb:///{tmp_path / 'w.duckdb'}?memory_limit=1GB")
+    try:
+        assert not db.native
+        with db.connect() as conn:
+            limit = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar()
+        assert limit in ("953.6 MiB", "1.0 GB", "1GB"), limit
+    finally:
+        db.close()
