@@ -133,81 +133,59 @@ def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
     return times, (plan, cleanup)
 
 
-def raw_sqlite(path: Path, plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]:
+def raw_driver(
+    cur: Any, begin: str, plan: tuple[str, list[Any], str, list[Any]]
+) -> dict[str, float]:
+    """The plan's statements on a raw driver cursor in autocommit mode."""
     upsert, rows, select, pulls = plan
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    cur = conn.cursor()
     each = fresh_rows(rows)
 
     def pushes(batch: list[Any]) -> None:
         for row in batch:
             cur.execute(upsert, row)
 
-    times = {"push": timed(pushes, prepare=each)}
-
     def batched(batch: list[Any]) -> None:
-        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(begin)
         for row in batch:
             cur.execute(upsert, row)
         cur.execute("COMMIT")
-
-    times["batch"] = timed(batched, prepare=each)
 
     def many(batch: list[Any]) -> None:
-        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(begin)
         cur.executemany(upsert, batch)
         cur.execute("COMMIT")
-
-    times["many"] = timed(many, prepare=each)
-
-    def pull_all() -> None:
-        for p in pulls:  # fetch the row and decode its value, as a caller would
-            json.loads(cur.execute(select, p).fetchone()[3])
-
-    times["pull"] = timed(pull_all)
-    conn.close()
-    return times
-
-
-def raw_psycopg(plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]:
-    import psycopg
-
-    upsert, rows, select, pulls = plan
-    conn = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True)
-    cur = conn.cursor()
-    each = fresh_rows(rows)
-
-    def pushes(batch: list[Any]) -> None:
-        for row in batch:
-            cur.execute(upsert, row)
-
-    times = {"push": timed(pushes, prepare=each)}
-
-    def batched(batch: list[Any]) -> None:
-        cur.execute("BEGIN")
-        for row in batch:
-            cur.execute(upsert, row)
-        cur.execute("COMMIT")
-
-    times["batch"] = timed(batched, prepare=each)
-
-    def many(batch: list[Any]) -> None:
-        cur.execute("BEGIN")
-        cur.executemany(upsert, batch)
-        cur.execute("COMMIT")
-
-    times["many"] = timed(many, prepare=each)
 
     def pull_all() -> None:
         for p in pulls:  # fetch the row and decode its value, as a caller would
             cur.execute(select, p)
             json.loads(cur.fetchone()[3])
 
-    times["pull"] = timed(pull_all)
-    conn.close()
-    return times
+    return {
+        "push": timed(pushes, prepare=each),
+        "batch": timed(batched, prepare=each),
+        "many": timed(many, prepare=each),
+        "pull": timed(pull_all),
+    }
+
+
+def raw_sqlite(path: Path, plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        return raw_driver(conn.cursor(), "BEGIN IMMEDIATE", plan)
+    finally:
+        conn.close()
+
+
+def raw_psycopg(plan: tuple[str, list[Any], str, list[Any]]) -> dict[str, float]:
+    import psycopg
+
+    conn = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True)
+    try:
+        return raw_driver(conn.cursor(), "BEGIN", plan)
+    finally:
+        conn.close()
 
 
 def compare(
