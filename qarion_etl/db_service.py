@@ -12,7 +12,6 @@ first use, so the default project never imports SQLAlchemy.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,11 +79,6 @@ def create_engine(url: str, *, root: Path | None = None, **kwargs: Any) -> Engin
     return engine
 
 
-def _dialect_of(url: str) -> str:
-    """The dialect name a URL's scheme names (``postgresql+psycopg`` is ``postgresql``)."""
-    return url.split(":", 1)[0].split("+", 1)[0].lower()
-
-
 class DatabaseService:
     """One database: a connection source plus dialect-aware helpers.
 
@@ -113,7 +107,6 @@ class DatabaseService:
             self._engine = engine
             self._url = engine.url.render_as_string(hide_password=False)
             self._dialect = engine.dialect.name
-        self._pid = os.getpid()
 
     @property
     def engine(self) -> Engine:

@@ -122,13 +122,6 @@ def table_spec(name: str) -> TableSpec:
     )
 
 
-def build_table(name: str, dialect: str | None = None) -> Any:
-    """The XCom table as a SQLAlchemy ``Table`` (its own ``MetaData``)."""
-    import sqlalchemy as sa
-
-    return table_spec(name).to_sqlalchemy(sa.MetaData(), dialect)
-
-
 def _index_name(table: str, what: str) -> str:
     name = f"ix_{table}_{what}"
     if len(name) > 60:
