@@ -35,9 +35,10 @@ test: $(VENV)/.installed-dev services ## Install test tools and run every test (
 test-fast: $(VENV)/.installed-dev ## Tests without PostgreSQL, MariaDB, S3 or slow ones
 	$(BIN)/python -m pytest -m 'not postgres and not mariadb and not s3 and not slow'
 
-lint: $(VENV)/.installed-dev ## ruff check and format check
+lint: $(VENV)/.installed-dev ## ruff check, format check and strict mypy on qarion_etl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: $(VENV)/.installed-dev ## Format the code
 	$(BIN)/ruff format .

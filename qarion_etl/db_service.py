@@ -256,7 +256,7 @@ class DatabaseService:
         except sa.exc.SQLAlchemyError as exc:
             raise self.unavailable(exc) from exc
         fairy.detach()
-        conn = fairy.dbapi_connection
+        conn: Any = fairy.dbapi_connection
         if self.dialect == "sqlite":
             conn.isolation_level = None
         elif self.dialect == "postgresql":

@@ -346,19 +346,19 @@ class _FlowParser:
             self._unknown(
                 config,
                 spec.config_keys,
-                f"[tasks.config] of {_article(ttype)} {ttype} task",
+                f"[tasks.config] of {_article(str(ttype))} {ttype} task",
                 cl,
                 task_id,
             )
             for key in sorted(spec.required_config - set(config)):
                 self.problem(
-                    f"missing config '{key}' ({_article(ttype)} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
+                    f"missing config '{key}' ({_article(str(ttype))} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
                     line,
                     task_id,
                 )
             if spec.needs_target and not raw.get("target_dataset_id"):
                 self.problem(
-                    f"{_article(ttype)} {ttype} task needs 'target_dataset_id'", line, task_id
+                    f"{_article(str(ttype))} {ttype} task needs 'target_dataset_id'", line, task_id
                 )
             if ttype == "ingestion" and "format" in config and config["format"] not in FORMATS:
                 self.problem(

@@ -348,7 +348,8 @@ class RunStore:
             f"ORDER BY {q('ended_at')} DESC LIMIT 1"
         )
         with self.db.connect() as conn:
-            return conn.exec_driver_sql(self._sql(sql), (flow_id, task_id)).scalar()
+            found = conn.exec_driver_sql(self._sql(sql), (flow_id, task_id)).scalar()
+        return None if found is None else str(found)
 
 
 def _owner_json() -> str:

@@ -96,22 +96,20 @@ class TableSpec:
                 "datetime": sa.DateTime,
             }[kind]()
 
-        options = {f"mysql_{k}": v for k, v in self.mysql_options.items()} if mysql else {}
-        table = sa.Table(
-            self.name,
-            metadata,
-            *(
-                sa.Column(
-                    c.name,
-                    sa_type(c.kind),
-                    primary_key=c.primary_key,
-                    nullable=c.nullable and not c.primary_key,
-                    autoincrement=False,
-                )
-                for c in self.columns
-            ),
-            **options,
+        options: dict[str, Any] = (
+            {f"mysql_{k}": v for k, v in self.mysql_options.items()} if mysql else {}
         )
+        columns: list[Any] = [
+            sa.Column(
+                c.name,
+                sa_type(c.kind),
+                primary_key=c.primary_key,
+                nullable=c.nullable and not c.primary_key,
+                autoincrement=False,
+            )
+            for c in self.columns
+        ]
+        table = sa.Table(self.name, metadata, *columns, **options)
         for index, cols in self.indexes:
             sa.Index(index, *(table.c[c] for c in cols))
         return table

@@ -53,10 +53,10 @@ def load_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         return tomli.loads(text), text
     except tomli.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        lineno: int | None = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", str(exc))
-        hint = _inline_table_hint(text, line) if line else None
-        raise TomlSyntaxError(f"invalid TOML: {msg}", line, hint) from exc
+        hint = _inline_table_hint(text, lineno) if lineno else None
+        raise TomlSyntaxError(f"invalid TOML: {msg}", lineno, hint) from exc
 
 
 def _table_prefix(lines: list[str], before: int) -> str:

@@ -50,8 +50,8 @@ def _name_line(sql: str, name: str, at: Any) -> int | None:
     pattern = re.compile(rf"\b{re.escape(name)}\b")
     for number, text in enumerate(sql.splitlines(), start=1):
         if "{" in text and pattern.search(text):
-            return at(number)
-    return at(1)
+            return int(at(number))
+    return int(at(1))
 
 
 def template_problems(

@@ -47,11 +47,11 @@ def _scrub(text: str, ctx: typer.Context) -> str:
 class QarionGroup(TyperGroup):
     """Turns errors into messages and exit codes for every subcommand."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer.Context is click's
         try:
             return super().invoke(ctx)
         except QarionError as exc:
-            if get_state(ctx).debug:  # type: ignore[arg-type]
+            if get_state(ctx).debug:
                 traceback.print_exc()
             output.error(_scrub(str(exc), ctx))
             raise typer.Exit(exc.exit_code) from None
@@ -61,7 +61,7 @@ class QarionGroup(TyperGroup):
         except (typer.TyperException, typer.Exit, typer.Abort):
             raise
         except Exception as exc:
-            if get_state(ctx).debug:  # type: ignore[arg-type]
+            if get_state(ctx).debug:
                 raise
             output.error(_scrub(f"internal error: {type(exc).__name__}: {exc}", ctx))
             output.info(

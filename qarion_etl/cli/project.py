@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,7 +36,7 @@ def config_show(
     output.emit(_as_toml_like(data))
 
 
-def _as_toml_like(data: dict, prefix: str = "") -> str:
+def _as_toml_like(data: dict[str, Any], prefix: str = "") -> str:
     import json
 
     lines: list[str] = []

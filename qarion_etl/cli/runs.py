@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import typer
 
 from qarion_etl.cli import output
@@ -109,7 +112,7 @@ def show_run(
     output.emit(_table(("TASK", "STATUS", "TRIES", "ROWS", "ERROR"), rows))
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()

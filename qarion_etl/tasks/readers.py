@@ -348,7 +348,7 @@ def jsonl_rows(
                 if not text.strip():
                     continue
                 obj = _json_line(text, shown, lineno)
-                out = []
+                out: list[Any] = []
                 for name, stype in zip(names, types, strict=True):
                     value = obj.get(name)
                     if value is None:

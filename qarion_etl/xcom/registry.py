@@ -37,9 +37,12 @@ BUILTIN_BACKENDS: dict[str, str] = {
 class XComConfigLike(Protocol):
     """What ``create_backend`` reads from ``qarion_etl.config.XComConfig``."""
 
-    backend: str
-    backend_config: Mapping[str, Any]
-    max_value_bytes: int
+    @property
+    def backend(self) -> str: ...
+    @property
+    def backend_config(self) -> Mapping[str, Any]: ...
+    @property
+    def max_value_bytes(self) -> int: ...
 
 
 def _import_attr(module_name: str, attr_path: str, ref: str) -> Any:

@@ -189,7 +189,7 @@ class XComService:
         if flow_id is None:
             flow = self.default_flow_id  # checked in __init__
             if flow is None:
-                check_id("flow_id", None)
+                raise UsageError("flow_id is required (pass it, or give the service a default)")
         else:
             check_id("flow_id", flow := flow_id)
         if dag_run_id is None:

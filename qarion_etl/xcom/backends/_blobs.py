@@ -171,7 +171,7 @@ class FileBlobs:
         """Nothing to release."""
 
 
-def build_blob_store(offload_to: Any, *, root: Path | str | None = None) -> BlobStore:
+def build_blob_store(offload_to: Any, *, root: str | os.PathLike[str] | None = None) -> BlobStore:
     """The store an ``offload_to`` table names.
 
     Raises:

@@ -406,16 +406,14 @@ class SqlXComStore:
             )
             row = self._run(sql, (identity_key(flow, task, key, run, batch),), fetch="one")
             return XComRecord(*row) if row is not None else None
-        sql = self._stmts.get(names)
-        if sql is None:
-            # (task_id, key, pushed_ns) serves both the filter and the order.
-            sql = self._statement(
-                names,
-                lambda: (
-                    f"SELECT {self._select} FROM {self._t}{self._where(names)} "
-                    f"ORDER BY {self._q['pushed_ns']} DESC LIMIT 1"
-                ),
-            )
+        # (task_id, key, pushed_ns) serves both the filter and the order.
+        sql = self._stmts.get(names) or self._statement(
+            names,
+            lambda: (
+                f"SELECT {self._select} FROM {self._t}{self._where(names)} "
+                f"ORDER BY {self._q['pushed_ns']} DESC LIMIT 1"
+            ),
+        )
         row = self._run(sql, values, fetch="one")
         return XComRecord(*row) if row is not None else None
 

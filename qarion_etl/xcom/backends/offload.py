@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from qarion_etl.errors import ConfigError, StoreUnavailable
@@ -99,7 +99,7 @@ class OffloadMixin(BaseXCom):
         threshold: int | None,
         offload_to: Mapping[str, Any] | None,
         *,
-        root: Path | str | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         """Turn offload on (both given) or leave it off (neither given).
 

@@ -91,7 +91,7 @@ class S3XComBackend(BaseXCom):
         self.endpoint_url = endpoint_url
         creds = check_credentials(credentials)
         self._secrets = [v for k, v in creds.items() if k != "region_name"]
-        self._settings = {
+        self._settings: dict[str, Any] = {
             "credentials": creds,
             "region_name": region_name,
             "endpoint_url": endpoint_url,
@@ -104,8 +104,7 @@ class S3XComBackend(BaseXCom):
         self.max_workers = max(int(max_workers), 1)
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
-        self.client  # build it now: a bad profile or option fails at start-up  # noqa: B018
-        self.region_name = self._client.meta.region_name
+        self.region_name = self.client.meta.region_name  # built now: bad options fail at start-up
 
     # --- plumbing ----------------------------------------------------------------------
     @property
