@@ -60,7 +60,7 @@ from qarion_etl.xcom.values import (
 
 if TYPE_CHECKING:
     from qarion_etl.db_service import DatabaseService
-    from qarion_etl.xcom.backends.database import SqlXComStore
+    from qarion_etl.xcom.backends.sqlstore import SqlXComStore
 
 DEFAULT_NAMESPACE = "qarion"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
@@ -233,7 +233,7 @@ class BaseXCom:
                     f"XCom backend {type(self).__name__} needs a database service "
                     "(build it as Backend(db_service, **backend_config))"
                 )
-            from qarion_etl.xcom.backends.database import SqlXComStore
+            from qarion_etl.xcom.backends.sqlstore import SqlXComStore
 
             self._sql = SqlXComStore(self.db_service, self.table_name)
         return self._sql

@@ -1,0 +1,414 @@
+"""One run while it executes: ``RunExecution``, built and started by ``FlowRunner.run``.
+
+It gets the run's ``dag_run_id`` and ``batch_id`` from the run store (or reopens the run
+given to ``--resume``/``--task``), executes the selected tasks in dependency order
+(independent ones concurrently, up to ``max_workers``), tries each task up to its
+``retries`` (clearing the try's XComs before the next), records every task instance,
+pushes each result to XCom, and writes the results file. A failed task skips its
+descendants; ``fail_fast`` stops the run; Ctrl-C sets a cancel flag that every task checks
+before it publishes, marks the run ``interrupted`` and re-raises ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.errors import QarionError, StoreUnavailable, UsageError, clip
+from qarion_etl.reporting import (
+    FAILED,
+    INTERRUPTED,
+    KEPT,
+    NOT_RUN,
+    SKIPPED,
+    SUCCESS,
+    RunResult,
+    TaskOutcome,
+    write_results,
+)
+
+if TYPE_CHECKING:
+    from qarion_etl.flow import Flow, TaskSpec
+    from qarion_etl.runner import FlowRunner, RunOptions
+    from qarion_etl.runs import RunStore
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def new_run_id(flow_id: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{flow_id}__{stamp}_{uuid.uuid4().hex[:6]}"
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, QarionError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class RunExecution:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self, runner: FlowRunner, flow: Flow, graph: Any, selected: list[str], opts: RunOptions
+    ) -> None:
+        self.runner = runner
+        self.project = runner.project
+        self.reporter = runner.reporter
+        self.flow = flow
+        self.graph = graph
+        self.opts = opts
+        self.selected = selected
+        self.cancel = threading.Event()
+        self.outcomes: dict[str, TaskOutcome] = {
+            t: TaskOutcome(t) for t in flow.task_ids if t in selected
+        }
+        self.clear_first: set[str] = set()
+        self.active: dict[str, Any] = {}  # task id -> TaskContext of the running try
+        self.run_for_task: dict[str, str] = {}
+
+    # --- setup ---------------------------------------------------------------------
+    def _prepare(self, store: RunStore) -> None:
+        opts, flow = self.opts, self.flow
+        existing = opts.resume or (opts.run_id if opts.task else None)
+        record = store.get_run(existing) if existing else None
+        if opts.resume and record is None:
+            raise UsageError(f"--resume {clip(opts.resume)!r}: no such run")
+        if opts.resume and record is not None and record.status == "running" and record.owner:
+            from qarion_etl.runs import owner_alive
+
+            if owner_alive(record.owner):
+                raise UsageError(
+                    f"--resume {opts.resume}: the run is still running (process "
+                    f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it"
+                )
+        if record is not None:
+            if record.flow_id != flow.id:
+                raise UsageError(
+                    f"run '{record.dag_run_id}' belongs to flow '{record.flow_id}', not '{flow.id}'"
+                )
+            self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
+            prior = {ti.task_id: ti for ti in store.task_instances(record.dag_run_id)}
+            if opts.resume:
+                for tid, ti in prior.items():
+                    if tid in self.outcomes and ti.status == SUCCESS:
+                        o = self.outcomes[tid]
+                        o.status, o.tries, o.rows, o.xcom_keys = (
+                            KEPT,
+                            ti.try_number,
+                            ti.rows,
+                            ti.xcom_keys,
+                        )
+                        o.started_at, o.ended_at = ti.started_at, ti.ended_at
+            self.clear_first = {t for t in self.outcomes if t in prior or opts.task}
+            self.run_for_task = {
+                t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
+            }
+            store.reopen_run(record.dag_run_id)
+        else:
+            self.dag_run_id = opts.run_id or new_run_id(flow.id)
+            self.batch_id = store.allocate_batch_id(flow.id, opts.batch_id)
+            store.start_run(self.dag_run_id, flow.id, self.batch_id, self.started_at)
+        # Upstream tasks that this run does not execute: read their values from the run
+        # where they last succeeded.
+        for tid in self.outcomes:
+            for up in self.graph.ancestors(tid):
+                if up not in self.outcomes and up not in self.run_for_task:
+                    found = store.last_success_run_of_task(flow.id, up)
+                    if found:
+                        self.run_for_task[up] = found
+
+    # --- execution -----------------------------------------------------------------
+    def execute(self) -> RunResult:
+        from qarion_etl.runs import RunStore
+
+        project = self.project
+        self.started_at = now_iso()
+        t0 = time.perf_counter()
+        self.ds = self.started_at[:10]
+        self.store = RunStore(project.metadata_db(), project.config.metadata.namespace)
+        # Reach the warehouse and build the XCom backend before the run is recorded, so a
+        # refused store (a DuckDB file in use, a server down) leaves no run "running".
+        self.db = project.engine_db()
+        self.db.check()
+        self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
+        self._prepare(self.store)
+        self.write_lock = threading.Lock() if self.db.dialect == "sqlite" else None
+        todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
+        self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
+        status = SUCCESS
+        try:
+            self._schedule(todo)
+            if any(o.status in (FAILED, SKIPPED, NOT_RUN) for o in self.outcomes.values()):
+                status = FAILED
+        except KeyboardInterrupt:
+            status = INTERRUPTED
+            self.cancel.set()
+            for o in self.outcomes.values():
+                if o.status in (NOT_RUN, INTERRUPTED) and o.started_at:
+                    o.status, o.error = INTERRUPTED, "interrupted"
+                    o.ended_at = o.ended_at or now_iso()
+                    self._record(o, INTERRUPTED)
+            raise
+        finally:
+            result = RunResult(
+                self.flow.id,
+                self.dag_run_id,
+                self.batch_id,
+                status,
+                self.started_at,
+                now_iso(),
+                round(time.perf_counter() - t0, 4),
+                [self.outcomes[t] for t in self.outcomes],
+            )
+            self._finish(result)
+        return result
+
+    def _schedule(self, todo: list[str]) -> None:
+        workers = self.opts.max_workers or os.cpu_count() or 1
+        todo_set = set(todo)
+        waiting = {t: {p for p in self.graph.predecessors(t) if p in todo_set} for t in todo}
+        ready = [t for t in todo if not waiting[t]]
+        done_count = 0
+        total = len(todo)
+        stop = False
+
+        def settle(outcome: TaskOutcome) -> None:
+            nonlocal done_count, stop
+            done_count += 1
+            self.reporter.task_finished(outcome, done_count, total)
+            if outcome.status == SUCCESS:
+                for child in self.graph.successors(outcome.task_id):
+                    if child in waiting and outcome.task_id in waiting[child]:
+                        waiting[child].discard(outcome.task_id)
+                        if not waiting[child] and self.outcomes[child].status == NOT_RUN:
+                            ready.append(child)
+                return
+            if self.opts.fail_fast:
+                stop = True
+                self.cancel.set()
+            for desc in sorted(self.graph.descendants(outcome.task_id) & todo_set, key=todo.index):
+                o = self.outcomes[desc]
+                if o.status == NOT_RUN and not o.started_at:
+                    o.status = SKIPPED
+                    o.error = f"upstream task '{outcome.task_id}' {outcome.status}"
+                    waiting.pop(desc, None)
+                    done_count += 1
+                    self.reporter.task_finished(o, done_count, total)
+
+        if workers <= 1 or total <= 1:
+            while ready and not stop:
+                settle(self._run_task(ready.pop(0)))
+            return
+        running: dict[Future[TaskOutcome], str] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qarion-task") as pool:
+            try:
+                while (ready and not stop) or running:
+                    while ready and not stop and len(running) < workers:
+                        tid = ready.pop(0)
+                        running[pool.submit(self._run_task, tid)] = tid
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        running.pop(fut)
+                        settle(fut.result())
+            except KeyboardInterrupt:
+                self.cancel.set()
+                for fut in running:
+                    fut.cancel()
+                for ctx in list(self.active.values()):
+                    ctx.interrupt()  # DuckDB: abandon the running statement; its write rolls back
+                raise
+
+    def _run_task(self, tid: str) -> TaskOutcome:
+        from qarion_etl.tasks.base import TaskContext
+
+        spec = self.flow.task(tid)
+        o = self.outcomes[tid]
+        o.started_at = now_iso()
+        t0 = time.perf_counter()
+        self._record(o, "running")
+        ctx = TaskContext(
+            flow=self.flow,
+            spec=spec,
+            db=self.db,
+            root=self.project.config.root,
+            batch_id=self.batch_id,
+            dag_run_id=self.dag_run_id,
+            render=self._renderer(spec),
+            full_refresh=self.opts.full_refresh,
+            cancel=self.cancel,
+            write_lock=self.write_lock,
+        )
+        self.active[tid] = ctx
+        try:
+            return self._tries(spec, o, ctx, t0)
+        finally:
+            self.active.pop(tid, None)
+
+    def _tries(self, spec: TaskSpec, o: TaskOutcome, ctx: Any, t0: float) -> TaskOutcome:
+        from qarion_etl.tasks import get_task_class
+        from qarion_etl.tasks.base import Interrupted
+
+        tid = spec.id
+        result: dict[str, Any] | None = None
+        full: dict[str, Any] = {}
+        pushed = False
+        for attempt in range(1, spec.retries + 2):
+            o.tries = attempt
+            self.reporter.task_started(tid, attempt)
+            timer = None
+            if spec.timeout_seconds:
+                ctx.deadline = time.monotonic() + spec.timeout_seconds
+                timer = threading.Timer(spec.timeout_seconds, ctx.interrupt)
+                timer.daemon = True
+                timer.start()
+            try:
+                if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
+                    self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
+                ctx.check_cancel()
+                if result is None:
+                    result = get_task_class(spec.type)(spec).execute(ctx)
+                    full = self._full_result(result, t0)
+                # The work is done (and written); a failed push is retried on its own, so a
+                # store outage never makes an INCREMENTAL task append its batch twice.
+                o.xcom_keys = self._push(spec, full)
+                o.error, o.exit_code, pushed = None, None, True
+                break
+            except (Interrupted, KeyboardInterrupt) as exc:
+                o.status, o.error = INTERRUPTED, "interrupted"
+                self._close(o, t0)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                return o
+            except Exception as exc:  # a task failure of any kind
+                if self.cancel.is_set() and not self.opts.fail_fast:
+                    o.status, o.error = INTERRUPTED, "interrupted"
+                    self._close(o, t0)
+                    return o
+                o.error = error_text(exc)
+                if result is not None:
+                    o.error = f"pushing the result to XCom failed: {o.error}"
+                o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None
+                if ctx.timed_out():
+                    o.error = (
+                        f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
+                    )
+                if attempt > spec.retries or self.cancel.is_set():
+                    break
+                delay = spec.retry_delay_seconds * (
+                    2 ** (attempt - 1) if spec.retry_exponential_backoff else 1
+                )
+                self.reporter.task_retrying(tid, attempt, o.error, delay)
+                if self.cancel.wait(delay):
+                    break
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        if result is None or not pushed:
+            o.status = FAILED
+            self._close(o, t0)
+            return o
+        o.status, o.result = SUCCESS, full
+        o.rows = result.get("rows_loaded", result.get("rows_written"))
+        self._close(o, t0)
+        return o
+
+    def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
+        duration = round(time.perf_counter() - t0, 4)
+        # The task already keeps its own fields over same-named result columns.
+        return {
+            **result,
+            "status": SUCCESS,
+            "batch_id": self.batch_id,
+            "duration_seconds": duration,
+        }
+
+    def _close(self, o: TaskOutcome, t0: float) -> None:
+        o.ended_at = now_iso()
+        o.duration_seconds = round(time.perf_counter() - t0, 4)
+        self._record(o, o.status)
+
+    def _record(self, o: TaskOutcome, status: str) -> None:
+        from qarion_etl.runs import TaskInstanceRecord
+
+        self.store.record_task(
+            TaskInstanceRecord(
+                self.dag_run_id,
+                o.task_id,
+                self.flow.id,
+                self.batch_id,
+                status,
+                o.tries,
+                o.started_at,
+                o.ended_at,
+                o.rows,
+                o.error,
+                o.xcom_keys,
+            )
+        )
+
+    def _push(self, spec: TaskSpec, result: dict[str, Any]) -> list[str]:
+        if self.xcom is None or not spec.do_xcom_push:
+            return []
+        ident = {
+            "task_id": spec.id,
+            "flow_id": self.flow.id,
+            "dag_run_id": self.dag_run_id,
+            "batch_id": self.batch_id,
+        }
+        items = [{**ident, "key": "return_value", "value": result}]
+        items += [
+            {**ident, "key": k, "value": v}
+            for k, v in result.items()
+            if v is not None and k != "return_value"
+        ]
+        self.xcom.push_many(items)
+        return [str(i["key"]) for i in items]
+
+    def _renderer(self, spec: TaskSpec) -> Any:
+        from qarion_etl.rendering import render_task_sql
+        from qarion_etl.templating import PullResolver
+
+        resolver = PullResolver(
+            self.flow.id,
+            self.dag_run_id,
+            (lambda: self.xcom) if self.xcom else None,
+            run_for_task=self.run_for_task,
+        )
+
+        def render(source: str) -> str:
+            return render_task_sql(
+                self.flow,
+                spec,
+                self.db,
+                resolver,
+                self.opts.variables,
+                self.batch_id,
+                self.dag_run_id,
+                self.ds,
+                source,
+            )
+
+        return render
+
+    # --- the end -------------------------------------------------------------------
+    def _finish(self, result: RunResult) -> None:
+        for o in result.tasks:
+            if o.status in (SKIPPED, NOT_RUN):
+                o.ended_at = o.ended_at or now_iso()
+                self._record(o, o.status)
+        result.results_path = write_results(result, self.project.config.state_dir / "runs")
+        self.store.finish_run(
+            result.dag_run_id,
+            result.status,
+            result.ended_at or now_iso(),
+            {"counts": result.counts(), "duration_seconds": result.duration_seconds},
+        )
+        self.reporter.run_finished(result)
