@@ -14,8 +14,6 @@ row when DuckDB refuses the file (``locate_problem``).
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import decimal
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,90 +22,13 @@ from typing import Any
 
 from qarion_etl.errors import QarionError
 from qarion_etl.flow import ColumnSpec
+from qarion_etl.tasks.convert import TEXT_STORED, convert_json_value, converters
 
 BATCH_ROWS = 10_000
 
 
 class IngestError(QarionError):
     """A row of an input file is wrong (fails its task)."""
-
-
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
-
-
-def _boolean(text: str) -> bool:
-    low = text.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(text)
-
-
-def _decimal(text: str) -> decimal.Decimal:
-    try:
-        value = decimal.Decimal(text.strip())
-    except decimal.InvalidOperation:
-        raise ValueError(text) from None
-    if not value.is_finite():
-        raise ValueError(text)
-    return value
-
-
-def _timestamp(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.strip())
-
-
-def _date(text: str) -> dt.date:
-    return dt.date.fromisoformat(text.strip())
-
-
-CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "string": str,
-    "integer": int,
-    "float": float,
-    "decimal": _decimal,
-    "boolean": _boolean,
-    "date": _date,
-    "timestamp": _timestamp,
-}
-
-#: SQLite's driver binds no Decimal/date/datetime: after checking, store them as text.
-TEXT_STORED: dict[str, Callable[[Any], Any]] = {
-    "decimal": str,
-    "date": lambda v: v.isoformat(),
-    "timestamp": lambda v: v.isoformat(sep=" "),
-}
-
-
-def converters(as_text: bool = False) -> dict[str, Callable[[str], Any]]:
-    """Text-to-value converters per schema type (``as_text``: SQLite's storage forms)."""
-    if not as_text:
-        return CONVERTERS
-    out = dict(CONVERTERS)
-    for name, to_text in TEXT_STORED.items():
-        out[name] = (lambda conv, back: lambda text: back(conv(text)))(CONVERTERS[name], to_text)
-    return out
-
-
-def convert_json_value(value: Any, schema_type: str) -> Any:
-    """Check and convert one JSON value; raises ``ValueError``."""
-    if isinstance(value, str):
-        return CONVERTERS[schema_type](value) if schema_type != "string" else value
-    if schema_type == "string":
-        return value if not isinstance(value, (dict, list)) else json.dumps(value)
-    if isinstance(value, bool):
-        if schema_type == "boolean":
-            return value
-        raise ValueError(value)
-    if schema_type == "integer" and isinstance(value, int):
-        return value
-    if schema_type == "float" and isinstance(value, (int, float)):
-        return float(value)
-    if schema_type == "decimal" and isinstance(value, (int, float)):
-        return decimal.Decimal(str(value))
-    raise ValueError(value)
 
 
 @dataclass
