@@ -1,0 +1,365 @@
+"""The flow file checker: reads a parsed TOML document into a ``Flow``.
+
+``FlowParser`` checks every key, type and task config of one flow file and collects each
+problem with the line it was found on, so a file's mistakes are all reported together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from qarion_etl.config import did_you_mean, type_names, with_article
+from qarion_etl.errors import Problem
+from qarion_etl.flow import (
+    COLUMN_KEYS,
+    FLOW_KEYS,
+    FLOW_TYPES,
+    INPUT_KEYS,
+    TASK_KEYS,
+    ColumnSpec,
+    Flow,
+    InputSpec,
+    TaskSpec,
+)
+from qarion_etl.tasks.specs import (
+    FORMATS,
+    PROCESSING_TYPES,
+    PROPERTY_KEYS,
+    SCHEMA_TYPE_ALIASES,
+    SCHEMA_TYPES,
+    SPECS,
+)
+from qarion_etl.tomlfile import KeyLocator
+
+
+class FlowParser:
+    """Checks one flow document; ``parse()`` returns the flow, ``problems`` what is wrong."""
+
+    def __init__(self, path: Path, doc: dict[str, Any], text: str) -> None:
+        self.path = path
+        self.doc = doc
+        self.text = text
+        self.loc = KeyLocator(text)
+        self.problems: list[Problem] = []
+
+    def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
+        self.problems.append(Problem(message, line, task_id))
+
+    def _unknown(
+        self,
+        table: Mapping[str, Any],
+        allowed: set[str] | frozenset[str],
+        what: str,
+        line_of: Any,
+        task_id: str | None = None,
+    ) -> None:
+        for key in table:
+            if key not in allowed:
+                self.problem(
+                    f"unknown key '{key}' in {what}{did_you_mean(key, set(allowed))}",
+                    line_of(key),
+                    task_id,
+                )
+
+    def _typed(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any,
+        line: int | None,
+        task_id: str | None = None,
+    ) -> Any:
+        value = table.get(key, default)
+        if value is default:
+            return value
+        ok = isinstance(value, kind) and not (
+            isinstance(value, bool) and kind in (int, float, (int, float))
+        )
+        if not ok:
+            names = type_names(kind)
+            self.problem(
+                f"'{key}' must be {with_article(names)}, got {_show(value)}", line, task_id
+            )
+            return default
+        return value
+
+    def parse(self) -> Flow:
+        doc, loc = self.doc, self.loc
+        self._unknown(doc, FLOW_KEYS, "the flow", lambda k: loc.key_line(k) or loc.table_line(k))
+        flow_id = self._typed(doc, "id", str, self.path.stem, loc.key_line("id"))
+        if not _is_identifier(flow_id):
+            self.problem(
+                f"flow id {_show(flow_id)} must be letters, digits, '_' or '-'", loc.key_line("id")
+            )
+        flow_type = self._typed(doc, "flow_type", str, "standard", loc.key_line("flow_type"))
+        if flow_type not in FLOW_TYPES:
+            self.problem(
+                f"unknown flow_type '{flow_type}' (known: {', '.join(FLOW_TYPES)})",
+                loc.key_line("flow_type"),
+            )
+        namespace = self._typed(
+            doc, "namespace", str, flow_id.replace("-", "_"), loc.key_line("namespace")
+        )
+        if not _is_identifier(namespace) or "-" in namespace:
+            self.problem(
+                f"namespace {_show(namespace)} must be letters, digits and '_'",
+                loc.key_line("namespace"),
+            )
+        input_spec = self._parse_input(doc.get("input", {}))
+        raw_tasks = doc.get("tasks", [])
+        if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
+            self.problem("'tasks' must be [[tasks]] tables", loc.key_line("tasks"))
+            raw_tasks = []
+        if not raw_tasks:
+            self.problem("the flow has no tasks (add [[tasks]] entries)")
+        tasks = tuple(self._parse_task(i, t) for i, t in enumerate(raw_tasks))
+        return Flow(
+            id=flow_id,
+            path=self.path,
+            name=self._typed(doc, "name", str, None, loc.key_line("name")),
+            description=self._typed(doc, "description", str, None, loc.key_line("description")),
+            flow_type=flow_type,
+            namespace=namespace,
+            input=input_spec,
+            tasks=tasks,
+            text=self.text,
+        )
+
+    def _parse_input(self, raw: Any) -> InputSpec:
+        loc = self.loc
+        if not isinstance(raw, dict):
+            self.problem("'input' must be a table", loc.key_line("input"))
+            return InputSpec()
+        self._unknown(raw, INPUT_KEYS, "[input]", lambda k: loc.key_line(k, "input"))
+        pk = raw.get("primary_key", [])
+        if isinstance(pk, str):
+            pk = [pk]
+        if not isinstance(pk, list) or not all(isinstance(c, str) for c in pk):
+            self.problem(
+                "[input].primary_key must be a list of column names",
+                loc.key_line("primary_key", "input"),
+            )
+            pk = []
+        columns: list[ColumnSpec] = []
+        raw_cols = raw.get("columns", [])
+        if not isinstance(raw_cols, list):
+            self.problem(
+                "[input].columns must be a list of tables", loc.key_line("columns", "input")
+            )
+            raw_cols = []
+        seen: set[str] = set()
+        line = loc.key_line("columns", "input")
+        for col in raw_cols:
+            if not isinstance(col, dict) or not isinstance(col.get("name"), str) or not col["name"]:
+                self.problem(f"each column needs a 'name', got {col!r}", line)
+                continue
+            self._unknown(col, COLUMN_KEYS, f"column '{col['name']}'", lambda _k: line)
+            stype = str(col.get("schema_type", "string")).lower()
+            stype = SCHEMA_TYPE_ALIASES.get(stype, stype)
+            if stype not in SCHEMA_TYPES:
+                self.problem(
+                    f"column '{col['name']}': unknown schema_type '{col.get('schema_type')}'"
+                    f"{did_you_mean(stype, set(SCHEMA_TYPES))} (known: {', '.join(SCHEMA_TYPES)})",
+                    line,
+                )
+            if col["name"] in seen:
+                self.problem(f"column '{col['name']}' is declared twice", line)
+            seen.add(col["name"])
+            required = col.get("required", False)
+            if not isinstance(required, bool):
+                self.problem(f"column '{col['name']}': 'required' must be true or false", line)
+                required = False
+            columns.append(ColumnSpec(col["name"], stype, required))
+        if columns:
+            for key in pk:
+                if key not in seen:
+                    self.problem(
+                        f"primary_key column '{key}' is not among [input].columns",
+                        loc.key_line("primary_key", "input"),
+                    )
+        return InputSpec(tuple(pk), tuple(columns))
+
+    def _parse_task(self, index: int, raw: dict[str, Any]) -> TaskSpec:
+        loc = self.loc
+        line = loc.table_line("tasks", index)
+        task_id = raw.get("id")
+        if not isinstance(task_id, str) or not task_id:
+            self.problem(f"task #{index + 1} has no 'id'", line)
+            task_id = f"#{index + 1}"
+        elif not _is_identifier(task_id):
+            self.problem(
+                f"task id {_show(task_id)} must be letters, digits, '_' or '-'",
+                loc.key_line("id", "tasks", index),
+                task_id,
+            )
+
+        def kl(key: str) -> int | None:
+            return loc.key_line(key, "tasks", index)
+
+        self._unknown(raw, TASK_KEYS, "[[tasks]]", kl, task_id)
+        ttype = raw.get("type")
+        spec = SPECS.get(ttype) if isinstance(ttype, str) else None
+        if ttype is None:
+            self.problem(f"missing 'type' (one of: {', '.join(SPECS)})", line, task_id)
+        elif spec is None:
+            self.problem(
+                f"unknown task type {ttype!r}{did_you_mean(str(ttype), set(SPECS))} (known: {', '.join(SPECS)})",
+                kl("type"),
+                task_id,
+            )
+        deps = raw.get("dependencies", [])
+        if isinstance(deps, str):
+            deps = [deps]
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            self.problem("'dependencies' must be a list of task ids", kl("dependencies"), task_id)
+            deps = []
+        properties = raw.get("properties", {})
+        if not isinstance(properties, dict):
+            self.problem("'properties' must be a table", kl("properties"), task_id)
+            properties = {}
+        config = raw.get("config", {})
+        if not isinstance(config, dict):
+            self.problem("'config' must be a table", kl("config"), task_id)
+            config = {}
+
+        def cl(key: str) -> int | None:
+            return _nested_key_line(loc, key, "tasks", index, "config") or line
+
+        def pl(key: str) -> int | None:
+            return _nested_key_line(loc, key, "tasks", index, "properties") or line
+
+        self._unknown(properties, PROPERTY_KEYS, "[tasks.properties]", pl, task_id)
+        ptype = str(properties.get("processing_type", "FULL_REFRESH")).upper()
+        if ptype not in PROCESSING_TYPES:
+            self.problem(
+                f"unknown processing_type {properties.get('processing_type')!r}"
+                f"{did_you_mean(ptype, set(PROCESSING_TYPES))} (known: {', '.join(PROCESSING_TYPES)})",
+                pl("processing_type"),
+                task_id,
+            )
+        if spec is not None:
+            self._unknown(
+                config,
+                spec.config_keys,
+                f"[tasks.config] of {_article(str(ttype))} {ttype} task",
+                cl,
+                task_id,
+            )
+            for key in sorted(spec.required_config - set(config)):
+                self.problem(
+                    f"missing config '{key}' ({_article(str(ttype))} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
+                    line,
+                    task_id,
+                )
+            if spec.needs_target and not raw.get("target_dataset_id"):
+                self.problem(
+                    f"{_article(str(ttype))} {ttype} task needs 'target_dataset_id'", line, task_id
+                )
+            if ttype == "ingestion" and "format" in config and config["format"] not in FORMATS:
+                self.problem(
+                    f"unknown format {config['format']!r}{did_you_mean(str(config['format']), set(FORMATS))} "
+                    f"(known: {', '.join(FORMATS)})",
+                    cl("format"),
+                    task_id,
+                )
+            if ttype == "transformation" and "sql" in config and not isinstance(config["sql"], str):
+                self.problem("config 'sql' must be a string", cl("sql"), task_id)
+        for key in ("source_dataset_id", "target_dataset_id"):
+            value = raw.get(key)
+            if value is not None and (
+                not isinstance(value, str) or not value or not _is_identifier(value) or "-" in value
+            ):
+                self.problem(
+                    f"'{key}' must be a table name of letters, digits and '_', got {_show(value)}",
+                    kl(key),
+                    task_id,
+                )
+        retries = self._typed(raw, "retries", int, 0, kl("retries"), task_id)
+        if retries < 0:
+            self.problem("'retries' must be 0 or more", kl("retries"), task_id)
+            retries = 0
+        delay = self._typed(
+            raw, "retry_delay_seconds", (int, float), 0.0, kl("retry_delay_seconds"), task_id
+        )
+        timeout = self._typed(
+            raw, "timeout_seconds", (int, float), None, kl("timeout_seconds"), task_id
+        )
+        if timeout is not None and timeout <= 0:
+            self.problem("'timeout_seconds' must be positive", kl("timeout_seconds"), task_id)
+        return TaskSpec(
+            id=task_id,
+            type=str(ttype),
+            name=self._typed(raw, "name", str, None, kl("name"), task_id),
+            description=self._typed(raw, "description", str, None, kl("description"), task_id),
+            source_dataset_id=raw.get("source_dataset_id")
+            if isinstance(raw.get("source_dataset_id"), str)
+            else None,
+            target_dataset_id=raw.get("target_dataset_id")
+            if isinstance(raw.get("target_dataset_id"), str)
+            else None,
+            dependencies=tuple(deps),
+            properties=MappingProxyType(dict(properties)),
+            config=MappingProxyType(dict(config)),
+            retries=retries,
+            retry_delay_seconds=float(delay),
+            retry_exponential_backoff=self._typed(
+                raw,
+                "retry_exponential_backoff",
+                bool,
+                False,
+                kl("retry_exponential_backoff"),
+                task_id,
+            ),
+            do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
+            timeout_seconds=float(timeout) if timeout is not None else None,
+            line=line,
+            key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
+        )
+
+
+def _nested_key_line(loc: KeyLocator, key: str, table: str, index: int, sub: str) -> int | None:
+    """Line of ``key`` in ``[tasks.config]`` belonging to the ``index``-th task."""
+    start = loc.table_line(table, index)
+    if start is None:
+        return None
+    nxt = loc.table_line(table, index + 1)
+    end = (nxt - 1) if nxt else len(loc.lines)
+    import re
+
+    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\.{re.escape(sub)}\s*\]")
+    keypat = re.compile(rf'^\s*"?{re.escape(key)}"?\s*=')
+    in_sub = False
+    for i in range(start - 1, end):
+        text = loc.lines[i]
+        if header.match(text):
+            in_sub = True
+            continue
+        if in_sub and text.lstrip().startswith("["):
+            in_sub = False
+        if in_sub and keypat.match(text):
+            return i + 1
+    return None
+
+
+def _is_identifier(value: str) -> bool:
+    return (
+        bool(value)
+        and len(value) <= 128
+        and all(c.isalnum() and c.isascii() or c in "_-" for c in value)
+        and not value[0].isdigit()
+        and value[0] != "-"
+    )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """``repr`` of a value, shortened so one bad field cannot flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 12]}...({len(text)} chars)"
