@@ -120,3 +120,49 @@ def write_orders_csv(path: Path, rows: int) -> Path:
             )
     tmp.rename(path)
     return path
+
+
+_SEED_FLOW = """
+id = "@FLOW@"
+namespace = "@NAMESPACE@"
+
+[input]
+primary_key = ["id"]
+columns = [{name = "id", schema_type = "integer", required = true},
+           {name = "value", schema_type = "float", required = true}]
+
+[[tasks]]
+id = "ingest_orders"
+type = "ingestion"
+target_dataset_id = "orders_landing"
+[tasks.config]
+path = "data/orders.csv"
+format = "csv"
+
+[[tasks]]
+id = "calculate_stats"
+type = "transformation"
+source_dataset_id = "orders_landing"
+target_dataset_id = "orders_stats"
+dependencies = ["ingest_orders"]
+[tasks.config]
+sql = @STATS_SQL@
+
+[[tasks]]
+id = "filter_high_value"
+type = "transformation"
+source_dataset_id = "orders_landing"
+target_dataset_id = "high_value_orders"
+dependencies = ["calculate_stats"]
+[tasks.config]
+sql = "SELECT * FROM {{ source_dataset }} WHERE value > {{ xcom_pull('calculate_stats', key='avg_value') }}"
+"""
+
+
+def seed_flow(flow_id: str, namespace: str, stats_sql: str) -> str:
+    """The seed pipeline as a flow file; ``stats_sql`` is calculate_stats's SQL as a TOML string."""
+    return (
+        _SEED_FLOW.replace("@FLOW@", flow_id)
+        .replace("@NAMESPACE@", namespace)
+        .replace("@STATS_SQL@", stats_sql)
+    )

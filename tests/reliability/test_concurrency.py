@@ -20,41 +20,12 @@ MANY_TASKS = 40
 
 def _flow(namespace: str, slow_sql: str = "1") -> str:
     """The seed pipeline plus a slow statement in calculate_stats, in its own namespace."""
-    return f'''
-id = "twice"
-namespace = "{namespace}"
-
-[input]
-primary_key = ["id"]
-columns = [{{name = "id", schema_type = "integer", required = true}},
-           {{name = "value", schema_type = "float", required = true}}]
-
-[[tasks]]
-id = "ingest_orders"
-type = "ingestion"
-target_dataset_id = "orders_landing"
-[tasks.config]
-path = "data/orders.csv"
-format = "csv"
-
-[[tasks]]
-id = "calculate_stats"
-type = "transformation"
-source_dataset_id = "orders_landing"
-target_dataset_id = "orders_stats"
-dependencies = ["ingest_orders"]
-[tasks.config]
-sql = "SELECT COUNT(*) * {slow_sql} AS total_count, AVG(value) AS avg_value, {{{{ batch_id }}}} AS seen_batch FROM {{{{ source_dataset }}}}"
-
-[[tasks]]
-id = "filter_high_value"
-type = "transformation"
-source_dataset_id = "orders_landing"
-target_dataset_id = "high_value_orders"
-dependencies = ["calculate_stats"]
-[tasks.config]
-sql = "SELECT * FROM {{{{ source_dataset }}}} WHERE value > {{{{ xcom_pull('calculate_stats', key='avg_value') }}}}"
-'''
+    return procs.seed_flow(
+        "twice",
+        namespace,
+        f'"SELECT COUNT(*) * {slow_sql} AS total_count, AVG(value) AS avg_value, '
+        '{{ batch_id }} AS seen_batch FROM {{ source_dataset }}"',
+    )
 
 
 def _project(tmp_path: Path, metadata_url: str, engine_url: str, namespace: str) -> Path:

@@ -39,45 +39,12 @@ SLOW_N = {"sqlite": 40_000_000, "duckdb": 600_000, "postgres": 60_000_000, "mari
 def flow_text(namespace: str, kind: str) -> str:
     # Slow unless the run says --var slow=1 (the expression's value does not change).
     one = SLOW[kind].format(n="{{ var('slow', " + str(SLOW_N[kind]) + ") }}")
-    return f'''
-id = "{FLOW}"
-namespace = "{namespace}"
-
-[input]
-primary_key = ["id"]
-columns = [{{name = "id", schema_type = "integer", required = true}},
-           {{name = "value", schema_type = "float", required = true}}]
-
-[[tasks]]
-id = "ingest_orders"
-type = "ingestion"
-target_dataset_id = "orders_landing"
-[tasks.config]
-path = "data/orders.csv"
-format = "csv"
-
-[[tasks]]
-id = "calculate_stats"
-type = "transformation"
-source_dataset_id = "orders_landing"
-target_dataset_id = "orders_stats"
-dependencies = ["ingest_orders"]
-[tasks.config]
-sql = """
-SELECT COUNT(*) * {one} AS total_count, SUM(value) AS sum_value, AVG(value) AS avg_value,
-       MAX(value) AS max_value
-FROM {{{{ source_dataset }}}}
-"""
-
-[[tasks]]
-id = "filter_high_value"
-type = "transformation"
-source_dataset_id = "orders_landing"
-target_dataset_id = "high_value_orders"
-dependencies = ["calculate_stats"]
-[tasks.config]
-sql = "SELECT * FROM {{{{ source_dataset }}}} WHERE value > {{{{ xcom_pull('calculate_stats', key='avg_value') }}}}"
-'''
+    stats = (
+        '"""\nSELECT COUNT(*) * ' + one + " AS total_count, SUM(value) AS sum_value, "
+        "AVG(value) AS avg_value,\n       MAX(value) AS max_value\nFROM {{ source_dataset }}\n"
+        + '"""'
+    )
+    return procs.seed_flow(FLOW, namespace, stats)
 
 
 @pytest.fixture(scope="session")
