@@ -394,6 +394,43 @@ def test_unreachable_engine_exits_3(tmp_path: Path) -> None:
     assert "cannot reach the warehouse" in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "make", "expected"),
+    [
+        ("metadata", "garbage", "cannot reach the metadata database"),
+        ("metadata", "folder", "cannot reach the metadata database"),
+        ("engine", "garbage", "cannot reach the warehouse"),
+        ("engine", "folder", "cannot reach the warehouse"),
+    ],
+)
+def test_unusable_sqlite_or_duckdb_file_exits_3(
+    tmp_path: Path, setting: str, make: str, expected: str
+) -> None:
+    """A metadata or warehouse path that is not a database (or is a folder) is exit 3."""
+    project = seed_project(tmp_path, "production")
+    target = tmp_path / ("bad.db" if setting == "metadata" else "bad.duckdb")
+    if make == "folder":
+        target.mkdir()
+    else:
+        target.write_bytes(b"this is not a database file, only some text" * 100)
+    config = project / "qarion-etl.toml"
+    scheme = "sqlite" if setting == "metadata" else "duckdb"
+    lines = config.read_text().splitlines()
+    section = None
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            section = line.strip("[] ")
+        elif section == setting and line.startswith("url"):
+            lines[i] = f'url = "{scheme}:///{target}"'
+    config.write_text("\n".join(lines) + "\n")
+    result = run_cli(project, "data_pipeline")
+    assert result.exit_code == 3, result.output
+    assert expected in result.stderr and str(target) in result.stderr
+    assert "Traceback" not in result.output
+    if make == "garbage":
+        assert target.read_bytes().startswith(b"this is not a database file")  # left as it was
+
+
 def test_vars_file(project: Path) -> None:
     flow = project / "flows" / "data_pipeline.toml"
     flow.write_text(
