@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import StoreUnavailable
 from qarion_etl.interpolate import mask_url  # re-exported: callers import it from here too
-from qarion_etl.native import SQLITE_BUSY_TIMEOUT_MS, NativePool, native_target
+from qarion_etl.native import (
+    BEGIN,
+    SQLITE_BUSY_TIMEOUT_MS,
+    NativePool,
+    native_target,
+    sqlite_pragmas,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -50,14 +56,7 @@ def resolve_url(url: str, root: Path | None) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    try:
-        cur.execute("PRAGMA journal_mode = WAL")
-    except Exception:  # read-only or in-memory databases keep their mode
-        pass
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.close()
+    sqlite_pragmas(dbapi_conn)
 
 
 def create_engine(url: str, *, root: Path | None = None, **kwargs: Any) -> Engine:
@@ -274,13 +273,7 @@ class DatabaseService:
 
     def begin_sql(self) -> str:
         """The statement that opens a write transaction on a raw connection."""
-        if self.dialect == "sqlite":
-            return "BEGIN IMMEDIATE"
-        if self.is_mysql:
-            return "START TRANSACTION"
-        if self.dialect == "duckdb":
-            return "BEGIN TRANSACTION"
-        return "BEGIN"
+        return BEGIN.get(self.dialect, "BEGIN")
 
     def create_all(self, metadata: sa.MetaData) -> None:
         """``metadata.create_all``, tolerating another process that creates the same tables at once.

@@ -21,6 +21,16 @@ from typing import Any
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+#: The statement that opens a write transaction, per dialect (``BEGIN`` elsewhere). SQLite's
+#: takes the write lock at once, so DDL and the writes after it are one transaction and two
+#: writers queue instead of deadlocking.
+BEGIN = {
+    "sqlite": "BEGIN IMMEDIATE",
+    "duckdb": "BEGIN TRANSACTION",
+    "mysql": "START TRANSACTION",
+    "mariadb": "START TRANSACTION",
+}
+
 #: URL prefixes served natively, and the dialect each one is.
 _NATIVE = {"sqlite:///": "sqlite", "sqlite+pysqlite:///": "sqlite", "duckdb:///": "duckdb"}
 
@@ -129,7 +139,10 @@ class NativeConnection:
 
     def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> Result:
         if self.dialect == "duckdb":  # a DuckDB connection is its own cursor
-            self.raw.execute(sql, params) if params else self.raw.execute(sql)
+            if params:
+                self.raw.execute(sql, params)
+            else:
+                self.raw.execute(sql)
             return Result(self.raw, close=False)
         cur = self.raw.cursor()
         try:
@@ -141,34 +154,29 @@ class NativeConnection:
 
     @contextmanager
     def begin(self) -> Iterator[NativeConnection]:
-        """A transaction, committed on success and rolled back on an error.
-
-        On SQLite it is ``BEGIN IMMEDIATE``: it takes the write lock at once, so DDL and the
-        writes after it are one transaction and two writers queue instead of deadlocking.
-        """
+        """A transaction (``BEGIN``), committed on success and rolled back on an error."""
         if self._in_tx:
             raise RuntimeError("a transaction is already open on this connection")
-        self.raw.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN TRANSACTION")
+        self.raw.execute(BEGIN[self.dialect])
         self._in_tx = True
         try:
             yield self
         except BaseException:
-            self._in_tx = False
-            try:
-                self.raw.execute("ROLLBACK")
-            except Exception:  # the connection broke; closing it discards the transaction
-                pass
+            self._rollback()
             raise
         self._in_tx = False
         self.raw.execute("COMMIT")
 
+    def _rollback(self) -> None:
+        self._in_tx = False
+        try:
+            self.raw.execute("ROLLBACK")
+        except Exception:  # the connection broke; closing it discards the transaction
+            pass
+
     def close(self) -> None:
         if self._in_tx:
-            self._in_tx = False
-            try:
-                self.raw.execute("ROLLBACK")
-            except Exception:
-                pass
+            self._rollback()
         release, self._release = self._release, None
         if release is not None:
             release(self.raw)
@@ -243,6 +251,18 @@ class NativePool:
         self._idle, self._all, self._root = [], [], None
 
 
+def sqlite_pragmas(conn: Any) -> None:
+    """qarion-etl's SQLite settings: WAL for readers beside a writer, a bounded busy wait."""
+    cur = conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    try:
+        cur.execute("PRAGMA journal_mode = WAL")
+    except Exception:  # read-only or in-memory databases keep their mode
+        pass
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
 def _sqlite_connect(path: str) -> Any:
     import sqlite3
 
@@ -252,10 +272,5 @@ def _sqlite_connect(path: str) -> Any:
         isolation_level=None,
         check_same_thread=False,
     )
-    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-    except sqlite3.DatabaseError:  # read-only databases keep their mode
-        pass
-    conn.execute("PRAGMA synchronous = NORMAL")
+    sqlite_pragmas(conn)
     return conn

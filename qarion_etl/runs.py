@@ -167,9 +167,6 @@ class RunStore:
         self._ti_cols = ", ".join(q(c) for c in _TI_COLS)
         self._created = False
 
-    def _sql(self, statement: str) -> str:
-        return self.db.sql(statement)
-
     def create_tables(self) -> None:
         """Create the tables if they do not exist (safe to call from several processes)."""
         if self._created:
@@ -203,17 +200,17 @@ class RunStore:
         self.create_tables()
         b = self._batches
         last, flow = self.db.quote("last_batch_id"), self.db.quote("flow_id")
-        select = self._sql(f"SELECT {last} FROM {b} WHERE {flow} = ?")
+        select = self.db.sql(f"SELECT {last} FROM {b} WHERE {flow} = ?")
         for _ in range(10):
             with self.db.begin() as conn:
                 if requested is None:
                     changed = conn.exec_driver_sql(
-                        self._sql(f"UPDATE {b} SET {last} = {last} + 1 WHERE {flow} = ?"),
+                        self.db.sql(f"UPDATE {b} SET {last} = {last} + 1 WHERE {flow} = ?"),
                         (flow_id,),
                     ).rowcount
                 else:
                     changed = conn.exec_driver_sql(
-                        self._sql(f"UPDATE {b} SET {last} = ? WHERE {flow} = ? AND {last} < ?"),
+                        self.db.sql(f"UPDATE {b} SET {last} = ? WHERE {flow} = ? AND {last} < ?"),
                         (requested, flow_id, requested),
                     ).rowcount
                 if changed:
@@ -228,7 +225,7 @@ class RunStore:
             try:
                 with self.db.begin() as conn:
                     conn.exec_driver_sql(
-                        self._sql(f"INSERT INTO {b} ({flow}, {last}) VALUES (?, ?)"),
+                        self.db.sql(f"INSERT INTO {b} ({flow}, {last}) VALUES (?, ?)"),
                         (flow_id, requested or 1),
                     )
                 return requested or 1
@@ -244,7 +241,7 @@ class RunStore:
         try:
             with self.db.begin() as conn:
                 conn.exec_driver_sql(
-                    self._sql(
+                    self.db.sql(
                         f"INSERT INTO {self._runs} ({self._run_cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     ),
                     (dag_run_id, flow_id, batch_id, RUNNING, started_at, None, _owner_json()),
@@ -263,7 +260,7 @@ class RunStore:
         q = self.db.quote
         with self.db.begin() as conn:
             conn.exec_driver_sql(
-                self._sql(
+                self.db.sql(
                     f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, "
                     f"{q('summary')} = ? WHERE {q('dag_run_id')} = ?"
                 ),
@@ -283,7 +280,7 @@ class RunStore:
         self.create_tables()
         with self.db.connect() as conn:
             row = conn.exec_driver_sql(
-                self._sql(
+                self.db.sql(
                     f"SELECT {self._run_cols} FROM {self._runs} "
                     f"WHERE {self.db.quote('dag_run_id')} = ?"
                 ),
@@ -300,7 +297,7 @@ class RunStore:
             f"ORDER BY {q('started_at')} DESC LIMIT {max(0, int(limit))}"
         )
         with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self._sql(sql), (flow_id,) if flow_id else ()).fetchall()
+            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id,) if flow_id else ()).fetchall()
         return [_run(row) for row in rows]
 
     # --- task instances ----------------------------------------------------------
@@ -315,13 +312,13 @@ class RunStore:
         where = f"{q('dag_run_id')} = ? AND {q('task_id')} = ?"
         with self.db.begin() as conn:
             updated = conn.exec_driver_sql(
-                self._sql(f"UPDATE {self._tis} SET {sets} WHERE {where}"),
+                self.db.sql(f"UPDATE {self._tis} SET {sets} WHERE {where}"),
                 (*values[2:], ti.dag_run_id, ti.task_id),
             ).rowcount
             if not updated:
                 marks = ", ".join("?" * len(_TI_COLS))
                 conn.exec_driver_sql(
-                    self._sql(f"INSERT INTO {self._tis} ({self._ti_cols}) VALUES ({marks})"),
+                    self.db.sql(f"INSERT INTO {self._tis} ({self._ti_cols}) VALUES ({marks})"),
                     values,
                 )
 
@@ -333,7 +330,7 @@ class RunStore:
             f"ORDER BY COALESCE({q('started_at')}, {q('ended_at')}, '~'), {q('task_id')}"
         )
         with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self._sql(sql), (dag_run_id,)).fetchall()
+            rows = conn.exec_driver_sql(self.db.sql(sql), (dag_run_id,)).fetchall()
         return [_ti(row) for row in rows]
 
     def last_success_run_of_task(
@@ -348,7 +345,7 @@ class RunStore:
             f"ORDER BY {q('ended_at')} DESC LIMIT 1"
         )
         with self.db.connect() as conn:
-            found = conn.exec_driver_sql(self._sql(sql), (flow_id, task_id)).scalar()
+            found = conn.exec_driver_sql(self.db.sql(sql), (flow_id, task_id)).scalar()
         return None if found is None else str(found)
 
 
