@@ -67,7 +67,7 @@ def fresh_rows(rows: list[tuple[Any, ...]]) -> Callable[[], list[tuple[Any, ...]
 
 def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
     from qarion_etl.db_service import DatabaseService
-    from qarion_etl.xcom import XComService
+    from qarion_etl.xcom import XComService, codec
     from qarion_etl.xcom.backends.database import DatabaseXComBackend
 
     db = DatabaseService(url)
@@ -98,7 +98,8 @@ def ours(url: str, n: int) -> tuple[dict[str, float], Any]:
     store = backend._store()
     upsert = store._statement("upsert", store._upsert_sql)
     records = [
-        backend.make_record(
+        codec.make_record(
+            backend,
             {"i": i, "ok": True},
             task_id=f"t{i % 100}",
             key=f"r{i}",

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qarion_etl.errors import QarionError
-
-if TYPE_CHECKING:
-    from qarion_etl.project import Project
+from qarion_etl.project import Project
+from qarion_etl.xcom.registry import BUILTIN_BACKENDS
 
 
 @dataclass
@@ -24,12 +22,8 @@ class Check:
         return {"check": self.name, "ok": self.ok, "detail": self.detail}
 
 
-def backend_class_path(backend: str, root: Path) -> str:
+def backend_class_path(backend: str) -> str:
     """The class the configured XCom backend name resolves to, as ``module:Class``."""
-    try:
-        from qarion_etl.xcom.registry import BUILTIN_BACKENDS
-    except ImportError:
-        return backend
     return BUILTIN_BACKENDS.get(backend, backend)
 
 
@@ -56,13 +50,13 @@ def run_checks(project: Project) -> list[Check]:
     label = ""
     try:
         backend = project.xcom_backend()
-        where = getattr(backend, "describe", lambda: "")()
+        where = backend.describe()
         cls = f"{type(backend).__module__}:{type(backend).__qualname__}"
         label = f"{cls}{' at ' + where if where else ''}"
         service = project.xcom_service(flow_id="__doctor__")
         probe_task, token = f"probe_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
         probes: list[Any] = [{"token": token}]
-        offload = getattr(backend, "offload_threshold_bytes", None)
+        offload = backend.offload_threshold_bytes
         if offload is not None and (
             backend.max_value_bytes is None or offload + 16 < backend.max_value_bytes
         ):

@@ -11,15 +11,23 @@ command line exits with (design.md §6)::
     ├── ConfigError                  exit 2   qarion-etl.toml is wrong
     ├── FlowValidationError          exit 2   a flow file is wrong (carries every problem)
     ├── TemplateError                exit 2   a SQL template cannot be rendered
+    ├── IngestError                  exit 1   a row of an input file is wrong
+    ├── TaskTimedOut                 exit 1   a try ran past its timeout_seconds
+    ├── Interrupted                  exit 130 the run was stopped (Ctrl-C, SIGTERM)
     ├── BackendLoadError             exit 3   an XCom backend cannot be imported or built
     └── StoreUnavailable             exit 3   engine, metadata database or XCom store unreachable
 
 Errors carry optional location fields (``path``, ``line``, ``task_id``, ``key``) and
 format them as ``flows/x.toml:12: task 'calc': key 'k': message``.
+
+The wording helpers every message uses live here too: ``clip`` (shorten a name or a
+value), ``did_you_mean`` (a suggestion from a list of choices), ``with_article`` and
+``shown_path`` (a path as messages show it).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +37,31 @@ from typing import Any
 def clip(text: str, limit: int = 60) -> str:
     """Shorten a name for a message, so one hostile id cannot flood the terminal."""
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def closest(name: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The choice most like ``name`` (``difflib``, as click's "did you mean"), if any is close."""
+    found = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def did_you_mean(name: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` when a choice is close to ``name``, else ``""``."""
+    match = closest(name, choices, cutoff=cutoff)
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+def with_article(noun: str) -> str:
+    """``noun`` with "a" or "an" before it."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as messages show it: relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 class QarionError(Exception):
@@ -149,6 +182,20 @@ class XComValueError(QarionError, ValueError):
 
 class XComNotFound(QarionError, LookupError):
     """No XCom matched."""
+
+
+class IngestError(QarionError):
+    """A row of an input file is wrong (fails its task)."""
+
+
+class TaskTimedOut(QarionError):
+    """A try of a task ran longer than its ``timeout_seconds``."""
+
+
+class Interrupted(QarionError):
+    """The run was interrupted (Ctrl-C, SIGTERM) while a task ran."""
+
+    exit_code = 130
 
 
 class BackendLoadError(QarionError):

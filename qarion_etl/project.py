@@ -8,22 +8,20 @@ database, the XCom backend, the warehouse engine) are opened on first use only, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qarion_etl.config import ProjectConfig, load_config
-from qarion_etl.errors import FlowValidationError, Problem, UsageError, clip
+from qarion_etl.db.service import DatabaseService
+from qarion_etl.definitions.config import ProjectConfig, load_config
+from qarion_etl.definitions.flow import Flow
+from qarion_etl.definitions.flow_parser import load_flow
+from qarion_etl.definitions.graph import TaskGraph
+from qarion_etl.definitions.validation import validate_flow
+from qarion_etl.errors import FlowValidationError, Problem, UsageError, clip, did_you_mean
+from qarion_etl.run.history import RunStore
+from qarion_etl.xcom import BaseXCom, XComService
+from qarion_etl.xcom.registry import create_backend
 
-if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
-    from qarion_etl.flow import Flow
-    from qarion_etl.taskgraph import TaskGraph
-    from qarion_etl.xcom import BaseXCom, XComService
-
-
-def _load_flow(path: Path) -> Flow:
-    from qarion_etl.flow import load_flow  # not needed by the xcom and runs commands
-
-    return load_flow(path)
+__all__ = ["Project"]
 
 
 class Project:
@@ -68,12 +66,10 @@ class Project:
                 return candidate
         for candidate in candidates:
             try:
-                if _load_flow(candidate).id == ref:
+                if load_flow(candidate).id == ref:
                     return candidate
             except FlowValidationError:
                 continue
-        from qarion_etl.config import did_you_mean
-
         names = [c.stem for c in candidates]
         raise UsageError(
             f"no flow '{clip(ref)}' in {self.config.project.flows_dir}/{did_you_mean(ref, names)}"
@@ -81,12 +77,10 @@ class Project:
         )
 
     def load_flow(self, ref: str | Path) -> Flow:
-        return _load_flow(self.resolve_flow(str(ref)))
+        return load_flow(self.resolve_flow(str(ref)))
 
     def validate(self, ref: str | Path) -> tuple[Flow, TaskGraph]:
         """Load and fully validate one flow; raises ``FlowValidationError``."""
-        from qarion_etl.validation import validate_flow
-
         flow = self.load_flow(ref)
         return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled)
 
@@ -116,8 +110,6 @@ class Project:
     # --- stores --------------------------------------------------------------------
     def metadata_db(self) -> DatabaseService:
         if self._metadata_db is None:
-            from qarion_etl.db_service import DatabaseService
-
             self._metadata_db = DatabaseService(
                 self.config.metadata.url, root=self.config.root, what="metadata database"
             )
@@ -125,8 +117,6 @@ class Project:
 
     def engine_db(self) -> DatabaseService:
         if self._engine_db is None:
-            from qarion_etl.db_service import DatabaseService
-
             self._engine_db = DatabaseService(
                 self.config.engine.url, root=self.config.root, what="warehouse"
             )
@@ -134,8 +124,6 @@ class Project:
 
     def xcom_backend(self) -> BaseXCom:
         if self._xcom_backend is None:
-            from qarion_etl.xcom.registry import create_backend
-
             self._xcom_backend = create_backend(
                 self.config.xcom,
                 self.metadata_db(),
@@ -145,13 +133,15 @@ class Project:
         return self._xcom_backend
 
     def xcom_service(self, flow_id: str | None = None, **defaults: Any) -> XComService:
-        from qarion_etl.xcom import XComService
-
         return XComService(self.xcom_backend(), default_flow_id=flow_id, **defaults)
+
+    def run_store(self) -> RunStore:
+        """Runs, task instances and batch ids in the metadata database."""
+        return RunStore(self.metadata_db(), self.config.metadata.namespace)
 
     def close(self) -> None:
         backend, self._xcom_backend = self._xcom_backend, None
-        if backend is not None and hasattr(backend, "close"):
+        if backend is not None:
             backend.close()
         for db in (self._metadata_db, self._engine_db):
             if db is not None:

@@ -1,121 +1,24 @@
-"""``FlowRunner``: execute a flow end to end and return a ``RunResult``.
+"""The README's import path for running flows from Python (they live in ``qarion_etl.run``).
 
-``FlowRunner.run`` validates the flow, chooses the tasks (selection, ``--task``) and hands
-them to a ``RunExecution`` (``qarion_etl.execution``), which runs them, records each task
-instance and pushes each result to XCom (``return_value`` plus one key per top-level
-field). ``FlowRunner.render`` renders one task's SQL without running anything.
+::
+
+    from qarion_etl.project import Project
+    from qarion_etl.runner import FlowRunner, RunOptions
+
+    with Project.load("qarion-etl.toml") as project:
+        result = FlowRunner(project).run("data_pipeline", RunOptions())
 """
 
-from __future__ import annotations
+from qarion_etl.run.model import RunOptions, RunResult, TaskOutcome, TaskStatus
+from qarion_etl.run.reporting import NullReporter, Reporter
+from qarion_etl.run.runner import FlowRunner
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from qarion_etl.errors import UsageError, clip
-from qarion_etl.reporting import (
-    NullReporter,
-    Reporter,
-    RunResult,
-    SerialReporter,
-    TaskOutcome,
-)
-
-if TYPE_CHECKING:
-    from qarion_etl.project import Project
-
-
-@dataclass
-class RunOptions:
-    """What ``qarion-etl run`` was asked to do."""
-
-    select: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    run_id: str | None = None
-    batch_id: int | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    resume: str | None = None
-    task: str | None = None
-    max_workers: int | None = None
-    fail_fast: bool = False
-    full_refresh: bool = False
-    dry_run: bool = False
-
-
-class FlowRunner:
-    """Runs flows of one project.
-
-    Example::
-
-        with Project.load("qarion-etl.toml") as project:
-            result = FlowRunner(project).run("data_pipeline", RunOptions())
-            assert result.ok
-    """
-
-    def __init__(self, project: Project, reporter: Reporter | None = None) -> None:
-        self.project = project
-        self.reporter: Any = SerialReporter(reporter or NullReporter())
-
-    # --- public API ----------------------------------------------------------------
-    def run(self, flow_ref: str | Path, options: RunOptions | None = None) -> RunResult:
-        """Run ``flow_ref`` (a path or a flow id) and return what happened."""
-        from qarion_etl.dag import topological_order
-        from qarion_etl.selection import select_tasks
-
-        opts = options or RunOptions()
-        for option, value in (("--run-id", opts.run_id), ("--resume", opts.resume)):
-            if value is not None and (not value or len(value) > 250 or not value.isprintable()):
-                raise UsageError(
-                    f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters"
-                )
-        flow, graph = self.project.validate(flow_ref)
-        order = topological_order(graph, flow)
-        if opts.task:
-            if opts.task not in graph:
-                raise UsageError(f"--task {clip(opts.task)!r}: no such task in flow '{flow.id}'")
-            if not opts.run_id and not opts.resume:
-                raise UsageError("--task needs --run-id (the run this task belongs to)")
-            selected = [opts.task]
-        else:
-            selected = select_tasks(graph, order, opts.select, opts.exclude)
-        if opts.dry_run:
-            from qarion_etl.execution import now_iso
-
-            started = now_iso()
-            return RunResult(
-                flow.id,
-                opts.run_id or "(dry run)",
-                opts.batch_id or 0,
-                "dry_run",
-                started,
-                now_iso(),
-                0.0,
-                [TaskOutcome(t) for t in selected],
-                dry_run=True,
-            )
-        from qarion_etl.execution import RunExecution
-
-        return RunExecution(self, flow, graph, selected, opts).execute()
-
-    def render(
-        self,
-        flow_ref: str | Path,
-        task_id: str,
-        *,
-        given: dict[tuple[str, str], Any] | None = None,
-        variables: dict[str, Any] | None = None,
-        batch_id: int | None = None,
-        dag_run_id: str | None = None,
-    ) -> str:
-        """The SQL of ``task_id`` rendered, executing nothing (see ``rendering.render_task``)."""
-        from qarion_etl.rendering import render_task
-
-        return render_task(
-            self.project,
-            flow_ref,
-            task_id,
-            given=given,
-            variables=variables,
-            batch_id=batch_id,
-            dag_run_id=dag_run_id,
-        )
+__all__ = [
+    "FlowRunner",
+    "NullReporter",
+    "Reporter",
+    "RunOptions",
+    "RunResult",
+    "TaskOutcome",
+    "TaskStatus",
+]

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from qarion_etl.config import load_config
+from qarion_etl.definitions.config import load_config
 from qarion_etl.errors import ConfigError
-from qarion_etl.interpolate import Secret
+from qarion_etl.masking import Secret
 
 SEED = Path(__file__).parent / "fixtures" / "seed" / "qarion-etl-xcom.txt"  # copy of shared/seeds
 

@@ -32,7 +32,7 @@ def test_quoting_and_namespaces(engine_url: str) -> None:
         q = db.quote('we"ird')
         assert q != 'we"ird' and "we" in q
         name = db.qualified("ns", "tbl")
-        if db.dialect in ("postgresql", "duckdb"):
+        if db.dialect.has_schemas:
             assert name == f"{db.quote('ns')}.{db.quote('tbl')}"
         else:
             assert name == db.quote("ns__tbl")

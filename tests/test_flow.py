@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qarion_etl.dag import build_dag, topological_order
+from qarion_etl.definitions.flow_parser import load_flow
+from qarion_etl.definitions.validation import validate_flow
 from qarion_etl.errors import FlowValidationError
-from qarion_etl.flow import load_flow
-from qarion_etl.validation import validate_flow
 from tests.helpers import FIXTURE_FLOWS, ROOT
 
 
@@ -204,7 +204,7 @@ def test_random_graphs_validate_or_fail_cleanly(
 def test_cycle_finding_agrees_with_networkx(edges: list[tuple[str, str]]) -> None:
     import networkx as nx
 
-    from qarion_etl.taskgraph import TaskGraph
+    from qarion_etl.definitions.graph import TaskGraph
 
     light, reference = TaskGraph(), nx.DiGraph()
     for a, b in edges:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from qarion_etl.db.urls import native_target
 from qarion_etl.db_service import DatabaseService, create_engine
 from qarion_etl.errors import StoreUnavailable
-from qarion_etl.native import native_target
-from qarion_etl.runs import RunStore, TaskInstanceRecord
+from qarion_etl.run.history import RunStore, TaskInstanceRecord
 from qarion_etl.xcom import XComService
 from qarion_etl.xcom.backends.database import DatabaseXComBackend
 from tests.helpers import make_project

@@ -9,9 +9,10 @@ import pytest
 
 from qarion_etl.db_service import DatabaseService
 from qarion_etl.project import Project
-from qarion_etl.reporting import NullReporter, TaskOutcome
+from qarion_etl.run.history import RunStore
+from qarion_etl.run.model import TaskOutcome
+from qarion_etl.run.reporting import NullReporter
 from qarion_etl.runner import FlowRunner, RunOptions
-from qarion_etl.runs import RunStore
 from tests.conftest import unique_name
 from tests.runkit import drop_namespace, make_project, query, table, write_flow
 

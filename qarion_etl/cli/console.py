@@ -16,23 +16,26 @@ import sys
 import time
 from typing import Any
 
-from qarion_etl.reporting import FAILED, INTERRUPTED, KEPT, SKIPPED, SUCCESS, RunResult, TaskOutcome
+from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
 
-_LABEL = {
+SUCCESS, FAILED, SKIPPED = TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.SKIPPED
+KEPT, INTERRUPTED, NOT_RUN = TaskStatus.KEPT, TaskStatus.INTERRUPTED, TaskStatus.NOT_RUN
+
+_LABEL: dict[str, str] = {
     SUCCESS: "OK",
     FAILED: "FAILED",
     SKIPPED: "SKIPPED",
     KEPT: "KEPT",
     INTERRUPTED: "INTERRUPTED",
-    "not_run": "NOT RUN",
+    NOT_RUN: "NOT RUN",
 }
-_COLOR = {
+_COLOR: dict[str, str] = {
     SUCCESS: "32",
     FAILED: "31",
     SKIPPED: "33",
     KEPT: "36",
     INTERRUPTED: "35",
-    "not_run": "33",
+    NOT_RUN: "33",
 }
 
 
@@ -57,7 +60,7 @@ def _detail(o: TaskOutcome) -> str:
 
 def summary_line(result: RunResult) -> str:
     counts = result.counts()
-    order = [SUCCESS, KEPT, FAILED, SKIPPED, INTERRUPTED, "not_run"]
+    order = [SUCCESS, KEPT, FAILED, SKIPPED, INTERRUPTED, NOT_RUN]
     text = ", ".join(f"{counts[s]} {_LABEL[s].lower()}" for s in order if counts.get(s))
     return (
         f"Run {result.dag_run_id} (batch {result.batch_id}) {result.status.upper()}: {text} "
@@ -141,13 +144,13 @@ class RichReporter(PlainReporter):
             FAILED: "red",
             SKIPPED: "yellow",
             KEPT: "cyan",
-            "running": "blue",
+            TaskStatus.RUNNING: "blue",
             INTERRUPTED: "magenta",
             "queued": "dim",
-            "not_run": "yellow",
+            NOT_RUN: "yellow",
         }
         for tid, (state, detail) in self.states.items():
-            if state == "running":
+            if state == TaskStatus.RUNNING:
                 detail = f"{time.perf_counter() - self.started.get(tid, time.perf_counter()):.1f}s"
             table.add_row(tid, f"[{styles.get(state, 'white')}]{state}[/]", detail)
         table.caption = f"{self.done} of {self.total} done"
@@ -168,7 +171,7 @@ class RichReporter(PlainReporter):
 
     def task_started(self, task_id: str, try_number: int) -> None:
         self.started.setdefault(task_id, time.perf_counter())
-        self.states[task_id] = ("running", f"try {try_number}" if try_number > 1 else "")
+        self.states[task_id] = (TaskStatus.RUNNING, f"try {try_number}" if try_number > 1 else "")
 
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
         self.states[task_id] = ("retrying", error.splitlines()[0][:60])

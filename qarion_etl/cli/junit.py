@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from qarion_etl.reporting import FAILED, INTERRUPTED, SKIPPED, RunResult
+from qarion_etl.run.model import RunResult, TaskStatus
+
+FAILED, INTERRUPTED = TaskStatus.FAILED, TaskStatus.INTERRUPTED
+SKIPPED, NOT_RUN = TaskStatus.SKIPPED, TaskStatus.NOT_RUN
 
 
 def write_junit(result: RunResult, path: str | Path) -> None:
     """Write ``result`` to ``path`` as JUnit XML."""
     failures = sum(t.status in (FAILED, INTERRUPTED) for t in result.tasks)
-    skipped = sum(t.status in (SKIPPED, "not_run") for t in result.tasks)
+    skipped = sum(t.status in (SKIPPED, NOT_RUN) for t in result.tasks)
     suite = ET.Element(
         "testsuite",
         {
@@ -42,7 +45,7 @@ def write_junit(result: RunResult, path: str | Path) -> None:
                 case, "failure", {"message": (task.error or task.status).splitlines()[0]}
             )
             node.text = task.error or task.status
-        elif task.status in (SKIPPED, "not_run"):
+        elif task.status in (SKIPPED, NOT_RUN):
             ET.SubElement(case, "skipped", {"message": task.error or task.status})
     root = ET.Element("testsuites")
     root.append(suite)

@@ -27,7 +27,7 @@ def _scrub(text: str, ctx: typer.Context) -> str:
     project = getattr(state, "_project", None)
     if project is None:
         return text
-    from qarion_etl.interpolate import secrets_in
+    from qarion_etl.masking import secrets_in
 
     cfg = project.config
     for secret in sorted(

@@ -57,9 +57,10 @@ def run(
 ) -> None:
     """Run a flow: ingest, transform and push results to XCom, in dependency order."""
     from qarion_etl.cli.console import make_reporter
+    from qarion_etl.cli.params import load_vars_file, parse_pairs
     from qarion_etl.errors import TaskFailed
-    from qarion_etl.runner import FlowRunner, RunOptions
-    from qarion_etl.selection import load_vars_file, parse_pairs
+    from qarion_etl.run.model import RunOptions, TaskStatus
+    from qarion_etl.run.runner import FlowRunner
 
     variables = load_vars_file(vars_file) if vars_file else {}
     variables.update(parse_pairs(var or [], "--var"))
@@ -98,7 +99,8 @@ def run(
         raise error
     if not result.ok:
         raise TaskFailed(
-            next((t.task_id for t in result.tasks if t.status != "success"), "?"), result.status
+            next((t.task_id for t in result.tasks if t.status != TaskStatus.SUCCESS), "?"),
+            result.status,
         )
 
 
@@ -121,9 +123,9 @@ def render(
     ),
 ) -> None:
     """Print a task's rendered SQL without running anything."""
+    from qarion_etl.cli.params import load_vars_file, parse_pairs, parse_xcom_values
     from qarion_etl.errors import QarionError, TemplateError
-    from qarion_etl.runner import FlowRunner
-    from qarion_etl.selection import load_vars_file, parse_pairs, parse_xcom_values
+    from qarion_etl.run.runner import FlowRunner
 
     variables = load_vars_file(vars_file) if vars_file else {}
     variables.update(parse_pairs(var or [], "--var"))

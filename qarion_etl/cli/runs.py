@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
 
+if TYPE_CHECKING:
+    from qarion_etl.run.history import RunStore
+
 app = typer.Typer(
     help="Past runs and their task instances.", no_args_is_help=True, rich_markup_mode=None
 )
 
 
-def _store(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from qarion_etl.runs import RunStore
-
-    project = get_project(ctx)
-    return RunStore(project.metadata_db(), project.config.metadata.namespace)
+def _store(ctx: typer.Context) -> RunStore:
+    return get_project(ctx).run_store()
 
 
 @app.command("list")

@@ -7,19 +7,19 @@ so a CI step can capture it. rich is imported by ``list`` alone.
 from __future__ import annotations
 
 import base64
-import binascii
-import datetime as dt
 import json
 import math
-import re
 import sys
 from typing import Any
 
 import typer
 
 from qarion_etl.cli import output
+from qarion_etl.cli.params import parse_age
 from qarion_etl.cli.state import get_project
-from qarion_etl.errors import UsageError, clip
+from qarion_etl.errors import UsageError
+from qarion_etl.jsontext import TooDeep, loads
+from qarion_etl.xcom.values import XComValueType
 
 app = typer.Typer(
     help="Inspect and manage XCom values (list, get, push, clear).",
@@ -27,25 +27,11 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_TYPES = ("json", "string", "integer", "float", "boolean", "binary")
+_TYPES = tuple(t.value for t in XComValueType)
 
 FLOW = typer.Option(None, "--flow", help="Flow id.")
 RUN = typer.Option(None, "--run", help="dag_run_id.")
 BATCH = typer.Option(None, "--batch", help="Batch id.")
-
-
-def parse_age(text: str) -> dt.timedelta:
-    """``30d``, ``12h``, ``15m``, ``45s`` or ``2w`` as a ``timedelta``.
-
-    Raises:
-        UsageError: the text is not one of those forms.
-    """
-    match = _AGE.match(text or "")
-    if not match:
-        raise UsageError(f"--older-than must look like 30d, 12h, 15m, 45s or 2w, not {text!r}")
-    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def parse_value(text: str, value_type: str | None) -> Any:
@@ -54,38 +40,19 @@ def parse_value(text: str, value_type: str | None) -> Any:
     Raises:
         UsageError: VALUE cannot be read as the forced type.
     """
-    from qarion_etl.jsontext import TooDeep, loads
-
-    if value_type is None:
-        try:
-            return loads(text)
-        except TooDeep as exc:
-            raise UsageError(f"VALUE: {exc}") from None
-        except ValueError:
-            return text
-    kind = value_type.lower()
     try:
-        if kind == "string":
-            return text
-        if kind == "json":
-            return loads(text)
-        if kind == "integer":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        if kind == "boolean":
-            flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-            return flags[text.strip().lower()]
-        if kind == "binary":
-            return base64.b64decode(text, validate=True)
+        if value_type is None:
+            try:
+                return loads(text)
+            except TooDeep:
+                raise
+            except ValueError:
+                return text
+        return XComValueType(value_type.lower()).from_text(text)
     except TooDeep as exc:
         raise UsageError(f"VALUE: {exc}") from None
-    except (ValueError, KeyError, binascii.Error):
-        raise UsageError(
-            f"VALUE {clip(text)!r} is not {'valid JSON' if kind == 'json' else 'a valid ' + kind}"
-            + (" (give binary values as base64)" if kind == "binary" else "")
-        ) from None
-    raise UsageError(f"--type must be one of {', '.join(_TYPES)}, not {value_type!r}")
+    except ValueError as exc:
+        raise UsageError(f"VALUE {exc}") from None
 
 
 def render_value(value: Any, raw: bool) -> str | bytes:

@@ -1,21 +1,22 @@
-"""Task types. ``TASK_TYPES`` maps a flow's ``type`` to its implementation, imported lazily.
+"""Task implementations: ``TASK_TYPES`` maps a flow's ``type`` to the class that runs it.
 
-``specs`` holds what validation needs to know about each type (its config keys) without
-importing any engine code.
+What each type accepts (its config keys and checks) is declared in
+``qarion_etl.definitions.task_types``, without any engine code; a test keeps the two
+registries equal. Tasks import ``definitions`` and ``db``, never ``run``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from qarion_etl.tasks.base import BaseTask
+from qarion_etl.tasks.ingestion import IngestionTask
+from qarion_etl.tasks.transformation import TransformationTask
 
-TASK_TYPES: dict[str, str] = {
-    "ingestion": "qarion_etl.tasks.ingestion:IngestionTask",
-    "transformation": "qarion_etl.tasks.transformation:TransformationTask",
+TASK_TYPES: dict[str, type[BaseTask]] = {
+    "ingestion": IngestionTask,
+    "transformation": TransformationTask,
 }
 
 
-def get_task_class(type_name: str) -> Any:
+def get_task_class(type_name: str) -> type[BaseTask]:
     """The class implementing task type ``type_name``."""
-    module, _, name = TASK_TYPES[type_name].partition(":")
-    return getattr(importlib.import_module(module), name)
+    return TASK_TYPES[type_name]

@@ -8,26 +8,18 @@ nothing about XCom except through ``ctx.render`` (templates may pull).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qarion_etl.errors import QarionError
-
-if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
-    from qarion_etl.flow import Flow, TaskSpec
-
-
-class Interrupted(QarionError):
-    """The run was interrupted (Ctrl-C) while this task ran."""
-
-    exit_code = 130
+from qarion_etl.db.connection import Connection
+from qarion_etl.db.service import DatabaseService
+from qarion_etl.definitions.flow import Flow, TaskSpec
+from qarion_etl.errors import Interrupted, TaskTimedOut
 
 
 @dataclass
@@ -44,7 +36,7 @@ class TaskContext:
     full_refresh: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock | None = None
-    interrupters: dict[int, Callable[[], Any]] = field(default_factory=dict)
+    interrupters: dict[int, Callable[[], None]] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic() after which the try has timed out
 
     @property
@@ -65,7 +57,7 @@ class TaskContext:
         if self.cancel.is_set():
             raise Interrupted("interrupted", task_id=self.spec.id)
         if self.timed_out():
-            raise QarionError(f"timed out after {self.spec.timeout_seconds:g}s (timeout_seconds)")
+            raise TaskTimedOut(f"timed out after {self.spec.timeout_seconds:g}s (timeout_seconds)")
 
     def timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -79,14 +71,16 @@ class TaskContext:
                 pass
 
     @contextmanager
-    def interruptible(self, conn: Any) -> Iterator[None]:
-        """While inside, Ctrl-C also interrupts the statement running on ``conn`` (DuckDB)."""
-        raw = getattr(getattr(conn, "connection", None), "dbapi_connection", None)
-        stop = getattr(raw, "interrupt", None)
-        if stop is None:
+    def interruptible(self, conn: Connection) -> Iterator[None]:
+        """While inside, Ctrl-C and the timeout also cancel the statement running on ``conn``.
+
+        Where the driver can (``conn.cancellable``: DuckDB, SQLite, PostgreSQL); elsewhere
+        the task stops at its next check between batches or before the swap.
+        """
+        if not conn.cancellable:
             yield
             return
-        self.interrupters[id(conn)] = stop
+        self.interrupters[id(conn)] = conn.cancel
         try:
             yield
         finally:
@@ -118,39 +112,3 @@ class BaseTask:
     def execute(self, ctx: TaskContext) -> dict[str, Any]:
         """Do the work of one try and return the result fields."""
         raise NotImplementedError
-
-
-def describe_db_error(exc: BaseException, sql: str | None = None) -> str:
-    """A one-line message for a database error: the driver's text and a short statement."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
-    first = text.splitlines()[0] if text else type(orig).__name__
-    if sql:
-        short = " ".join(sql.split())
-        short = short if len(short) <= 120 else short[:117] + "..."
-        return f"{first} [SQL: {short}]"
-    return first
-
-
-@contextmanager
-def database_errors(sql: str | None = None) -> Iterator[None]:
-    """Turn a SQLAlchemy/driver error into a ``QarionError`` with a short message."""
-    try:
-        yield
-    except Exception as exc:
-        sa = sys.modules.get("sqlalchemy")  # only loaded when a database needs it
-        if sa is not None and isinstance(exc, sa.exc.DBAPIError):
-            if exc.connection_invalidated:
-                raise QarionError(
-                    f"lost the warehouse connection: {describe_db_error(exc)}"
-                ) from exc
-            raise QarionError(describe_db_error(exc, sql)) from exc
-        if sa is not None and isinstance(exc, sa.exc.SQLAlchemyError):
-            raise QarionError(describe_db_error(exc, sql)) from exc
-        # Errors of a driver: a native connection, a raw cursor (COPY, executemany), DuckDB.
-        if type(exc).__module__.split(".")[0] in _DRIVER_MODULES:
-            raise QarionError(describe_db_error(exc, sql)) from exc
-        raise
-
-
-_DRIVER_MODULES = frozenset({"sqlite3", "psycopg", "pymysql", "duckdb", "_duckdb"})

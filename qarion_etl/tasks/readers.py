@@ -8,11 +8,13 @@ wrong width raises ``IngestError`` naming the file, the line (as an editor count
 CSV header being line 1) and the column.
 
 The DuckDB fast path does not use these readers to load, only to point at the first bad
-row when DuckDB refuses the file (``locate_problem``).
+row when DuckDB refuses the file (``formats.InputFile.locate_problem``). Which reader a
+format uses is in ``formats.FORMATS``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -20,15 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qarion_etl.errors import QarionError
-from qarion_etl.flow import ColumnSpec
+from qarion_etl.definitions.flow import ColumnSpec
+from qarion_etl.errors import IngestError
+from qarion_etl.jsontext import TooDeep, loads
 from qarion_etl.tasks.convert import TEXT_STORED, convert_json_value, converters
 
 BATCH_ROWS = 10_000
-
-
-class IngestError(QarionError):
-    """A row of an input file is wrong (fails its task)."""
 
 
 @dataclass
@@ -94,8 +93,6 @@ def undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
     Text files are decoded in buffered chunks, so a ``UnicodeDecodeError`` does not say on
     which line it happened; this re-reads the file line by line in binary to find it.
     """
-    import codecs
-
     decoder = codecs.getincrementaldecoder(encoding)()
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
@@ -228,8 +225,6 @@ def jsonl_keys(path: Path, shown: str, encoding: str = "utf-8") -> list[str]:
 
 
 def _json_line(text: str, shown: str, lineno: int) -> dict[str, Any]:
-    from qarion_etl.jsontext import TooDeep, loads
-
     try:
         obj = loads(text)
     except json.JSONDecodeError as exc:
@@ -328,70 +323,3 @@ def parquet_rows(
             con.close()
 
     return Reader(path, shown, names, types, batches())
-
-
-def open_reader(
-    fmt: str,
-    path: Path,
-    shown: str,
-    config: Any,
-    declared: Sequence[ColumnSpec],
-    extra: tuple[Any, ...] = (),
-    as_text: bool = False,
-) -> Reader:
-    """The checked reader for ``fmt`` (``csv``, ``jsonl`` or ``parquet``).
-
-    ``as_text`` stores decimals, dates and timestamps as text (for SQLite).
-    """
-    if fmt == "csv":
-        return csv_rows(path, shown, CsvOptions.from_config(config), declared, extra, as_text)
-    if fmt == "jsonl":
-        return jsonl_rows(
-            path, shown, declared, extra, str(config.get("encoding", "utf-8")), as_text
-        )
-    if fmt == "parquet":
-        return parquet_rows(path, shown, declared, extra)
-    raise IngestError(f"unknown format {fmt!r} (known: csv, jsonl, parquet)")
-
-
-def locate_problem(
-    fmt: str,
-    path: Path,
-    shown: str,
-    config: Any,
-    declared: Sequence[ColumnSpec],
-    key_columns: Sequence[str] = (),
-    duplicate: tuple[Any, ...] | None = None,
-) -> None:
-    """Re-read the file to raise the located error for its first bad row (or duplicate key)."""
-    if fmt == "csv":
-        reader = csv_rows(path, shown, CsvOptions.from_config(config), declared, with_line=True)
-    elif fmt == "jsonl":
-        reader = jsonl_rows(
-            path, shown, declared, encoding=str(config.get("encoding", "utf-8")), with_line=True
-        )
-    else:
-        reader = parquet_rows(path, shown, declared)
-    key_idx = [reader.names.index(k) for k in key_columns if k in reader.names]
-    seen_first: int | None = None
-    row_no = 0
-    for batch in reader.batches:
-        for row in batch:
-            row_no += 1
-            line = row[-1] if fmt in ("csv", "jsonl") else row_no
-            if (
-                duplicate is not None
-                and key_idx
-                and tuple(row[i] for i in key_idx) == tuple(duplicate)
-            ):
-                if seen_first is None:
-                    seen_first = line
-                else:
-                    shown_key = ", ".join(
-                        f"{k}={v!r}" for k, v in zip(key_columns, duplicate, strict=False)
-                    )
-                    raise _fail(
-                        shown,
-                        line,
-                        f"duplicate primary key ({shown_key}), first seen on line {seen_first}",
-                    )

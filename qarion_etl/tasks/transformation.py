@@ -16,8 +16,8 @@ import decimal
 import math
 from typing import Any
 
-from qarion_etl.materialize import staged_write
-from qarion_etl.tasks.base import BaseTask, TaskContext, database_errors
+from qarion_etl.db.materialize import INCREMENTAL, staged_write
+from qarion_etl.tasks.base import BaseTask, TaskContext
 
 #: Result fields the runner owns; a one-row column with one of these names is not copied.
 RESERVED_FIELDS = frozenset(
@@ -33,10 +33,10 @@ class TransformationTask(BaseTask):
         target = self.spec.target_dataset_id
         if target is None:
             return self._execute_only(ctx, sql)
-        pk = [k for k in ctx.flow.input.primary_key] if ctx.processing_type == "INCREMENTAL" else []
+        pk = list(ctx.flow.input.primary_key) if ctx.processing_type == INCREMENTAL else []
         with (
             ctx.writing(),
-            database_errors(sql),
+            ctx.db.errors(sql),
             staged_write(ctx.db, ctx.namespace, target) as (conn, stage),
             ctx.interruptible(conn),
         ):
@@ -56,7 +56,7 @@ class TransformationTask(BaseTask):
         return result
 
     def _execute_only(self, ctx: TaskContext, sql: str) -> dict[str, Any]:
-        with ctx.writing(), database_errors(sql), ctx.db.begin() as conn:
+        with ctx.writing(), ctx.db.errors(sql), ctx.db.begin() as conn:
             res = conn.exec_driver_sql(sql)
             result: dict[str, Any] = {"target_dataset": None}
             if res.returns_rows:

@@ -1,8 +1,13 @@
-"""``BaseXCom``: the extension point for XCom backends, and itself a working store.
+"""``BaseXCom``: the plugin interface of XCom backends, and itself a working store.
 
-As in Airflow, ``BaseXCom`` is a complete backend: built as ``Backend(db_service,
-**backend_config)`` it keeps values in the table ``<namespace>_xcom`` of the metadata
-database. A custom backend subclasses it and overrides any of four hooks:
+This module is the contract a backend author reads: the hooks, the storage primitives,
+``describe()`` and ``close()``. As in Airflow, ``BaseXCom`` is a complete backend: built
+as ``Backend(db_service, **backend_config)`` it keeps values in the table
+``<namespace>_xcom`` of the metadata database, through a ``SqlXComStore``
+(``qarion_etl.xcom.sql_store``) it composes. How the service turns a value into a record
+and back through these hooks is in ``qarion_etl.xcom.codec``.
+
+A custom backend subclasses it and overrides any of four hooks:
 
 - ``serialize_value(value, *, key, task_id, flow_id, dag_run_id, batch_id)`` returns what
   is stored (a static method here, so an override can end with
@@ -38,46 +43,27 @@ Example, a custom backend ported from Airflow by changing only its imports::
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import ConfigError, QarionError, UsageError, XComValueError
-from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
-from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
+from qarion_etl.errors import ConfigError, XComValueError
+from qarion_etl.xcom.records import XComQuery, XComRecord
+from qarion_etl.xcom.sql_store import SqlXComStore, check_table_name
 from qarion_etl.xcom.values import (
     DEFAULT_MAX_VALUE_BYTES,
     XComValueType,
-    check_size,
     coerce,
     decode,
-    dumps_json,
     encode,
     infer_type,
     preview,
 )
 
 if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
-    from qarion_etl.xcom.backends.sqlstore import SqlXComStore
+    from qarion_etl.db.service import DatabaseService
 
 DEFAULT_NAMESPACE = "qarion"
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
-
-# clear() filters and the Airflow names that mean the same.
-_CLEAR_ALIASES = {
-    "flow_id": ("flow_id", "dag_id"),
-    "dag_run_id": ("dag_run_id", "run_id"),
-    "task_id": ("task_id",),
-    "key": ("key",),
-    "batch_id": ("batch_id",),
-    "older_than": ("older_than",),
-}
-
-
-#: Types stored as JSON exactly as they are when no type is declared.
-_PLAIN_JSON = frozenset({dict, list, str, int, bool, type(None)})
 
 
 class StoredValue(str):
@@ -91,9 +77,10 @@ class StoredValue(str):
         return obj
 
 
-def _resolve_type(
+def resolve_type(
     value: Any, value_type: XComValueType | str | None, task_id: str | None, key: str | None
 ) -> XComValueType:
+    """The declared type of a push, or the type inferred from the value."""
     if value_type is None:
         return infer_type(value)
     try:
@@ -103,7 +90,7 @@ def _resolve_type(
 
 
 class BaseXCom:
-    """An XCom backend: hooks to override, storage primitives, and the glue between them.
+    """An XCom backend: hooks to override and storage primitives (a SQL table by default).
 
     Args:
         db_service: the metadata database (``DatabaseService``) that holds the table.
@@ -116,9 +103,13 @@ class BaseXCom:
     max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES
     #: Characters of a stored value that listings read.
     preview_chars: int = 60
+    #: Stored values larger than this many bytes go to another store (``None``: never);
+    #: the database backend's ``offload_threshold_bytes`` option sets it.
+    offload_threshold_bytes: int | None = None
 
-    _plain_serialize = True
-    _plain_deserialize = True
+    #: Whether the class keeps the base's own value hooks (``codec`` then skips them).
+    plain_serialize = True
+    plain_deserialize = True
 
     def __init__(
         self,
@@ -130,16 +121,14 @@ class BaseXCom:
         self.db_service = db_service
         self.namespace = namespace or DEFAULT_NAMESPACE
         self.table_name = table_name or f"{self.namespace}_xcom"
-        if db_service is not None and not _TABLE_NAME.match(self.table_name):
-            raise ConfigError(
-                f"XCom table name {self.table_name!r} must be a plain identifier of at most 60 characters"
-            )
+        if db_service is not None:
+            check_table_name(self.table_name)
         self._sql: SqlXComStore | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._plain_serialize = cls.serialize_value is BaseXCom.serialize_value
-        cls._plain_deserialize = cls.deserialize_value is BaseXCom.deserialize_value
+        cls.plain_serialize = cls.serialize_value is BaseXCom.serialize_value
+        cls.plain_deserialize = cls.deserialize_value is BaseXCom.deserialize_value
 
     def __repr__(self) -> str:
         where = f" table={self.table_name!r}" if self.db_service is not None else ""
@@ -172,7 +161,7 @@ class BaseXCom:
         Raises:
             XComValueError: the value does not fit its type or cannot be serialised.
         """
-        vt = _resolve_type(value, value_type, task_id, key)
+        vt = resolve_type(value, value_type, task_id, key)
         value = coerce(value, vt, task_id=task_id, key=key)
         return StoredValue(encode(value, vt, task_id=task_id, key=key), vt)
 
@@ -233,8 +222,6 @@ class BaseXCom:
                     f"XCom backend {type(self).__name__} needs a database service "
                     "(build it as Backend(db_service, **backend_config))"
                 )
-            from qarion_etl.xcom.backends.sqlstore import SqlXComStore
-
             self._sql = SqlXComStore(self.db_service, self.table_name)
         return self._sql
 
@@ -269,6 +256,10 @@ class BaseXCom:
         with self._store().transaction():
             yield
 
+    def describe(self) -> str:
+        """Where values are stored, for ``doctor`` and ``config show`` (empty: not said)."""
+        return f"table {self.table_name}" if self.db_service is not None else ""
+
     def close(self) -> None:
         """Release connections and files."""
         if self._sql is not None:
@@ -280,134 +271,3 @@ class BaseXCom:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # --- glue used by XComService ------------------------------------------------------
-    def make_record(
-        self,
-        value: Any,
-        *,
-        task_id: str,
-        key: str,
-        flow_id: str,
-        dag_run_id: str | None,
-        batch_id: int | None,
-        value_type: XComValueType | str | None = None,
-    ) -> XComRecord:
-        """Check, serialise (through the ``serialize_value`` hook) and size one value."""
-        if value_type is None and self._plain_serialize and type(value) in _PLAIN_JSON:
-            # The common case, a plain JSON value with no declared type: nothing to infer
-            # or coerce (the result is the same as through the general path below).
-            text, stored_type = dumps_json(value, task_id=task_id, key=key), XComValueType.JSON
-        elif self._plain_serialize:
-            vt = _resolve_type(value, value_type, task_id, key)
-            value = coerce(value, vt, task_id=task_id, key=key)
-            text, stored_type = encode(value, vt, task_id=task_id, key=key), vt
-        else:
-            vt = _resolve_type(value, value_type, task_id, key)
-            value = coerce(value, vt, task_id=task_id, key=key)
-            available = {
-                "key": key,
-                "task_id": task_id,
-                "flow_id": flow_id,
-                "dag_run_id": dag_run_id,
-                "batch_id": batch_id,
-                "value_type": vt,
-                "dag_id": flow_id,
-                "run_id": dag_run_id,
-                "map_index": -1,
-            }
-            try:
-                out = call_with_value(self, "serialize_value", value, available)
-            except QarionError:
-                raise
-            except Exception as exc:
-                raise XComValueError(
-                    f"{type(self).__name__}.serialize_value failed: {type(exc).__name__}: {exc}",
-                    task_id=task_id,
-                    key=key,
-                ) from exc
-            text, stored_type = _stored_form(out, vt, task_id, key)
-        size = check_size(text, self.max_value_bytes, task_id=task_id, key=key)
-        return XComRecord(
-            flow_id,
-            task_id,
-            key,
-            text,
-            stored_type.value,
-            dag_run_id,
-            batch_id,
-            size,
-            next_pushed_ns(),
-        )
-
-    def load_value(self, record: XComRecord) -> Any:
-        """The value of a stored record (through the ``deserialize_value`` hook)."""
-        if self._plain_deserialize:
-            return decode(record.value, record.value_type)
-        try:
-            return call_with_record(self, "deserialize_value", record)
-        except QarionError:
-            raise
-        except Exception as exc:
-            raise XComValueError(
-                f"{type(self).__name__}.deserialize_value failed: {type(exc).__name__}: {exc}",
-                task_id=record.task_id,
-                key=record.key,
-            ) from exc
-
-    def light_value(self, record: XComRecord) -> Any:
-        """The light form of a listed record (through ``orm_deserialize_value``)."""
-        return call_with_record(self, "orm_deserialize_value", record)
-
-    def clear_values(
-        self,
-        *,
-        flow_id: str | None = None,
-        task_id: str | None = None,
-        dag_run_id: str | None = None,
-        batch_id: int | None = None,
-        key: str | None = None,
-        older_than: _dt.datetime | None = None,
-    ) -> int:
-        """Call the ``clear`` hook with the filters it declares.
-
-        Raises:
-            UsageError: a filter is given that this backend's ``clear`` cannot apply (it is
-                never silently dropped, which would remove more than asked).
-        """
-        given = {
-            "flow_id": flow_id,
-            "task_id": task_id,
-            "dag_run_id": dag_run_id,
-            "batch_id": batch_id,
-            "key": key,
-            "older_than": older_than,
-        }
-        spec = hook_spec(self, "clear")
-        kwargs: dict[str, Any] = {}
-        for name, value in given.items():
-            if value is None:
-                continue
-            names = [n for n in _CLEAR_ALIASES[name] if spec.declares(n)]
-            if not names:
-                raise UsageError(
-                    f"XCom backend {type(self).__name__}.clear() cannot filter by {name}"
-                )
-            kwargs[names[0]] = value
-        return int(self.clear(**kwargs) or 0)
-
-
-def _stored_form(out: Any, vt: XComValueType, task_id: str, key: str) -> tuple[str, XComValueType]:
-    """What an overridden ``serialize_value`` returned, as stored text and its type."""
-    if isinstance(out, StoredValue):
-        return str(out), out.value_type
-    if isinstance(out, str):
-        return out, vt
-    if isinstance(out, bytes | bytearray):
-        try:
-            return bytes(out).decode("utf-8"), vt
-        except UnicodeDecodeError:
-            raise XComValueError(
-                "serialize_value returned bytes that are not UTF-8 text", task_id=task_id, key=key
-            ) from None
-    return dumps_json(out, task_id=task_id, key=key), XComValueType.JSON

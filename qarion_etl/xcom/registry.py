@@ -23,7 +23,7 @@ from qarion_etl.errors import BackendLoadError, ConfigError, QarionError
 from qarion_etl.xcom.base import BaseXCom
 
 if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.db.service import DatabaseService
 
 #: Built-in backends by name, as ``module:Class`` strings so nothing is imported early.
 BUILTIN_BACKENDS: dict[str, str] = {

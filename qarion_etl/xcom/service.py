@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from qarion_etl.errors import UsageError, XComNotFound, clip
+from qarion_etl.xcom import codec
 from qarion_etl.xcom.base import BaseXCom
-from qarion_etl.xcom.records import XComEntry, XComQuery, check_batch, check_id
+from qarion_etl.xcom.records import XComEntry, XComQuery, XComRecord, check_batch, check_id
 from qarion_etl.xcom.values import XComValueType
 
 DEFAULT_KEY = "return_value"
@@ -179,11 +180,11 @@ class XComService:
         task_id: str,
         value: Any,
         key: str,
-        value_type: Any,
+        value_type: XComValueType | str | None,
         batch_id: int | None,
         dag_run_id: str | None,
         flow_id: str | None,
-    ) -> Any:
+    ) -> XComRecord:
         check_id("task_id", task_id)
         check_id("key", key)
         if flow_id is None:
@@ -200,7 +201,8 @@ class XComService:
             batch = self.default_batch_id
         else:
             check_batch(batch := batch_id)
-        return self.backend.make_record(
+        return codec.make_record(
+            self.backend,
             value,
             task_id=task_id,
             key=key,
@@ -260,7 +262,7 @@ class XComService:
             if default is MISSING:
                 raise _not_found(query)
             return default
-        return self.backend.load_value(record)
+        return codec.load_value(self.backend, record)
 
     def get(
         self,
@@ -291,7 +293,7 @@ class XComService:
         self._flush()
         found = self.backend.get_records(query, list(task_ids))
         return {
-            tid: self.backend.load_value(found[tid]) if tid in found else default
+            tid: codec.load_value(self.backend, found[tid]) if tid in found else default
             for tid in task_ids
         }
 
@@ -318,7 +320,8 @@ class XComService:
         if isinstance(older_than, _dt.timedelta):
             older_than = _dt.datetime.now(_dt.UTC) - older_than
         self._flush()
-        return self.backend.clear_values(
+        return codec.clear_values(
+            self.backend,
             flow_id=flow_id if flow_id is not None else self.default_flow_id,
             task_id=task_id,
             dag_run_id=dag_run_id,
@@ -359,7 +362,7 @@ class XComService:
                 r.value_type,
                 r.size,
                 r.created_at,
-                self.backend.light_value(r),
+                codec.light_value(self.backend, r),
             )
             for r in records
         ]

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from qarion_etl.errors import XComValueError
+from qarion_etl.errors import XComValueError, clip
 from qarion_etl.jsontext import TooDeep, loads
 
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
@@ -79,6 +79,36 @@ class XComValueType(enum.StrEnum):
             valid = ", ".join(t.value for t in cls)
             raise ValueError(f"unknown XCom value type '{name}' (valid: {valid})") from None
 
+    def from_text(self, text: str) -> Any:
+        """A value of this type written as text (``xcom push TASK VALUE --type``).
+
+        ``json`` parses JSON, ``binary`` takes base64, ``boolean`` true/false, yes/no or 1/0.
+
+        Raises:
+            TooDeep: JSON nested too deeply to read (a ``ValueError``).
+            ValueError: the text is not a value of this type.
+        """
+        if self is XComValueType.STRING:
+            return text
+        try:
+            if self is XComValueType.JSON:
+                return loads(text)
+            if self is XComValueType.INTEGER:
+                return int(text)
+            if self is XComValueType.FLOAT:
+                return float(text)
+            if self is XComValueType.BOOLEAN:
+                return _BOOLEAN_TEXT[text.strip().lower()]
+            return base64.b64decode(text, validate=True)
+        except TooDeep:
+            raise
+        except (ValueError, KeyError, binascii.Error):
+            what = "valid JSON" if self is XComValueType.JSON else f"a valid {self.value}"
+            hint = " (give binary values as base64)" if self is XComValueType.BINARY else ""
+            raise ValueError(f"{clip(text)!r} is not {what}{hint}") from None
+
+
+_BOOLEAN_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 _ALIASES = {
     "str": "string",
@@ -138,13 +168,10 @@ def coerce(
         if isinstance(value, bytes | bytearray | memoryview):
             return bytes(value)
     raise _fail(
-        f"value of type {name} does not fit XCom type '{vt.value}': {_short(value)}", task_id, key
+        f"value of type {name} does not fit XCom type '{vt.value}': {clip(repr(value))}",
+        task_id,
+        key,
     )
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def json_default(obj: Any) -> Any:

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qarion_etl.config import parse_config
+from qarion_etl.definitions.config import parse_config
+from qarion_etl.definitions.flow_parser import load_flow
+from qarion_etl.definitions.validation import validate_flow
 from qarion_etl.errors import ConfigError, FlowValidationError
-from qarion_etl.flow import load_flow
-from qarion_etl.validation import validate_flow
 from tests.helpers import ROOT
 
 SEED_FLOW = (ROOT / "flows" / "data_pipeline.toml").read_text()

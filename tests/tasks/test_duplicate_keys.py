@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qarion_etl.db_service import DatabaseService
-from qarion_etl.tasks.ingestion import duplicate_key_sql
 
 KEY = st.one_of(st.none(), st.integers(-2, 2))
 ROWS = st.lists(st.tuples(KEY, KEY), max_size=8)
@@ -39,7 +38,7 @@ def test_duplicate_found_exactly_when_a_key_repeats(
     for pk in (["a"], ["a", "b"]):
         keys = [row[: len(pk)] for row in rows]
         with db.connect() as conn:
-            found = conn.exec_driver_sql(duplicate_key_sql(db, '"t"', pk)).first()
+            found = conn.exec_driver_sql(db.dialect.duplicate_key_sql('"t"', pk)).first()
         assert (found is not None) == (len(keys) != len(set(keys))), (rows, pk)
         if found is not None:
             assert keys.count(tuple(found)) > 1, (rows, pk, found)

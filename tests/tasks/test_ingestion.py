@@ -196,6 +196,6 @@ def test_stale_staging_tables_are_swept(tmp_path: Path, engine_url: str, ns: str
 
 
 def test_reader_errors_are_qarion_errors() -> None:
-    from qarion_etl.tasks.readers import IngestError
+    from qarion_etl.errors import IngestError
 
     assert issubclass(IngestError, QarionError)

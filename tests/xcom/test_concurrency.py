@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qarion_etl.db_service import DatabaseService
-from qarion_etl.xcom import XComService
+from qarion_etl.xcom import XComService, codec
 from qarion_etl.xcom.backends.database import DatabaseXComBackend
 from tests.conftest import unique_name
 from tests.xcom.conftest import drop_table
@@ -46,7 +46,7 @@ def table(metadata_url: str) -> Iterator[tuple[str, str]]:
     db = DatabaseService(metadata_url)
     backend = DatabaseXComBackend(db, table_name=name)
     XComService(backend, default_flow_id="setup").push("setup", 0)  # table exists before the race
-    backend.clear_values(flow_id="setup")
+    codec.clear_values(backend, flow_id="setup")
     yield metadata_url, name
     drop_table(backend)
     db.close()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from qarion_etl.config import XComConfig
 from qarion_etl.db_service import DatabaseService
+from qarion_etl.definitions.config import XComConfig
 from qarion_etl.errors import UsageError, XComValueError
 from qarion_etl.xcom import BaseXCom, XComService
 from qarion_etl.xcom.registry import create_backend

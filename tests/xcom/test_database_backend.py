@@ -63,7 +63,7 @@ def test_values_are_plain_json_text(backend: DatabaseXComBackend) -> None:
     }
     for text in got.values():
         json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))  # type: ignore[arg-type]
-    if backend.db_service.dialect == "postgresql":  # type: ignore[union-attr]
+    if backend.db_service.dialect.name == "postgresql":  # type: ignore[union-attr]
         assert len(rows(backend, "SELECT value::jsonb FROM {t}")) == len(pushes)
 
 
@@ -121,7 +121,7 @@ def test_reconnects_after_the_server_drops_the_connection(pg_url: str) -> None:
     try:
         svc.push("t", 1)
         assert b._sql is not None
-        conn, _ = b._sql._connection()
+        conn = b._sql._connection()[0].raw
         with db.connect() as admin:
             admin.exec_driver_sql(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
         svc.push("t", 2, value_type=XComValueType.INTEGER)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from qarion_etl.config import XComConfig
 from qarion_etl.db_service import DatabaseService
+from qarion_etl.definitions.config import XComConfig
 from qarion_etl.errors import BackendLoadError, ConfigError
 from qarion_etl.xcom import BaseXCom, XComService
 from qarion_etl.xcom.backends.database import DatabaseXComBackend

@@ -16,7 +16,7 @@ Indexes: ``(task_id, key, pushed_ns)`` for pulls, ``(flow_id, dag_run_id)`` for 
 ``(pushed_ns)`` for listings and pruning. A push is one atomic upsert (``ON CONFLICT DO
 UPDATE`` on SQLite, PostgreSQL and DuckDB; ``ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB).
 
-Storage and speed: ``qarion_etl.xcom.backends.sqlstore``.
+Storage and speed: ``qarion_etl.xcom.sql_store``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 from qarion_etl.xcom.backends.offload import OffloadMixin
 
 if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.db.service import DatabaseService
+
+__all__ = ["DatabaseXComBackend"]
 
 
 class DatabaseXComBackend(OffloadMixin):

@@ -1,9 +1,9 @@
-"""Run history in the metadata database: runs, task instances and the batch sequence.
+"""Run history: runs, task instances and the batch sequence, and the results file.
 
-Three tables, named after ``[metadata].namespace`` (``qarion_runs``,
-``qarion_task_instances``, ``qarion_batches``), created on first use (``sqlschema``), so
-they work on SQLite, PostgreSQL and MySQL/MariaDB alike; the statements are plain SQL
-with quoted names, run on SQLAlchemy or native connections. ``allocate_batch_id`` bumps a
+Three tables in the metadata database, named after ``[metadata].namespace``
+(``qarion_runs``, ``qarion_task_instances``, ``qarion_batches``), created on first use
+(``db.schema``), so they work on SQLite, PostgreSQL and MySQL/MariaDB alike; the
+statements are plain SQL with quoted names, run on either connection source. ``allocate_batch_id`` bumps a
 per-flow counter inside one transaction (an ``UPDATE … SET last = last + 1`` takes the
 row lock), so concurrent runs, even from other machines sharing the database, get
 distinct batch ids.
@@ -12,61 +12,29 @@ While a run executes, its ``summary`` column holds its owner (host, pid and the 
 start time). A ``running`` run whose owner is gone from this host (killed with SIGKILL, a
 lost machine is not detectable) reads as ``abandoned``: ``runs list`` shows it so, and
 ``run --resume`` accepts it, while a run whose owner is alive is refused.
+
+``write_results`` writes ``.qarion/runs/<dag_run_id>.json`` (dbt's ``run_results.json``
+habit) at the end of every run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from qarion_etl.db.schema import Column, TableSpec
+from qarion_etl.db.service import DatabaseService
 from qarion_etl.errors import UsageError
-from qarion_etl.sqlschema import Column, TableSpec
-
-if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
+from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus
+from qarion_etl.run.owner import current_owner, owner_alive
 
 _ID = 250
-RUNNING = "running"
-ABANDONED = "abandoned"
-
-
-def _start_ticks(pid: int) -> str:
-    """The start time of process ``pid`` in clock ticks since boot ('' where unknown)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]
-
-
-def current_owner() -> dict[str, Any]:
-    """This process as the owner of a run: host, pid and start time (against pid reuse)."""
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "pid_start": _start_ticks(os.getpid()),
-    }
-
-
-def owner_alive(owner: dict[str, Any]) -> bool | None:
-    """Whether the process that owns a run still runs (``None``: on another host, unknown)."""
-    if owner.get("host") != socket.gethostname():
-        return None
-    pid = int(owner.get("pid") or 0)
-    if pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    started = owner.get("pid_start")
-    return not started or _start_ticks(pid) in ("", started)
+RUNNING = RunStatus.RUNNING
+ABANDONED = RunStatus.ABANDONED
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +71,16 @@ class TaskInstanceRecord:
     rows: int | None
     error: str | None
     xcom_keys: list[str]
+
+    @classmethod
+    def of(
+        cls, o: TaskOutcome, dag_run_id: str, flow_id: str, batch_id: int, status: str
+    ) -> TaskInstanceRecord:
+        """The record of a task's outcome in run ``dag_run_id``, with ``status``."""
+        return cls(
+            dag_run_id, o.task_id, flow_id, batch_id, status, o.tries, o.started_at,
+            o.ended_at, o.rows, o.error, o.xcom_keys,
+        )  # fmt: skip
 
 
 _RUN_COLS = ("dag_run_id", "flow_id", "batch_id", "status", "started_at", "ended_at", "summary")
@@ -169,18 +147,9 @@ class RunStore:
 
     def create_tables(self) -> None:
         """Create the tables if they do not exist (safe to call from several processes)."""
-        if self._created:
-            return
-        if self.db.native:
-            self.db.execute_ddl([s for t in self.specs for s in t.ddl(self.db.dialect)])
-        else:
-            import sqlalchemy as sa
-
-            md = sa.MetaData()
-            for t in self.specs:
-                t.to_sqlalchemy(md, self.db.dialect)
-            self.db.create_all(md)
-        self._created = True
+        if not self._created:
+            self.db.create_tables(list(self.specs))
+            self._created = True
 
     def drop_tables(self) -> None:
         """Drop the three tables (for tests and tools that clean up after themselves)."""
@@ -188,11 +157,6 @@ class RunStore:
             for t in self.specs:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.db.quote(t.name)}")
         self._created = False
-
-    def _integrity(self, exc: BaseException) -> bool:
-        error = getattr(self.db.dbapi, "IntegrityError", None)
-        orig = getattr(exc, "orig", None) or exc
-        return error is not None and isinstance(orig, error)
 
     # --- batches -----------------------------------------------------------------
     def allocate_batch_id(self, flow_id: str, requested: int | None = None) -> int:
@@ -230,7 +194,7 @@ class RunStore:
                     )
                 return requested or 1
             except Exception as exc:
-                if self._integrity(exc):
+                if self.db.is_integrity_error(exc):
                     continue  # another run created the row first: update it instead
                 raise
         raise RuntimeError(f"could not allocate a batch id for flow '{flow_id}'")
@@ -244,10 +208,10 @@ class RunStore:
                     self.db.sql(
                         f"INSERT INTO {self._runs} ({self._run_cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     ),
-                    (dag_run_id, flow_id, batch_id, RUNNING, started_at, None, _owner_json()),
+                    (dag_run_id, flow_id, batch_id, str(RUNNING), started_at, None, _owner_json()),
                 )
         except Exception as exc:
-            if self._integrity(exc):
+            if self.db.is_integrity_error(exc):
                 raise UsageError(
                     f"a run with id '{dag_run_id}' already exists "
                     f"(use --resume {dag_run_id} or --task to add to it)"
@@ -264,7 +228,7 @@ class RunStore:
                     f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, "
                     f"{q('summary')} = ? WHERE {q('dag_run_id')} = ?"
                 ),
-                (status, ended_at, summary, dag_run_id),
+                (str(status), ended_at, summary, dag_run_id),
             )
 
     def reopen_run(self, dag_run_id: str) -> None:
@@ -305,7 +269,7 @@ class RunStore:
         """Insert or replace the task instance ``(dag_run_id, task_id)``."""
         q = self.db.quote
         values = (
-            ti.dag_run_id, ti.task_id, ti.flow_id, ti.batch_id, ti.status, ti.try_number,
+            ti.dag_run_id, ti.task_id, ti.flow_id, ti.batch_id, str(ti.status), ti.try_number,
             ti.started_at, ti.ended_at, ti.rows, ti.error, json.dumps(ti.xcom_keys),
         )  # fmt: skip
         sets = ", ".join(f"{q(c)} = ?" for c in _TI_COLS[2:])
@@ -341,7 +305,7 @@ class RunStore:
         q = self.db.quote
         sql = (
             f"SELECT {q('dag_run_id')} FROM {self._tis} WHERE {q('flow_id')} = ? "
-            f"AND {q('task_id')} = ? AND {q('status')} = 'success' "
+            f"AND {q('task_id')} = ? AND {q('status')} = '{TaskStatus.SUCCESS}' "
             f"ORDER BY {q('ended_at')} DESC LIMIT 1"
         )
         with self.db.connect() as conn:
@@ -386,3 +350,16 @@ def _ti(values: Any) -> TaskInstanceRecord:
         row["error"],
         json.loads(row["xcom_keys"]) if row["xcom_keys"] else [],
     )
+
+
+def write_results(result: RunResult, folder: Path) -> str | None:
+    """Write ``<folder>/<dag_run_id>.json`` atomically; returns its path (``None`` if unwritable)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', result.dag_run_id)}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+        return str(path)
+    except OSError:
+        return None

@@ -1,8 +1,7 @@
 """``${env:NAME}``, ``${env:NAME:-default}`` and ``${credential:NAME}`` in configuration.
 
-Values that come from the environment or from ``[credentials]`` are ``Secret`` strings:
-they work as ordinary strings but their ``repr`` is masked, and ``mask()`` turns any
-structure holding them into a printable one.
+A value that came from the environment is a ``Secret`` (``qarion_etl.masking``): it works
+as an ordinary string but never shows in a ``repr``, ``config show`` or an error.
 """
 
 from __future__ import annotations
@@ -11,18 +10,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from qarion_etl.masking import Secret
+
 _REF = re.compile(r"\$\{(env|credential):([A-Za-z_][A-Za-z0-9_.-]*)(?::-(.*?))?\}")
-MASK = "***"
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
-
-
-class Secret(str):
-    """A string whose ``repr`` never shows the value."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"Secret({MASK!r})"
 
 
 class InterpolationError(Exception):
@@ -78,34 +68,3 @@ def _interpolate_str(
 
     result = _REF.sub(sub, text)
     return Secret(result) if secret else result
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1***\3", str(url))
-
-
-def mask(value: Any) -> Any:
-    """A copy of ``value`` with every ``Secret`` replaced by ``***``."""
-    if isinstance(value, Secret):
-        return MASK
-    if isinstance(value, dict):
-        return {k: mask(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask(v) for v in value]
-    return value
-
-
-def secrets_in(value: Any) -> list[str]:
-    """Every secret string found in ``value`` (to scrub them from messages)."""
-    found: list[str] = []
-    if isinstance(value, Secret):
-        if value:
-            found.append(str(value))
-    elif isinstance(value, dict):
-        for v in value.values():
-            found.extend(secrets_in(v))
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            found.extend(secrets_in(v))
-    return found

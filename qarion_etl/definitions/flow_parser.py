@@ -1,7 +1,10 @@
-"""The flow file checker: reads a parsed TOML document into a ``Flow``.
+"""Reading a flow file: ``load_flow(path)`` and the ``FlowParser`` behind it.
 
-``FlowParser`` checks every key, type and task config of one flow file and collects each
-problem with the line it was found on, so a file's mistakes are all reported together.
+``load_flow`` returns a ``Flow`` or raises ``FlowValidationError`` whose problems each
+name the file, the task and (where it can be found) the line. ``FlowParser`` checks every
+key, type and task config of one flow document and collects each problem with the line it
+was found on, so a file's mistakes are all reported together. What each task type
+accepts is asked of ``task_types``.
 """
 
 from __future__ import annotations
@@ -11,28 +14,60 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.config import did_you_mean, type_names, with_article
-from qarion_etl.errors import Problem
-from qarion_etl.flow import (
-    COLUMN_KEYS,
-    FLOW_KEYS,
-    FLOW_TYPES,
-    INPUT_KEYS,
-    TASK_KEYS,
-    ColumnSpec,
-    Flow,
-    InputSpec,
-    TaskSpec,
-)
-from qarion_etl.tasks.specs import (
-    FORMATS,
+from qarion_etl.definitions.flow import ColumnSpec, Flow, InputSpec, TaskSpec
+from qarion_etl.definitions.task_types import (
     PROCESSING_TYPES,
     PROPERTY_KEYS,
     SCHEMA_TYPE_ALIASES,
     SCHEMA_TYPES,
-    SPECS,
+    TASK_TYPES,
 )
-from qarion_etl.tomlfile import KeyLocator
+from qarion_etl.definitions.toml import KeyLocator, TomlSyntaxError, load_toml, type_names
+from qarion_etl.errors import (
+    FlowValidationError,
+    Problem,
+    clip,
+    did_you_mean,
+    shown_path,
+    with_article,
+)
+
+FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "input", "tasks"}
+INPUT_KEYS = {"primary_key", "columns"}
+COLUMN_KEYS = {"name", "schema_type", "required", "description"}
+TASK_KEYS = {
+    "id",
+    "name",
+    "description",
+    "type",
+    "source_dataset_id",
+    "target_dataset_id",
+    "dependencies",
+    "properties",
+    "config",
+    "retries",
+    "retry_delay_seconds",
+    "retry_exponential_backoff",
+    "do_xcom_push",
+    "timeout_seconds",
+}
+FLOW_TYPES = ("standard",)
+
+
+def load_flow(path: Path) -> Flow:
+    """Read and check one flow file (schema only; see ``validation.validate_flow``)."""
+    shown = shown_path(path)
+    try:
+        doc, text = load_toml(path)
+    except TomlSyntaxError as exc:
+        raise FlowValidationError(
+            shown, [Problem(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""), exc.line)]
+        ) from exc
+    parser = FlowParser(path, doc, text)
+    flow = parser.parse()
+    if parser.problems:
+        raise FlowValidationError(shown, parser.problems)
+    return flow
 
 
 class FlowParser:
@@ -59,7 +94,7 @@ class FlowParser:
         for key in table:
             if key not in allowed:
                 self.problem(
-                    f"unknown key '{key}' in {what}{did_you_mean(key, set(allowed))}",
+                    f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}",
                     line_of(key),
                     task_id,
                 )
@@ -163,7 +198,7 @@ class FlowParser:
             if stype not in SCHEMA_TYPES:
                 self.problem(
                     f"column '{col['name']}': unknown schema_type '{col.get('schema_type')}'"
-                    f"{did_you_mean(stype, set(SCHEMA_TYPES))} (known: {', '.join(SCHEMA_TYPES)})",
+                    f"{did_you_mean(stype, SCHEMA_TYPES)} (known: {', '.join(SCHEMA_TYPES)})",
                     line,
                 )
             if col["name"] in seen:
@@ -202,12 +237,12 @@ class FlowParser:
 
         self._unknown(raw, TASK_KEYS, "[[tasks]]", kl, task_id)
         ttype = raw.get("type")
-        spec = SPECS.get(ttype) if isinstance(ttype, str) else None
+        spec = TASK_TYPES.get(ttype) if isinstance(ttype, str) else None
         if ttype is None:
-            self.problem(f"missing 'type' (one of: {', '.join(SPECS)})", line, task_id)
+            self.problem(f"missing 'type' (one of: {', '.join(TASK_TYPES)})", line, task_id)
         elif spec is None:
             self.problem(
-                f"unknown task type {ttype!r}{did_you_mean(str(ttype), set(SPECS))} (known: {', '.join(SPECS)})",
+                f"unknown task type {ttype!r}{did_you_mean(str(ttype), TASK_TYPES)} (known: {', '.join(TASK_TYPES)})",
                 kl("type"),
                 task_id,
             )
@@ -227,47 +262,32 @@ class FlowParser:
             config = {}
 
         def cl(key: str) -> int | None:
-            return _nested_key_line(loc, key, "tasks", index, "config") or line
+            return loc.sub_key_line(key, "tasks", index, "config") or line
 
         def pl(key: str) -> int | None:
-            return _nested_key_line(loc, key, "tasks", index, "properties") or line
+            return loc.sub_key_line(key, "tasks", index, "properties") or line
 
         self._unknown(properties, PROPERTY_KEYS, "[tasks.properties]", pl, task_id)
         ptype = str(properties.get("processing_type", "FULL_REFRESH")).upper()
         if ptype not in PROCESSING_TYPES:
             self.problem(
                 f"unknown processing_type {properties.get('processing_type')!r}"
-                f"{did_you_mean(ptype, set(PROCESSING_TYPES))} (known: {', '.join(PROCESSING_TYPES)})",
+                f"{did_you_mean(ptype, PROCESSING_TYPES)} (known: {', '.join(PROCESSING_TYPES)})",
                 pl("processing_type"),
                 task_id,
             )
         if spec is not None:
-            self._unknown(
-                config,
-                spec.config_keys,
-                f"[tasks.config] of {_article(str(ttype))} {ttype} task",
-                cl,
-                task_id,
-            )
+            a_type = f"{with_article(spec.name)} task"
+            self._unknown(config, spec.config_keys, f"[tasks.config] of {a_type}", cl, task_id)
             for key in sorted(spec.required_config - set(config)):
                 self.problem(
-                    f"missing config '{key}' ({_article(str(ttype))} {ttype} task needs: {', '.join(sorted(spec.required_config))})",
+                    f"missing config '{key}' ({a_type} needs: {', '.join(sorted(spec.required_config))})",
                     line,
                     task_id,
                 )
             if spec.needs_target and not raw.get("target_dataset_id"):
-                self.problem(
-                    f"{_article(str(ttype))} {ttype} task needs 'target_dataset_id'", line, task_id
-                )
-            if ttype == "ingestion" and "format" in config and config["format"] not in FORMATS:
-                self.problem(
-                    f"unknown format {config['format']!r}{did_you_mean(str(config['format']), set(FORMATS))} "
-                    f"(known: {', '.join(FORMATS)})",
-                    cl("format"),
-                    task_id,
-                )
-            if ttype == "transformation" and "sql" in config and not isinstance(config["sql"], str):
-                self.problem("config 'sql' must be a string", cl("sql"), task_id)
+                self.problem(f"{a_type} needs 'target_dataset_id'", line, task_id)
+            spec.check_config(config, lambda message, key: self.problem(message, cl(key), task_id))
         for key in ("source_dataset_id", "target_dataset_id"):
             value = raw.get(key)
             if value is not None and (
@@ -321,30 +341,6 @@ class FlowParser:
         )
 
 
-def _nested_key_line(loc: KeyLocator, key: str, table: str, index: int, sub: str) -> int | None:
-    """Line of ``key`` in ``[tasks.config]`` belonging to the ``index``-th task."""
-    start = loc.table_line(table, index)
-    if start is None:
-        return None
-    nxt = loc.table_line(table, index + 1)
-    end = (nxt - 1) if nxt else len(loc.lines)
-    import re
-
-    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\.{re.escape(sub)}\s*\]")
-    keypat = re.compile(rf'^\s*"?{re.escape(key)}"?\s*=')
-    in_sub = False
-    for i in range(start - 1, end):
-        text = loc.lines[i]
-        if header.match(text):
-            in_sub = True
-            continue
-        if in_sub and text.lstrip().startswith("["):
-            in_sub = False
-        if in_sub and keypat.match(text):
-            return i + 1
-    return None
-
-
 def _is_identifier(value: str) -> bool:
     return (
         bool(value)
@@ -355,11 +351,6 @@ def _is_identifier(value: str) -> bool:
     )
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
-def _show(value: object, limit: int = 60) -> str:
+def _show(value: object) -> str:
     """``repr`` of a value, shortened so one bad field cannot flood the terminal."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 12]}...({len(text)} chars)"
+    return clip(repr(value))

@@ -1,9 +1,8 @@
-"""Flow files: typed models and a loader that reports every problem of a file at once.
+"""The models of a flow file: ``Flow``, ``TaskSpec``, ``InputSpec`` and ``ColumnSpec``.
 
-``load_flow(path)`` returns a ``Flow`` or raises ``FlowValidationError`` whose problems
-each name the file, the task and (where it can be found) the line. The checks themselves
-are in ``flowfile.py``. Graph checks (cycles, unknown dependencies, two writers of one
-dataset) live in ``dag.py``; template checks in ``validation.py``.
+They are built by ``flow_parser.load_flow``, which checks every key and type of the file.
+Graph checks (cycles, unknown dependencies, two writers of one dataset) live in ``dag.py``;
+template checks in ``validation.py``.
 """
 
 from __future__ import annotations
@@ -14,29 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.errors import FlowValidationError, Problem
-from qarion_etl.tomlfile import TomlSyntaxError, load_toml, shown_path
-
-FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "input", "tasks"}
-INPUT_KEYS = {"primary_key", "columns"}
-COLUMN_KEYS = {"name", "schema_type", "required", "description"}
-TASK_KEYS = {
-    "id",
-    "name",
-    "description",
-    "type",
-    "source_dataset_id",
-    "target_dataset_id",
-    "dependencies",
-    "properties",
-    "config",
-    "retries",
-    "retry_delay_seconds",
-    "retry_exponential_backoff",
-    "do_xcom_push",
-    "timeout_seconds",
-}
-FLOW_TYPES = ("standard",)
+from qarion_etl.errors import shown_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +88,3 @@ class Flow:
     @property
     def shown_path(self) -> str:
         return shown_path(self.path)
-
-
-def load_flow(path: Path) -> Flow:
-    """Read and check one flow file (schema only; see ``validation.validate_flow``)."""
-    shown = shown_path(path)
-    try:
-        doc, text = load_toml(path)
-    except TomlSyntaxError as exc:
-        raise FlowValidationError(
-            shown, [Problem(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""), exc.line)]
-        ) from exc
-    from qarion_etl.flowfile import FlowParser
-
-    parser = FlowParser(path, doc, text)
-    flow = parser.parse()
-    if parser.problems:
-        raise FlowValidationError(shown, parser.problems)
-    return flow

@@ -20,60 +20,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
-from qarion_etl.db_service import DatabaseService
-
-Connection = Any  # a SQLAlchemy Connection or a qarion_etl.native.NativeConnection
+from qarion_etl.db.connection import Connection
+from qarion_etl.db.service import DatabaseService
 
 STAGING_PREFIX = "_qtmp_"
 FULL_REFRESH = "FULL_REFRESH"
 INCREMENTAL = "INCREMENTAL"
-
-#: SQL type of each flow ``schema_type`` per dialect (DuckDB's names are the default).
-_TYPES: dict[str, dict[str, str]] = {
-    "duckdb": {
-        "string": "VARCHAR",
-        "integer": "BIGINT",
-        "float": "DOUBLE",
-        "decimal": "DECIMAL(38, 10)",
-        "boolean": "BOOLEAN",
-        "date": "DATE",
-        "timestamp": "TIMESTAMP",
-    },
-    "postgresql": {
-        "string": "TEXT",
-        "integer": "BIGINT",
-        "float": "DOUBLE PRECISION",
-        "decimal": "NUMERIC(38, 10)",
-        "boolean": "BOOLEAN",
-        "date": "DATE",
-        "timestamp": "TIMESTAMP",
-    },
-    "sqlite": {
-        "string": "TEXT",
-        "integer": "INTEGER",
-        "float": "REAL",
-        "decimal": "NUMERIC",
-        "boolean": "BOOLEAN",
-        "date": "DATE",
-        "timestamp": "TIMESTAMP",
-    },
-    "mysql": {
-        "string": "TEXT",
-        "integer": "BIGINT",
-        "float": "DOUBLE",
-        "decimal": "DECIMAL(38, 10)",
-        "boolean": "BOOLEAN",
-        "date": "DATE",
-        "timestamp": "DATETIME(6)",
-    },
-}
-
-
-def sql_type(dialect: str, schema_type: str) -> str:
-    """The column type used for ``schema_type`` on ``dialect``."""
-    return _TYPES.get(dialect, _TYPES["duckdb"])[schema_type]
 
 
 @dataclass
@@ -85,13 +38,11 @@ class Namespace:
 
     @property
     def schema(self) -> str | None:
-        return self.namespace if self.db.has_schemas and self.namespace else None
+        return self.db.dialect.schema(self.namespace)
 
     def physical(self, name: str) -> str:
         """The table's own name in the database (prefixed where there are no schemas)."""
-        if self.namespace and not self.db.has_schemas:
-            return f"{self.namespace}__{name}"
-        return name
+        return self.db.dialect.physical(self.namespace, name)
 
     def qualified(self, name: str) -> str:
         return self.db.qualified(self.namespace, name)
@@ -133,8 +84,8 @@ class Stage:
         self, conn: Connection, processing_type: str, primary_key: Sequence[str] = ()
     ) -> None:
         """Make the staged rows the target's content (replace, append or upsert)."""
-        db, ns = self.ns.db, self.ns
-        q = db.quote
+        ns, dialect = self.ns, self.ns.db.dialect
+        q = dialect.quote
         target = ns.qualified(self.target)
         if processing_type == INCREMENTAL and ns.exists(conn, self.target):
             cols = self.columns(conn)
@@ -150,21 +101,13 @@ class Stage:
             )
             conn.exec_driver_sql(f"DROP TABLE {self.table}")
             return
-        if db.is_mysql:
-            if ns.exists(conn, self.target):
-                old = ns.qualified(f"{STAGING_PREFIX}{self.target}_{uuid.uuid4().hex[:8]}_old")
-                conn.exec_driver_sql(f"RENAME TABLE {target} TO {old}, {self.table} TO {target}")
-                conn.exec_driver_sql(f"DROP TABLE {old}")
-            else:
-                conn.exec_driver_sql(f"RENAME TABLE {self.table} TO {target}")
-            return
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {target}")
-        conn.exec_driver_sql(f"ALTER TABLE {self.table} RENAME TO {q(ns.physical(self.target))}")
-
-
-def transactional_ddl(db: DatabaseService) -> bool:
-    """Whether ``CREATE``/``DROP``/``RENAME`` roll back with the transaction."""
-    return db.dialect in ("postgresql", "sqlite", "duckdb")
+        old = None
+        if dialect.swap_by_rename_table and ns.exists(conn, self.target):
+            old = ns.qualified(f"{STAGING_PREFIX}{self.target}_{uuid.uuid4().hex[:8]}_old")
+        for statement in dialect.swap(
+            target=target, staging=self.table, renamed=q(ns.physical(self.target)), old=old
+        ):
+            conn.exec_driver_sql(statement)
 
 
 @contextmanager
@@ -186,14 +129,9 @@ def staged_write(
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ns.qualified(stale)}")
         try:
             with conn.begin():
-                if db.dialect == "sqlite" and not db.native:
-                    # pysqlite opens transactions only before DML; begin explicitly so that
-                    # CREATE/DROP/RENAME belong to this transaction too (native
-                    # connections begin with BEGIN IMMEDIATE themselves).
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn, stage
         except BaseException:
-            if not transactional_ddl(db):
+            if not db.dialect.transactional_ddl:
                 _drop_quietly(conn, stage.table)
             raise
 

@@ -1,17 +1,16 @@
-"""Whole-flow validation: schema (flow.py), graph (dag.py) and templates, reported together."""
+"""Whole-flow validation: schema (``flow_parser``), graph (``dag``) and templates, together."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
-from qarion_etl.dag import graph_problems, task_graph
-from qarion_etl.errors import FlowValidationError, Problem
-from qarion_etl.flow import Flow, TaskSpec
-from qarion_etl.templating import find_pulls, parse_template
-
-if TYPE_CHECKING:
-    from qarion_etl.taskgraph import TaskGraph
+from qarion_etl.definitions.dag import graph_problems, task_graph
+from qarion_etl.definitions.flow import Flow, TaskSpec
+from qarion_etl.definitions.graph import TaskGraph
+from qarion_etl.definitions.task_types import task_type
+from qarion_etl.definitions.templates import find_pulls, parse_template
+from qarion_etl.errors import FlowValidationError, Problem, did_you_mean
 
 
 def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
@@ -46,12 +45,12 @@ CONTEXT_NAMES = (
 )
 
 
-def _name_line(sql: str, name: str, at: Any) -> int | None:
+def _name_line(sql: str, name: str, at: Callable[[int], int | None]) -> int | None:
     pattern = re.compile(rf"\b{re.escape(name)}\b")
     for number, text in enumerate(sql.splitlines(), start=1):
         if "{" in text and pattern.search(text):
-            return int(at(number))
-    return int(at(1))
+            return at(number)
+    return at(1)
 
 
 def template_problems(
@@ -59,12 +58,14 @@ def template_problems(
 ) -> list[Problem]:
     """Jinja syntax errors, and pulls from unknown or non-upstream tasks."""
     import jinja2
+    from jinja2 import meta
 
     problems: list[Problem] = []
     known = set(flow.task_ids)
     for task in flow.tasks:
+        kind = task_type(task.type)
         sql = task.config.get("sql")
-        if task.type != "transformation" or not isinstance(sql, str):
+        if kind is None or not kind.has_sql or not isinstance(sql, str):
             continue
         sql_line, starts_below = _sql_line(flow, task)
 
@@ -80,16 +81,12 @@ def template_problems(
                 Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id)
             )
             continue
-        from jinja2 import meta
-
         available = set(CONTEXT_NAMES)
         if task.source_dataset_id:
             available.add("source_dataset")
         if task.target_dataset_id:
             available.add("target_dataset")
         for name in sorted(meta.find_undeclared_variables(tree) - available):
-            from qarion_etl.config import did_you_mean
-
             why = ""
             if name in ("source_dataset", "target_dataset"):
                 why = f" (the task has no {name}_id)"
@@ -116,8 +113,6 @@ def template_problems(
                 continue
             for target in pull.task_ids:
                 if target not in known:
-                    from qarion_etl.config import did_you_mean
-
                     problems.append(
                         Problem(
                             f"xcom_pull from unknown task '{target}'{did_you_mean(target, known)}",

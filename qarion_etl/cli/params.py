@@ -1,63 +1,27 @@
-"""Choosing the tasks of a run (``--select``/``--exclude``) and reading ``--var`` values.
+"""Reading command-line values: ``--var``, ``--vars-file``, ``render --xcom`` and ``--older-than``.
 
-Selection follows dbt: ``task`` alone, ``+task`` with its ancestors, ``task+`` with its
-descendants, ``+task+`` both; several values (repeated options, or separated by spaces or
-commas) are a union; ``--exclude`` removes its union from the selection.
+Each parser raises ``UsageError`` naming the option, so a typo on the command line is one
+clear line and exit code 2.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qarion_etl.config import did_you_mean
-from qarion_etl.errors import UsageError, clip
+from qarion_etl.errors import UsageError
+from qarion_etl.jsontext import TooDeep, loads
 
-if TYPE_CHECKING:
-    from qarion_etl.taskgraph import TaskGraph
-
-
-def _items(values: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        out.extend(v for v in value.replace(",", " ").split() if v)
-    return out
-
-
-def expand(graph: TaskGraph, selectors: Iterable[str], option: str = "--select") -> set[str]:
-    """The union of the tasks named by ``selectors``."""
-    chosen: set[str] = set()
-    for item in _items(selectors):
-        name = item.strip("+")
-        if name not in graph:
-            raise UsageError(
-                f"{option} {clip(item)}: no task '{clip(name)}' in this flow{did_you_mean(name, list(graph))}"
-            )
-        chosen.add(name)
-        if item.startswith("+"):
-            chosen |= graph.ancestors(name)
-        if item.endswith("+"):
-            chosen |= graph.descendants(name)
-    return chosen
-
-
-def select_tasks(
-    graph: TaskGraph, order: Sequence[str], select: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> list[str]:
-    """The selected tasks, in ``order``."""
-    chosen = expand(graph, select) if _items(select) else set(order)
-    chosen -= expand(graph, exclude, "--exclude")
-    if not chosen:
-        raise UsageError("the selection is empty: no task to run")
-    return [t for t in order if t in chosen]
+_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_value(text: str) -> Any:
     """A ``--var``/``--xcom`` value: JSON when it parses as JSON, else the string itself."""
-    from qarion_etl.jsontext import TooDeep, loads
-
     try:
         return loads(text)
     except TooDeep as exc:
@@ -86,7 +50,7 @@ def load_vars_file(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"--vars-file {path}: {exc.strerror or exc}") from exc
     try:
         if p.suffix.lower() == ".toml":
-            import tomli
+            import tomli  # not needed by --help
 
             data: Any = tomli.loads(text)
         else:
@@ -107,3 +71,15 @@ def parse_xcom_values(pairs: Iterable[str]) -> dict[tuple[str, str], Any]:
         task, _, key = name.partition(".")
         out[(task, key or "return_value")] = value
     return out
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``15m``, ``45s`` or ``2w`` as a ``timedelta``.
+
+    Raises:
+        UsageError: the text is not one of those forms.
+    """
+    match = _AGE.match(text or "")
+    if not match:
+        raise UsageError(f"--older-than must look like 30d, 12h, 15m, 45s or 2w, not {text!r}")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

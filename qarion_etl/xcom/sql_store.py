@@ -1,14 +1,13 @@
-"""Storage of the ``database`` XCom backend: the table's definition and ``SqlXComStore``.
+"""The table store ``BaseXCom`` keeps values in: the table's definition and ``SqlXComStore``.
 
-``SqlXComStore`` upserts, finds the newest match, scans and deletes on one table. Its
-statements are plain SQL with quoted names, built once per store in the driver's parameter
-style; they run on one driver connection per thread (native for SQLite files and DuckDB,
-taken from the SQLAlchemy engine otherwise), held for the life of the backend, in
-autocommit mode (each upsert is its own transaction) with explicit ``BEGIN``/``COMMIT``
-around batches. The table is created once, on first use: by ``create_all`` through
-SQLAlchemy, or by the same DDL written out (``qarion_etl.sqlschema``) on native connections.
-A pull that names every identity part reads the row by its primary key, so no database's
-planner can choose a slower index.
+``SqlXComStore`` upserts, finds the newest match, scans and deletes on one table of the
+metadata database. Its statements are plain SQL with quoted names, built once per store in
+the dialect's parameter style; they run on one dedicated connection per thread
+(``DatabaseService.dedicated()``: native for SQLite files and DuckDB, from the SQLAlchemy
+engine otherwise), held for the life of the backend, in autocommit mode (each upsert is its
+own transaction) with the connection's ``begin()`` around batches. The table is created
+once, on first use, by ``DatabaseService.create_tables``. A pull that names every identity
+part reads the row by its primary key, so no database's planner can choose a slower index.
 """
 
 from __future__ import annotations
@@ -23,12 +22,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from qarion_etl.db.schema import Column, TableSpec
 from qarion_etl.errors import ConfigError
-from qarion_etl.sqlschema import Column, TableSpec
 from qarion_etl.xcom.records import MAX_ID_LENGTH, XComQuery, XComRecord, identity_key
 
 if TYPE_CHECKING:
-    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.db.connection import DriverConnection
+    from qarion_etl.db.service import DatabaseService
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
 # In the order of XComRecord's fields, so a row builds a record positionally.
@@ -51,12 +51,21 @@ _ROW_ORDER = (
 )  # fmt: skip
 
 
-def table_spec(name: str) -> TableSpec:
-    """The XCom table's definition."""
+def check_table_name(name: str) -> None:
+    """Refuse a table name that is not a plain identifier (it names a table in SQL).
+
+    Raises:
+        ConfigError: the name is not letters, digits and ``_``, or longer than 60.
+    """
     if not _TABLE_NAME.match(name):
         raise ConfigError(
             f"XCom table name {name!r} must be a plain identifier of at most 60 characters"
         )
+
+
+def table_spec(name: str) -> TableSpec:
+    """The XCom table's definition."""
+    check_table_name(name)
     ident = f"str:{MAX_ID_LENGTH}"
     return TableSpec(
         name,
@@ -78,7 +87,9 @@ def table_spec(name: str) -> TableSpec:
             (_index_name(name, "run"), ("flow_id", "dag_run_id")),
             (_index_name(name, "pushed"), ("pushed_ns",)),
         ),
-        mysql_options={"engine": "InnoDB", "charset": "utf8mb4", "collate": "utf8mb4_bin"},
+        dialect_options={
+            "mysql": {"engine": "InnoDB", "charset": "utf8mb4", "collate": "utf8mb4_bin"}
+        },
     )
 
 
@@ -130,11 +141,11 @@ class SqlXComStore:
         self.dialect = db.dialect
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._open: list[Any] = []
+        self._open: list[DriverConnection] = []
         self._pid = os.getpid()
         self._ready = False
         self._stmts: dict[Any, str] = {}
-        self._stamp = _SqliteStamp() if self.dialect == "sqlite" else None
+        self._stamp = _SqliteStamp() if self.dialect.datetime_as_text else None
         self._t = db.quote(table_name)
         self._q = {c: db.quote(c) for c in _ROW_ORDER}
         self._select = ", ".join(self._q[c] for c in _COLUMNS)
@@ -152,25 +163,17 @@ class SqlXComStore:
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         if self._conn_errors is None:
-            dbapi = self.db.dbapi
-            self._conn_errors = tuple(
-                e
-                for e in (
-                    getattr(dbapi, "OperationalError", None),
-                    getattr(dbapi, "InterfaceError", None),
-                    getattr(dbapi, "IOException", None),  # DuckDB
-                )
-                if e
-            )
+            self._conn_errors = self.db.connection_errors()
         return self._conn_errors
 
-    def _connection(self) -> tuple[Any, Any]:
+    def _connection(self) -> tuple[DriverConnection, Any]:
+        """This thread's connection and the cursor its statements run on."""
         held = getattr(self._local, "conn", None)
         if held is None:
             if not self._ready:
                 self._create_table()
-            conn = self.db.raw_connection()
-            held = (conn, conn if self.dialect == "duckdb" else conn.cursor())
+            conn = self.db.dedicated()
+            held = (conn, conn.raw if self.dialect.connection_is_cursor else conn.raw.cursor())
             self._local.conn = held
             self._local.depth = 0
             with self._lock:
@@ -185,10 +188,7 @@ class SqlXComStore:
             with self._lock:
                 if held[0] in self._open:
                     self._open.remove(held[0])
-            try:
-                held[0].close()
-            except Exception:  # already broken
-                pass
+            held[0].close()
 
     def close(self) -> None:
         """Close every connection this store opened (in this process)."""
@@ -196,25 +196,14 @@ class SqlXComStore:
             conns, self._open = self._open, []
         if os.getpid() == self._pid:
             for conn in conns:
-                try:
-                    conn.close()
-                except Exception:  # another thread's SQLite connection, or already gone
-                    pass
+                conn.close()
         self._local = threading.local()
 
     def _create_table(self) -> None:
         with self._lock:
-            if self._ready:
-                return
-            if self.db.native:
-                self.db.execute_ddl(self.spec.ddl(self.dialect))
-            else:
-                import sqlalchemy as sa
-
-                md = sa.MetaData()
-                self.spec.to_sqlalchemy(md, self.dialect)
-                self.db.create_all(md)  # safe when another process creates it too
-            self._ready = True
+            if not self._ready:
+                self.db.create_tables([self.spec])  # safe when another process creates it too
+                self._ready = True
 
     # --- execution ---------------------------------------------------------------------
     def _run(self, sql: str, params: Any, *, many: bool = False, fetch: str | None = None) -> Any:
@@ -243,7 +232,7 @@ class SqlXComStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction on this thread's connection; nested calls join the outer one."""
-        self._connection()
+        conn, _ = self._connection()
         local = self._local
         if local.depth:
             local.depth += 1
@@ -252,26 +241,14 @@ class SqlXComStore:
             finally:
                 local.depth -= 1
             return
-        errors = self._errors()
         try:
-            self._connection()[1].execute(self.db.begin_sql())
-        except errors as exc:
-            self._drop_connection()
-            raise self.db.unavailable(exc) from exc
-        local.depth = 1
-        try:
-            yield
-        except BaseException:
-            local.depth = 0
-            try:
-                self._connection()[1].execute("ROLLBACK")
-            except Exception:
-                self._drop_connection()
-            raise
-        local.depth = 0
-        try:
-            self._connection()[1].execute("COMMIT")
-        except errors as exc:
+            with conn.begin():
+                local.depth = 1
+                try:
+                    yield
+                finally:
+                    local.depth = 0
+        except self._errors() as exc:  # BEGIN or COMMIT met a lost connection
             self._drop_connection()
             raise self.db.unavailable(exc) from exc
 
@@ -288,17 +265,12 @@ class SqlXComStore:
         marks = ", ".join("?" * len(_ROW_ORDER))
         insert = f"INSERT INTO {self._t} ({cols}) VALUES ({marks})"
         updated = [q[c] for c in _ROW_ORDER if c != "identity"]
-        if self.db.is_mysql:
-            sets = ", ".join(f"{c} = VALUES({c})" for c in updated)
-            return f"{insert} ON DUPLICATE KEY UPDATE {sets}"
-        # SQLite, PostgreSQL, DuckDB and other dialects that speak ON CONFLICT
-        sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
-        return f"{insert} ON CONFLICT ({q['identity']}) DO UPDATE SET {sets}"
+        return self.dialect.upsert(insert, q["identity"], updated)
 
     def _rows(self, records: Sequence[XComRecord]) -> list[tuple[Any, ...]]:
         """Upsert parameters of ``records``, in ``_ROW_ORDER``."""
         stamp = self._stamp
-        if stamp is not None:  # SQLite: created_at as the text SQLAlchemy would store
+        if stamp is not None:  # created_at as the text SQLAlchemy would store (SQLite)
             return [
                 (r.identity, r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id, r.value_type,
                  r.value, r.size, r.pushed_ns, stamp(r.pushed_ns))
@@ -353,7 +325,7 @@ class SqlXComStore:
 
     def newest(self, q: XComQuery) -> XComRecord | None:
         names, values = self._filters(q)
-        if names is _ALL_FILTERS and self.dialect != "sqlite":
+        if names is _ALL_FILTERS and not self.dialect.prefers_lookup_index:
             # Every part given: at most one row matches, the one keyed by its identity. Asking
             # by primary key leaves a planner nothing to get wrong (PostgreSQL without fresh
             # statistics otherwise picks the run index and reads every row of the run) and is

@@ -6,8 +6,9 @@ the error sits inside a multi-line inline table with several entries and no comm
 form some documentation shows, valid in no TOML version), the message shows the same
 settings written as a TOML table, which is valid everywhere.
 
-``KeyLocator`` finds the line of a key inside a table or an array-of-tables entry, so
-validation errors can name lines although the parser keeps no positions.
+``KeyLocator`` finds the line of a key inside a table or an array-of-tables entry (and
+inside a sub-table of one, such as ``[tasks.config]``), so validation errors can name lines
+although the parser keeps no positions. ``type_names`` words TOML types for messages.
 """
 
 from __future__ import annotations
@@ -22,13 +23,21 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _OPEN_INLINE = re.compile(r"^\s*([A-Za-z0-9_.\"-]+)\s*=\s*\{\s*(#.*)?$")
 _KEY = r'^\s*"?{}"?\s*='
 
+_TYPE_NAMES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean (true or false)",
+    dict: "table",
+    list: "list",
+}
 
-def shown_path(path: Path) -> str:
-    """``path`` as messages show it: relative to the working folder when it is inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+
+def type_names(kind: type | tuple[type, ...]) -> str:
+    """Human names of TOML types, for messages."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = [_TYPE_NAMES.get(k, k.__name__) for k in kinds]
+    return "number" if set(kinds) == {int, float} else " or ".join(names)
 
 
 class TomlSyntaxError(Exception):
@@ -161,3 +170,24 @@ class KeyLocator:
             if pattern.match(self.lines[i]):
                 return i + 1
         return start + 1 if table is not None else None
+
+    def sub_key_line(self, key: str, table: str, index: int, sub: str) -> int | None:
+        """Line of ``key`` in ``[<table>.<sub>]`` of the ``index``-th ``[[<table>]]`` entry."""
+        start = self.table_line(table, index)
+        if start is None:
+            return None
+        nxt = self.table_line(table, index + 1)
+        end = (nxt - 1) if nxt else len(self.lines)
+        header = re.compile(rf"^\s*\[\s*{re.escape(table)}\.{re.escape(sub)}\s*\]")
+        keypat = re.compile(_KEY.format(re.escape(key)))
+        in_sub = False
+        for i in range(start - 1, end):
+            text = self.lines[i]
+            if header.match(text):
+                in_sub = True
+                continue
+            if in_sub and text.lstrip().startswith("["):
+                in_sub = False
+            if in_sub and keypat.match(text):
+                return i + 1
+        return None

@@ -11,57 +11,59 @@ before it publishes, marks the run ``interrupted`` and re-raises ``KeyboardInter
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import QarionError, StoreUnavailable, UsageError, clip
-from qarion_etl.reporting import (
-    FAILED,
-    INTERRUPTED,
-    KEPT,
-    NOT_RUN,
-    SKIPPED,
-    SUCCESS,
+from qarion_etl.errors import Interrupted, StoreUnavailable, UsageError, clip
+from qarion_etl.run.history import RunStore, TaskInstanceRecord, write_results
+from qarion_etl.run.model import (
+    RunOptions,
     RunResult,
+    RunStatus,
     TaskOutcome,
-    write_results,
+    TaskStatus,
+    error_text,
+    new_run_id,
+    now_iso,
 )
+from qarion_etl.run.owner import owner_alive
+from qarion_etl.run.rendering import task_renderer
+from qarion_etl.run.reporting import Reporter
+from qarion_etl.tasks import get_task_class
+from qarion_etl.tasks.base import TaskContext
 
 if TYPE_CHECKING:
-    from qarion_etl.flow import Flow, TaskSpec
-    from qarion_etl.runner import FlowRunner, RunOptions
-    from qarion_etl.runs import RunStore
+    from qarion_etl.db.service import DatabaseService
+    from qarion_etl.definitions.flow import Flow, TaskSpec
+    from qarion_etl.definitions.graph import TaskGraph
+    from qarion_etl.project import Project
+    from qarion_etl.xcom import XComService
 
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-def new_run_id(flow_id: str) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    return f"{flow_id}__{stamp}_{uuid.uuid4().hex[:6]}"
-
-
-def error_text(exc: BaseException) -> str:
-    if isinstance(exc, QarionError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+SUCCESS, FAILED, SKIPPED = TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.SKIPPED
+NOT_RUN, KEPT, INTERRUPTED = TaskStatus.NOT_RUN, TaskStatus.KEPT, TaskStatus.INTERRUPTED
 
 
 class RunExecution:
-    """The state of one run while it executes."""
+    """The state of one run while it executes.
+
+    ``execute()`` connects the stores, allocates or reopens the run, schedules the tasks and
+    returns the ``RunResult``; every attribute it fills in is declared here.
+    """
 
     def __init__(
-        self, runner: FlowRunner, flow: Flow, graph: Any, selected: list[str], opts: RunOptions
+        self,
+        project: Project,
+        reporter: Reporter,
+        flow: Flow,
+        graph: TaskGraph,
+        selected: list[str],
+        opts: RunOptions,
     ) -> None:
-        self.runner = runner
-        self.project = runner.project
-        self.reporter = runner.reporter
+        self.project = project
+        self.reporter = reporter
         self.flow = flow
         self.graph = graph
         self.opts = opts
@@ -71,8 +73,17 @@ class RunExecution:
             t: TaskOutcome(t) for t in flow.task_ids if t in selected
         }
         self.clear_first: set[str] = set()
-        self.active: dict[str, Any] = {}  # task id -> TaskContext of the running try
+        self.active: dict[str, TaskContext] = {}  # task id -> the context of its running try
         self.run_for_task: dict[str, str] = {}
+        # Set by execute(): the run's identity, its stores and the SQLite write lock.
+        self.started_at = ""
+        self.ds = ""
+        self.dag_run_id = ""
+        self.batch_id = 0
+        self.store: RunStore = project.run_store()
+        self.db: DatabaseService | None = None
+        self.xcom: XComService | None = None
+        self.write_lock: threading.Lock | None = None
 
     # --- setup ---------------------------------------------------------------------
     def _prepare(self, store: RunStore) -> None:
@@ -81,9 +92,12 @@ class RunExecution:
         record = store.get_run(existing) if existing else None
         if opts.resume and record is None:
             raise UsageError(f"--resume {clip(opts.resume)!r}: no such run")
-        if opts.resume and record is not None and record.status == "running" and record.owner:
-            from qarion_etl.runs import owner_alive
-
+        if (
+            opts.resume
+            and record is not None
+            and record.status == RunStatus.RUNNING
+            and record.owner
+        ):
             if owner_alive(record.owner):
                 raise UsageError(
                     f"--resume {opts.resume}: the run is still running (process "
@@ -100,13 +114,12 @@ class RunExecution:
                 for tid, ti in prior.items():
                     if tid in self.outcomes and ti.status == SUCCESS:
                         o = self.outcomes[tid]
-                        o.status, o.tries, o.rows, o.xcom_keys = (
-                            KEPT,
-                            ti.try_number,
-                            ti.rows,
+                        o.status, o.tries, o.rows = KEPT, ti.try_number, ti.rows
+                        o.xcom_keys, o.started_at, o.ended_at = (
                             ti.xcom_keys,
+                            ti.started_at,
+                            ti.ended_at,
                         )
-                        o.started_at, o.ended_at = ti.started_at, ti.ended_at
             self.clear_first = {t for t in self.outcomes if t in prior or opts.task}
             self.run_for_task = {
                 t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
@@ -127,29 +140,26 @@ class RunExecution:
 
     # --- execution -----------------------------------------------------------------
     def execute(self) -> RunResult:
-        from qarion_etl.runs import RunStore
-
         project = self.project
         self.started_at = now_iso()
         t0 = time.perf_counter()
         self.ds = self.started_at[:10]
-        self.store = RunStore(project.metadata_db(), project.config.metadata.namespace)
         # Reach the warehouse and build the XCom backend before the run is recorded, so a
         # refused store (a DuckDB file in use, a server down) leaves no run "running".
-        self.db = project.engine_db()
-        self.db.check()
+        db = self.db = project.engine_db()
+        db.check()
         self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
         self._prepare(self.store)
-        self.write_lock = threading.Lock() if self.db.dialect == "sqlite" else None
+        self.write_lock = threading.Lock() if db.dialect.single_writer else None
         todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
-        status = SUCCESS
+        status = RunStatus.SUCCESS
         try:
             self._schedule(todo)
             if any(o.status in (FAILED, SKIPPED, NOT_RUN) for o in self.outcomes.values()):
-                status = FAILED
+                status = RunStatus.FAILED
         except KeyboardInterrupt:
-            status = INTERRUPTED
+            status = RunStatus.INTERRUPTED
             self.cancel.set()
             for o in self.outcomes.values():
                 if o.status in (NOT_RUN, INTERRUPTED) and o.started_at:
@@ -227,13 +237,12 @@ class RunExecution:
                 raise
 
     def _run_task(self, tid: str) -> TaskOutcome:
-        from qarion_etl.tasks.base import TaskContext
-
+        assert self.db is not None, "execute() connects the warehouse first"
         spec = self.flow.task(tid)
         o = self.outcomes[tid]
         o.started_at = now_iso()
         t0 = time.perf_counter()
-        self._record(o, "running")
+        self._record(o, TaskStatus.RUNNING)
         ctx = TaskContext(
             flow=self.flow,
             spec=spec,
@@ -241,7 +250,17 @@ class RunExecution:
             root=self.project.config.root,
             batch_id=self.batch_id,
             dag_run_id=self.dag_run_id,
-            render=self._renderer(spec),
+            render=task_renderer(
+                self.flow,
+                spec,
+                self.db,
+                xcom=self.xcom,
+                run_for_task=self.run_for_task,
+                variables=self.opts.variables,
+                batch_id=self.batch_id,
+                dag_run_id=self.dag_run_id,
+                ds=self.ds,
+            ),
             full_refresh=self.opts.full_refresh,
             cancel=self.cancel,
             write_lock=self.write_lock,
@@ -252,10 +271,7 @@ class RunExecution:
         finally:
             self.active.pop(tid, None)
 
-    def _tries(self, spec: TaskSpec, o: TaskOutcome, ctx: Any, t0: float) -> TaskOutcome:
-        from qarion_etl.tasks import get_task_class
-        from qarion_etl.tasks.base import Interrupted
-
+    def _tries(self, spec: TaskSpec, o: TaskOutcome, ctx: TaskContext, t0: float) -> TaskOutcome:
         tid = spec.id
         result: dict[str, Any] | None = None
         full: dict[str, Any] = {}
@@ -321,8 +337,8 @@ class RunExecution:
         return o
 
     def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
-        duration = round(time.perf_counter() - t0, 4)
         # The task already keeps its own fields over same-named result columns.
+        duration = round(time.perf_counter() - t0, 4)
         return {
             **result,
             "status": SUCCESS,
@@ -335,24 +351,9 @@ class RunExecution:
         o.duration_seconds = round(time.perf_counter() - t0, 4)
         self._record(o, o.status)
 
-    def _record(self, o: TaskOutcome, status: str) -> None:
-        from qarion_etl.runs import TaskInstanceRecord
-
-        self.store.record_task(
-            TaskInstanceRecord(
-                self.dag_run_id,
-                o.task_id,
-                self.flow.id,
-                self.batch_id,
-                status,
-                o.tries,
-                o.started_at,
-                o.ended_at,
-                o.rows,
-                o.error,
-                o.xcom_keys,
-            )
-        )
+    def _record(self, o: TaskOutcome, status: TaskStatus) -> None:
+        record = TaskInstanceRecord.of(o, self.dag_run_id, self.flow.id, self.batch_id, status)
+        self.store.record_task(record)
 
     def _push(self, spec: TaskSpec, result: dict[str, Any]) -> list[str]:
         if self.xcom is None or not spec.do_xcom_push:
@@ -371,32 +372,6 @@ class RunExecution:
         ]
         self.xcom.push_many(items)
         return [str(i["key"]) for i in items]
-
-    def _renderer(self, spec: TaskSpec) -> Any:
-        from qarion_etl.rendering import render_task_sql
-        from qarion_etl.templating import PullResolver
-
-        resolver = PullResolver(
-            self.flow.id,
-            self.dag_run_id,
-            (lambda: self.xcom) if self.xcom else None,
-            run_for_task=self.run_for_task,
-        )
-
-        def render(source: str) -> str:
-            return render_task_sql(
-                self.flow,
-                spec,
-                self.db,
-                resolver,
-                self.opts.variables,
-                self.batch_id,
-                self.dag_run_id,
-                self.ds,
-                source,
-            )
-
-        return render
 
     # --- the end -------------------------------------------------------------------
     def _finish(self, result: RunResult) -> None:

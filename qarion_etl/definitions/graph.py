@@ -3,7 +3,7 @@
 ``import networkx`` costs about a quarter of a second (it loads every algorithm), which is
 half of the whole start-up budget of ``qarion-etl run``. Flows need only a handful of
 operations, so the runner and ``validate`` use this class; ``TaskGraph.to_networkx()`` (and
-``dag.build_dag``) give the same graph as a ``networkx.DiGraph`` for everything else.
+``qarion_etl.dag.build_dag``) give the same graph as a ``networkx.DiGraph`` for everything else.
 The method names follow networkx, so code reads the same with either.
 """
 

@@ -7,7 +7,6 @@ everything under ``[credentials]`` becomes a ``Secret``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -16,9 +15,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.errors import ConfigError
-from qarion_etl.interpolate import MASK, InterpolationError, Secret, interpolate, mask, mask_url
-from qarion_etl.tomlfile import KeyLocator, TomlSyntaxError, load_toml, shown_path
+from qarion_etl.definitions.interpolate import InterpolationError, interpolate
+from qarion_etl.definitions.toml import KeyLocator, TomlSyntaxError, load_toml, type_names
+from qarion_etl.errors import ConfigError, did_you_mean, shown_path, with_article
+from qarion_etl.masking import MASK, Secret, mask, mask_url
 
 CONFIG_FILE = "qarion-etl.toml"
 CONFIG_ENV = "QARION_ETL_CONFIG"
@@ -35,32 +35,6 @@ _ALLOWED: dict[str, set[str]] = {
     "xcom": {"enabled", "backend", "xcom_backend", "backend_config", "max_value_bytes"},
 }
 _TOP = set(_ALLOWED) | {"credentials"}
-
-
-_TYPE_NAMES = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean (true or false)",
-    dict: "table",
-    list: "list",
-}
-
-
-def type_names(kind: type | tuple[type, ...]) -> str:
-    """Human names of TOML types, for messages."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = [_TYPE_NAMES.get(k, k.__name__) for k in kinds]
-    return "number" if set(kinds) == {int, float} else " or ".join(names)
-
-
-def with_article(noun: str) -> str:
-    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
-
-
-def did_you_mean(name: str, choices: set[str] | list[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,370 @@
+"""One frozen ``Dialect`` per database engine: every fact the rest of the code needs about it.
+
+Callers ask the dialect (``db.dialect.quote(name)``, ``db.dialect.transactional_ddl``,
+``db.dialect.sql_type("decimal")``) and never compare engine names, so an engine's
+knowledge lives in one entry of ``DIALECTS`` and aliases cannot disagree: ``mariadb`` is
+the MySQL dialect, ``postgres`` the PostgreSQL one. Where an engine differs from the
+others, its fields say how, and the methods below read those fields; the reason for
+each difference is written beside it.
+
+An engine reached through a SQLAlchemy dialect that is not listed gets ``GENERIC`` under
+its own name (ANSI quoting, DuckDB's type names, no schemas, non-transactional DDL), with
+the quoting and parameter style of its SQLAlchemy dialect filled in by the source.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+#: How long a SQLite connection waits for another writer's lock before it gives up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: A flow's column ``schema_type`` -> the engine's SQL type.
+ColumnTypes = Mapping[str, str]
+
+#: The flow schema types, in the order ``_types`` takes them.
+_SCHEMA_TYPES = ("string", "integer", "float", "decimal", "boolean", "date", "timestamp")
+#: The metadata column kinds (``str:<n>`` aside), in the order ``_kinds`` takes them.
+_KINDS = ("bigint", "int", "text", "longtext", "datetime")
+
+
+def _types(*sql: str) -> ColumnTypes:
+    return MappingProxyType(dict(zip(_SCHEMA_TYPES, sql, strict=True)))
+
+
+def _kinds(*sql: str) -> Mapping[str, str]:
+    return MappingProxyType(dict(zip(_KINDS, sql, strict=True)))
+
+
+_DUCKDB_TYPES = _types(
+    "VARCHAR", "BIGINT", "DOUBLE", "DECIMAL(38, 10)", "BOOLEAN", "DATE", "TIMESTAMP"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What qarion-etl knows about one database engine."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    #: The SQL type of each flow schema type (``[input].columns``).
+    column_types: ColumnTypes = field(default_factory=lambda: _DUCKDB_TYPES)
+    #: The SQL type of each metadata column kind, for DDL written without SQLAlchemy
+    #: (``str:<n>`` is ``VARCHAR(n)`` everywhere); empty where SQLAlchemy writes the DDL.
+    metadata_types: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    identifier_quote: str = '"'
+    #: A backslash escapes the next character in string literals (MySQL's default mode).
+    backslash_escapes: bool = False
+    #: A flow namespace is a schema (else a ``namespace__`` prefix of table names).
+    has_schemas: bool = False
+    #: ``CREATE``/``DROP``/``RENAME`` roll back with the transaction.
+    transactional_ddl: bool = False
+    begin_statement: str = "BEGIN"
+    #: ``qmark`` (``?``) or ``format`` (``%s``) placeholders.
+    paramstyle: Literal["qmark", "format"] = "qmark"
+    upsert_style: Literal["on_conflict", "on_duplicate_key"] = "on_conflict"
+    #: Replace a table with one ``RENAME TABLE a TO b, c TO a`` instead of DROP + ALTER.
+    swap_by_rename_table: bool = False
+    #: How ingestion gets rows in: the engine reads the file itself, ``COPY … FROM STDIN``,
+    #: or batched ``executemany`` of checked tuples.
+    bulk_load: Literal["read_file", "copy", "executemany"] = "executemany"
+    #: The driver binds no ``Decimal``/``date``/``datetime``: store them as text.
+    typed_values_as_text: bool = False
+    #: One writer at a time: the runner serialises writes to the warehouse.
+    single_writer: bool = False
+    #: A driver connection is its own cursor (``conn.execute`` returns rows).
+    connection_is_cursor: bool = False
+    #: Point pulls of XComs use the lookup index rather than the primary key.
+    prefers_lookup_index: bool = False
+    #: ``created_at`` is stored as SQLAlchemy's text form, not a bound ``datetime``.
+    datetime_as_text: bool = False
+    #: The unique-key check sorts and compares neighbours instead of grouping.
+    sorted_unique_check: bool = False
+    #: pysqlite opens a transaction only before DML: a SQLAlchemy ``begin()`` must also
+    #: send ``begin_statement`` so DDL belongs to the transaction.
+    driver_begins_lazily: bool = False
+    #: How a running statement is abandoned from another thread, if it can be.
+    cancel_method: Literal["interrupt", "cancel"] | None = None
+    #: How a raw driver connection is put in autocommit mode.
+    autocommit_style: Literal["isolation_none", "attribute", "method", "commit"] = "commit"
+    #: Lists the tables of a schema (``?``: the schema) without SQLAlchemy; native engines.
+    tables_query: str | None = None
+    #: Prefix of SQLAlchemy's dialect-specific table options (``mysql_engine`` …); naming
+    #: them for another dialect makes SQLAlchemy import that dialect.
+    table_options_prefix: str | None = None
+    #: A length that makes SQLAlchemy choose a text type big enough for an XCom value
+    #: (MySQL's TEXT holds 64 KB; with this length it is LONGTEXT, 4 GB).
+    long_text_length: int | None = None
+    #: A server reached over the network (pool pre-ping, a connect timeout).
+    is_server: bool = False
+    #: Statements every new driver connection runs first; the ones marked optional may fail
+    #: (a read-only or in-memory database keeps its journal mode).
+    connect_statements: tuple[tuple[str, bool], ...] = ()
+    #: The driver's own timeout for a locked database (seconds), if it has one.
+    lock_timeout_seconds: float | None = None
+    quote_identifier: Callable[[str], str] | None = field(default=None, compare=False)
+
+    # --- names ---------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    def quote(self, name: str) -> str:
+        """One identifier, always quoted (never pasted as it is)."""
+        if self.quote_identifier is not None:
+            return self.quote_identifier(name)
+        q = self.identifier_quote
+        return q + name.replace(q, q + q) + q
+
+    def physical(self, namespace: str | None, name: str) -> str:
+        """The table's own name: prefixed by the namespace where there are no schemas."""
+        if namespace and not self.has_schemas:
+            return f"{namespace}__{name}"
+        return name
+
+    def schema(self, namespace: str | None) -> str | None:
+        """The schema that holds a namespace's tables (``None``: the default one)."""
+        return namespace if self.has_schemas and namespace else None
+
+    def qualified(self, namespace: str | None, name: str) -> str:
+        """The quoted name of table ``name`` in ``namespace`` (``"ns"."t"`` or ``"ns__t"``)."""
+        if namespace and self.has_schemas:
+            return f"{self.quote(namespace)}.{self.quote(name)}"
+        return self.quote(self.physical(namespace, name))
+
+    # --- values --------------------------------------------------------------------------
+    def literal(self, value: Any) -> str:
+        """``value`` as a SQL literal: numbers and booleans as they are, text quoted.
+
+        Raises:
+            ValueError: the value has no literal (NaN, infinity, a NUL character).
+        """
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            if math.isnan(value) or math.isinf(value):
+                raise ValueError(f"{value!r} has no SQL literal")
+            return repr(value)
+        if isinstance(value, decimal.Decimal):
+            return str(value)
+        if isinstance(value, _dt.datetime):
+            value = value.isoformat(sep=" ")
+        elif isinstance(value, _dt.date):
+            value = value.isoformat()
+        text = str(value)
+        if "\x00" in text:
+            raise ValueError("a value with a NUL character cannot be a SQL literal")
+        text = text.replace("'", "''")
+        if self.backslash_escapes:
+            text = text.replace("\\", "\\\\")
+        return f"'{text}'"
+
+    def sql_type(self, schema_type: str) -> str:
+        """The column type used for a flow ``schema_type``."""
+        return self.column_types[schema_type]
+
+    # --- statements ----------------------------------------------------------------------
+    def sql(self, statement: str) -> str:
+        """``statement`` written with ``?`` placeholders, in this dialect's style."""
+        return statement if self.paramstyle == "qmark" else statement.replace("?", "%s")
+
+    def placeholders(self, count: int) -> str:
+        mark = "?" if self.paramstyle == "qmark" else "%s"
+        return ", ".join([mark] * count)
+
+    def upsert(self, insert: str, key: str, updated: Sequence[str]) -> str:
+        """``insert`` (an ``INSERT … VALUES``) made to replace the row with the same ``key``."""
+        if self.upsert_style == "on_duplicate_key":
+            # MySQL/MariaDB have no ON CONFLICT; the primary key decides the duplicate.
+            return f"{insert} ON DUPLICATE KEY UPDATE " + ", ".join(
+                f"{c} = VALUES({c})" for c in updated
+            )
+        return f"{insert} ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
+            f"{c} = excluded.{c}" for c in updated
+        )
+
+    def swap(self, *, target: str, staging: str, renamed: str, old: str | None) -> list[str]:
+        """Statements that make the table ``staging`` the table ``target``.
+
+        Args:
+            target, staging: quoted, qualified table names.
+            renamed: ``target``'s quoted name without its schema (``ALTER … RENAME TO``).
+            old: a free qualified name for the replaced table when ``target`` exists
+                (engines that swap with ``RENAME TABLE``); ``None`` when it does not.
+        """
+        if self.swap_by_rename_table:
+            # MySQL commits DDL implicitly, so a DROP then RENAME would leave a moment with
+            # no table; one RENAME TABLE of both is atomic.
+            if old is None:
+                return [f"RENAME TABLE {staging} TO {target}"]
+            return [f"RENAME TABLE {target} TO {old}, {staging} TO {target}", f"DROP TABLE {old}"]
+        return [f"DROP TABLE IF EXISTS {target}", f"ALTER TABLE {staging} RENAME TO {renamed}"]
+
+    def duplicate_key_sql(self, table: str, keys: Iterable[str]) -> str:
+        """A query for one key that occurs more than once in ``table`` (no row: unique).
+
+        Both forms count NULL keys as equal to each other.
+        """
+        q = self.quote
+        pk = list(keys)
+        cols = ", ".join(q(k) for k in pk)
+        if not self.sorted_unique_check:
+            return f"SELECT {cols} FROM {table} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1"
+        # DuckDB: sorting and comparing each key with the one before it is about three times
+        # faster than grouping on keys that arrive in order (exports usually do), needs less
+        # memory, and is no slower on shuffled keys. The first row has no previous one: its
+        # lag() is NULL like a NULL key's, hence _row.
+        previous = ", ".join(f"lag({q(k)}) OVER w AS {q(f'_prev_{i}')}" for i, k in enumerate(pk))
+        same = " AND ".join(
+            f"{q(k)} IS NOT DISTINCT FROM {q(f'_prev_{i}')}" for i, k in enumerate(pk)
+        )
+        return (
+            f"SELECT {cols} FROM (SELECT {cols}, {previous}, row_number() OVER w AS {q('_row')} "
+            f"FROM {table} WINDOW w AS (ORDER BY {cols})) WHERE {q('_row')} > 1 AND {same} LIMIT 1"
+        )
+
+    # --- driver connections --------------------------------------------------------------
+    def load_rows(
+        self,
+        raw: Any,
+        table: str,
+        columns: Sequence[str],
+        batches: Iterable[Sequence[tuple[Any, ...]]],
+        after_batch: Callable[[], None] = lambda: None,
+    ) -> int:
+        """Insert row tuples into ``table`` through the driver connection ``raw``; returns the count.
+
+        ``after_batch`` runs after every batch (the runner checks for Ctrl-C there).
+        """
+        col_list = ", ".join(self.quote(c) for c in columns)
+        cur = raw.cursor()
+        total = 0
+        try:
+            if self.bulk_load == "copy":
+                # PostgreSQL: COPY FROM STDIN streams rows without a statement per batch
+                # (psycopg 3 encodes each value by its Python type).
+                with cur.copy(f"COPY {table} ({col_list}) FROM STDIN") as copy:
+                    for batch in batches:
+                        for row in batch:
+                            copy.write_row(row)
+                        total += len(batch)
+                        after_batch()
+            else:
+                sql = f"INSERT INTO {table} ({col_list}) VALUES ({self.placeholders(len(columns))})"
+                for batch in batches:
+                    cur.executemany(sql, batch)
+                    total += len(batch)
+                    after_batch()
+        finally:
+            cur.close()
+        return total
+
+
+_SQLITE = Dialect(
+    "sqlite",
+    column_types=_types("TEXT", "INTEGER", "REAL", "NUMERIC", "BOOLEAN", "DATE", "TIMESTAMP"),
+    metadata_types=_kinds("BIGINT", "INTEGER", "TEXT", "TEXT", "DATETIME"),
+    transactional_ddl=True,
+    # Takes the write lock at once, so DDL and the writes after it are one transaction and
+    # two writers queue instead of deadlocking.
+    begin_statement="BEGIN IMMEDIATE",
+    typed_values_as_text=True,
+    single_writer=True,
+    prefers_lookup_index=True,  # SQLite takes the lookup index, which saves hashing
+    datetime_as_text=True,
+    driver_begins_lazily=True,
+    cancel_method="interrupt",
+    autocommit_style="isolation_none",
+    tables_query="SELECT name FROM sqlite_master WHERE type = 'table'",
+    # WAL lets readers go on beside a writer; the busy wait is bounded.
+    connect_statements=(
+        (f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}", False),
+        ("PRAGMA journal_mode = WAL", True),
+        ("PRAGMA synchronous = NORMAL", False),
+    ),
+    lock_timeout_seconds=SQLITE_BUSY_TIMEOUT_MS / 1000,
+)
+
+_DUCKDB = Dialect(
+    "duckdb",
+    metadata_types=_kinds("BIGINT", "INTEGER", "TEXT", "TEXT", "TIMESTAMP WITHOUT TIME ZONE"),
+    has_schemas=True,
+    transactional_ddl=True,
+    begin_statement="BEGIN TRANSACTION",
+    bulk_load="read_file",
+    connection_is_cursor=True,
+    sorted_unique_check=True,
+    cancel_method="interrupt",
+    tables_query=(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+        "AND database_name = current_database()"
+    ),
+)
+
+_POSTGRESQL = Dialect(
+    "postgresql",
+    aliases=("postgres",),
+    column_types=_types(
+        "TEXT", "BIGINT", "DOUBLE PRECISION", "NUMERIC(38, 10)", "BOOLEAN", "DATE", "TIMESTAMP"
+    ),
+    has_schemas=True,
+    transactional_ddl=True,
+    paramstyle="format",
+    bulk_load="copy",
+    cancel_method="cancel",
+    autocommit_style="attribute",
+    is_server=True,
+)
+
+_MYSQL = Dialect(
+    "mysql",
+    aliases=("mariadb",),
+    # DATETIME(6): microseconds, as the other engines keep them.
+    column_types=_types(
+        "TEXT", "BIGINT", "DOUBLE", "DECIMAL(38, 10)", "BOOLEAN", "DATE", "DATETIME(6)"
+    ),
+    identifier_quote="`",
+    backslash_escapes=True,
+    begin_statement="START TRANSACTION",
+    paramstyle="format",
+    upsert_style="on_duplicate_key",
+    swap_by_rename_table=True,
+    autocommit_style="method",
+    table_options_prefix="mysql",
+    long_text_length=2**32 - 1,
+    is_server=True,
+)
+
+#: The engines qarion-etl is tested on.
+DIALECTS: tuple[Dialect, ...] = (_DUCKDB, _SQLITE, _POSTGRESQL, _MYSQL)
+#: What an engine not listed gets (ANSI quoting, DuckDB's type names, no schemas).
+GENERIC = Dialect("generic")
+
+_BY_NAME: dict[str, Dialect] = {n: d for d in DIALECTS for n in d.names}
+
+
+def known_dialect(name: str) -> Dialect | None:
+    """The dialect called ``name`` or one of its aliases, if it is one of ``DIALECTS``."""
+    return _BY_NAME.get(name.lower())
+
+
+def dialect_named(name: str) -> Dialect:
+    """The dialect called ``name`` or one of its aliases; ``GENERIC`` under that name otherwise."""
+    found = known_dialect(name)
+    return found if found is not None else replace(GENERIC, name=name.lower())
+
+
+def dialect_of_url(url: str) -> Dialect:
+    """The dialect a database URL names (``postgresql+psycopg://…`` is ``postgresql``)."""
+    scheme = url.split(":", 1)[0]
+    return dialect_named(scheme.split("+", 1)[0])

@@ -1,0 +1,159 @@
+"""The native connection source: SQLite files and DuckDB through their own Python modules.
+
+The default project keeps its warehouse in DuckDB and its run state and XComs in a SQLite
+file. Going through SQLAlchemy there costs about 0.3 s of imports per process (SQLAlchemy
+itself, duckdb-engine and the PostgreSQL dialect it builds on), more than the engine work of
+a million-row load. So ``DatabaseService`` talks to these two through ``sqlite3`` and
+``duckdb``, and through SQLAlchemy for every other URL (``sqlalchemy_source``). Both sources
+hand out ``Connection`` objects (``qarion_etl.db.connection``), so the code above does not
+care which kind it holds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.db import sqlalchemy_source
+from qarion_etl.db.connection import DriverConnection, close_quietly, is_driver_error, prepare
+from qarion_etl.db.dialects import Dialect, dialect_named
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from qarion_etl.db.connection import Connection
+    from qarion_etl.db.schema import TableSpec
+
+#: The driver module of each natively served dialect.
+_DRIVERS = {"sqlite": "sqlite3", "duckdb": "duckdb"}
+
+
+class NativeSource:
+    """Driver connections to one SQLite file or DuckDB database, reused between uses.
+
+    Args:
+        dialect: ``sqlite`` or ``duckdb``.
+        path: the database file (``:memory:`` for an in-memory DuckDB).
+        url: the URL it was named by (for messages and the SQLAlchemy engine).
+    """
+
+    native = True
+
+    def __init__(self, dialect: str, path: str, url: str) -> None:
+        self.dialect: Dialect = dialect_named(dialect)
+        self._driver = _DRIVERS[dialect]
+        self.path = path
+        self.url = url
+        self._lock = threading.Lock()
+        self._idle: list[Any] = []
+        self._all: list[Any] = []
+        self._root: Any = None
+        self._engine: Engine | None = None
+
+    @property
+    def dbapi(self) -> Any:
+        """The driver module (for its exception classes)."""
+        return importlib.import_module(self._driver)
+
+    # --- connections ---------------------------------------------------------------------
+    def new_raw(self) -> Any:
+        """A new driver connection in autocommit mode, owned by the caller."""
+        if not self.dialect.connection_is_cursor:
+            import sqlite3
+
+            raw = sqlite3.connect(
+                self.path,
+                timeout=self.dialect.lock_timeout_seconds or 5.0,
+                isolation_level=None,  # autocommit; begin() sends BEGIN IMMEDIATE
+                check_same_thread=False,
+            )
+            prepare(self.dialect, raw)
+            return raw
+        # DuckDB: one database object per process, and a cursor of it per connection.
+        with self._lock:
+            if self._root is None:
+                import duckdb
+
+                self._root = duckdb.connect(self.path)
+            return self._root.cursor()  # its own connection to the same database
+
+    def connect(self) -> Connection:
+        """A pooled connection; closing it puts it back."""
+        with self._lock:
+            raw = self._idle.pop() if self._idle else None
+        if raw is None:
+            raw = self.new_raw()
+            with self._lock:
+                self._all.append(raw)
+        return DriverConnection(raw, self.dialect, self._checkin)
+
+    def dedicated(self) -> DriverConnection:
+        """A new connection in autocommit mode, owned (and closed) by the caller."""
+        return DriverConnection(self.new_raw(), self.dialect, close_quietly)
+
+    def _checkin(self, raw: Any) -> None:
+        with self._lock:
+            if raw in self._all:
+                self._idle.append(raw)
+
+    # --- catalog -------------------------------------------------------------------------
+    def table_names(self, conn: Connection, schema: str | None = None) -> list[str]:
+        sql = self.dialect.tables_query
+        assert sql is not None, f"{self.dialect.name} has no catalog query"
+        params = (schema or "main",) if "?" in sql else None
+        return [r[0] for r in conn.exec_driver_sql(sql, params).fetchall()]
+
+    def has_table(self, conn: Connection, name: str, schema: str | None = None) -> bool:
+        return name in self.table_names(conn, schema)
+
+    def create_tables(self, specs: list[TableSpec]) -> None:
+        """``CREATE … IF NOT EXISTS`` for ``specs``, written out for this dialect, in one transaction."""
+        with self.connect() as conn, conn.begin():
+            for spec in specs:
+                for statement in spec.ddl(self.dialect):
+                    conn.exec_driver_sql(statement)
+
+    # --- errors --------------------------------------------------------------------------
+    def is_database_error(self, exc: BaseException) -> bool:
+        return is_driver_error(exc)
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        """Embedded databases have no connection to lose."""
+        return False
+
+    def connect_errors(self) -> tuple[type[BaseException], ...]:
+        return (self.dbapi.Error,)
+
+    # --- SQLAlchemy, for code that wants it ------------------------------------------------
+    def sqlalchemy_engine(self) -> Engine:
+        """A SQLAlchemy engine on the same database, created on first use."""
+        if self._engine is None:
+            if self.dialect.connection_is_cursor:
+                # DuckDB refuses a second open of one file with another configuration in the
+                # same process: SQLAlchemy's connections come from the native database.
+                from duckdb_engine import ConnectionWrapper
+
+                self._engine = sqlalchemy_source.create_engine(
+                    self.url, creator=lambda: ConnectionWrapper(self.new_raw())
+                )
+            else:
+                self._engine = sqlalchemy_source.create_engine(self.url)
+        return self._engine
+
+    # --- lifetime ------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all, self._idle = self._all, [], []
+            root, self._root = self._root, None
+        for raw in [*conns, *([root] if root is not None else [])]:
+            close_quietly(raw)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def after_fork(self) -> None:
+        """In a forked child: drop the parent's connections without closing them."""
+        self._lock = threading.Lock()
+        self._idle, self._all, self._root = [], [], None
+        if self._engine is not None:
+            self._engine.dispose(close=False)

@@ -1,0 +1,255 @@
+"""``DatabaseService``: one database, shared by the runner, run history and the XCom table.
+
+A database is named by a URL or given as a SQLAlchemy ``Engine``. The service resolves
+relative SQLite and DuckDB paths against the project root, picks its connection source
+once (``native`` for SQLite files and DuckDB, ``sqlalchemy_source`` for everything else)
+and delegates to it; the engine's facts come from its ``Dialect``. Failing to reach the
+database is ``StoreUnavailable`` (exit code 3), and ``errors(sql)`` turns a driver's
+error into a task failure with the driver's message and the statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from qarion_etl.db.native import NativeSource
+from qarion_etl.db.sqlalchemy_source import SqlAlchemySource, create_engine
+from qarion_etl.db.urls import native_target, resolve_url
+from qarion_etl.errors import QarionError, StoreUnavailable
+from qarion_etl.masking import mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from qarion_etl.db.connection import Connection, DriverConnection
+    from qarion_etl.db.dialects import Dialect
+    from qarion_etl.db.schema import TableSpec
+
+__all__ = ["DatabaseService", "create_engine", "describe_db_error", "mask_url", "resolve_url"]
+
+
+class ConnectionSource(Protocol):
+    """Where a ``DatabaseService`` gets its connections: ``NativeSource`` or ``SqlAlchemySource``."""
+
+    native: bool
+    dialect: Dialect
+    url: str
+
+    @property
+    def dbapi(self) -> Any: ...
+    def connect(self) -> Connection: ...
+    def dedicated(self) -> DriverConnection: ...
+    def table_names(self, conn: Connection, schema: str | None = None) -> list[str]: ...
+    def has_table(self, conn: Connection, name: str, schema: str | None = None) -> bool: ...
+    def create_tables(self, specs: list[TableSpec]) -> None: ...
+    def is_database_error(self, exc: BaseException) -> bool: ...
+    def connection_lost(self, exc: BaseException) -> bool: ...
+    def connect_errors(self) -> tuple[type[BaseException], ...]: ...
+    def sqlalchemy_engine(self) -> Engine: ...
+    def close(self) -> None: ...
+    def after_fork(self) -> None: ...
+
+
+def describe_db_error(exc: BaseException, sql: str | None = None) -> str:
+    """A one-line message for a database error: the driver's text and a short statement."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    first = text.splitlines()[0] if text else type(orig).__name__
+    if sql:
+        short = " ".join(sql.split())
+        short = short if len(short) <= 120 else short[:117] + "..."
+        return f"{first} [SQL: {short}]"
+    return first
+
+
+def _lost_create_race(exc: BaseException) -> bool:
+    """Another process created the same table at the same moment (its loser sees this)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return (
+        "integrity" in type(exc).__name__.lower()
+        or "already exists" in text
+        or "duplicate key" in text
+    )
+
+
+class DatabaseService:
+    """One database: a connection source plus the engine's dialect.
+
+    Args:
+        engine: a database URL, or a SQLAlchemy ``Engine``.
+        root: folder that relative SQLite/DuckDB paths in a URL are resolved against.
+        what: what this database is for, used in error messages ("metadata database").
+    """
+
+    def __init__(
+        self, engine: Engine | str, *, root: Path | None = None, what: str = "database"
+    ) -> None:
+        self.what = what
+        self._source: ConnectionSource
+        if isinstance(engine, str):
+            url = resolve_url(str(engine), root)
+            target = native_target(url)
+            if target is not None:
+                self._source = NativeSource(*target, url)
+            else:
+                self._source = SqlAlchemySource.from_url(url)
+        else:
+            self._source = SqlAlchemySource(engine)
+
+    @property
+    def engine(self) -> Engine:
+        """A SQLAlchemy engine for this database (created on first use for native ones)."""
+        return self._source.sqlalchemy_engine()
+
+    @property
+    def native(self) -> bool:
+        """Whether connections come straight from the driver (SQLite files, DuckDB)."""
+        return self._source.native
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's ``Dialect`` (``dialect.name``: ``sqlite``, ``postgresql`` …)."""
+        return self._source.dialect
+
+    @property
+    def url(self) -> str:
+        """The URL with its password masked."""
+        return mask_url(self._source.url)
+
+    @property
+    def dbapi(self) -> Any:
+        """The driver module, for its exception classes."""
+        return self._source.dbapi
+
+    @property
+    def has_schemas(self) -> bool:
+        return self.dialect.has_schemas
+
+    def sql(self, statement: str) -> str:
+        """``statement`` written with ``?`` placeholders, in the driver's style."""
+        return self.dialect.sql(statement)
+
+    def quote(self, name: str) -> str:
+        """Quote one identifier by the dialect's rules (always quoted, never pasted)."""
+        return self.dialect.quote(name)
+
+    def qualified(self, namespace: str | None, name: str) -> str:
+        """The quoted name of table ``name`` in ``namespace``.
+
+        Engines with schemas put the table in the schema ``namespace``; the others (SQLite,
+        MySQL/MariaDB, where a schema is a database) prefix the table: ``namespace__name``.
+        """
+        return self.dialect.qualified(namespace, name)
+
+    def ensure_namespace(self, conn: Connection, namespace: str | None) -> None:
+        if namespace and self.has_schemas:
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.quote(namespace)}")
+
+    def table_names(self, conn: Connection, schema: str | None = None) -> list[str]:
+        """Names of the tables in ``schema`` (or the default one)."""
+        return self._source.table_names(conn, schema)
+
+    def has_table(self, conn: Connection, name: str, schema: str | None = None) -> bool:
+        return self._source.has_table(conn, name, schema)
+
+    # --- connections ---------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection; failing to connect raises ``StoreUnavailable``."""
+        try:
+            conn = self._source.connect()
+        except self._source.connect_errors() as exc:
+            raise self.unavailable(exc) from exc
+        with conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside a transaction, committed on success."""
+        with self.connect() as conn, conn.begin():
+            yield conn
+
+    def dedicated(self) -> DriverConnection:
+        """A new connection in autocommit mode, owned (and closed) by the caller."""
+        try:
+            return self._source.dedicated()
+        except self._source.connect_errors() as exc:
+            raise self.unavailable(exc) from exc
+
+    def create_tables(self, specs: list[TableSpec]) -> None:
+        """Create ``specs`` if they do not exist; safe when another process does it at once.
+
+        Two processes can both see a table missing and both create it; the loser gets "already
+        exists" (SQLite, MySQL) or a duplicate key in the catalog (PostgreSQL). It then checks
+        again and finds the table. Other database errors raise ``StoreUnavailable``.
+        """
+        for attempt in range(5):
+            try:
+                self._source.create_tables(specs)
+                return
+            except Exception as exc:
+                if attempt < 4 and _lost_create_race(exc):
+                    continue
+                if self._source.is_database_error(exc):
+                    raise self.unavailable(exc) from exc
+                raise
+
+    @contextmanager
+    def errors(self, sql: str | None = None) -> Iterator[None]:
+        """Turn a database error inside the block into a ``QarionError`` with a short message."""
+        try:
+            yield
+        except Exception as exc:
+            if self._source.connection_lost(exc):
+                raise QarionError(
+                    f"lost the {self.what} connection: {describe_db_error(exc)}"
+                ) from exc
+            if self._source.is_database_error(exc):
+                raise QarionError(describe_db_error(exc, sql)) from exc
+            raise
+
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exceptions that mean a connection broke (reconnecting may help)."""
+        dbapi = self.dbapi
+        names = ("OperationalError", "InterfaceError", "IOException")  # the last: DuckDB's
+        return tuple(e for e in (getattr(dbapi, n, None) for n in names) if e is not None)
+
+    def is_integrity_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the driver's ``IntegrityError`` (also wrapped by SQLAlchemy)."""
+        error = getattr(self.dbapi, "IntegrityError", None)
+        orig = getattr(exc, "orig", None) or exc
+        return error is not None and isinstance(orig, error)
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable:
+        detail = getattr(exc, "orig", None) or exc
+        text = str(detail).strip().splitlines()[0] if str(detail).strip() else type(detail).__name__
+        if "Could not set lock on file" in text:
+            pid = re.search(r"PID (\d+)", text)
+            holder = f" (process {pid.group(1)})" if pid else ""
+            return StoreUnavailable(
+                f"the {self.what} {self.url} is in use by another process{holder}: DuckDB allows one "
+                "writer process at a time; wait for the other run to finish"
+            )
+        return StoreUnavailable(f"cannot reach the {self.what} at {self.url}: {text}")
+
+    def check(self) -> None:
+        """Open a connection and run ``SELECT 1``."""
+        with self.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").fetchall()
+
+    def after_fork(self) -> None:
+        """In a forked child: leave the parent's connections alone."""
+        self._source.after_fork()
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> DatabaseService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,50 @@
+"""Reading database URLs: relative SQLite/DuckDB paths, and which URLs the native drivers serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: URL prefixes served by the native drivers: the dialect each one is, and whether an
+#: in-memory database is served too (a SQLite one is private to each connection, so it
+#: stays with SQLAlchemy's pool, which knows that).
+_NATIVE = {
+    "sqlite:///": ("sqlite", False),
+    "sqlite+pysqlite:///": ("sqlite", False),
+    "duckdb:///": ("duckdb", True),
+}
+
+
+def resolve_url(url: str, root: Path | None) -> str:
+    """Make a relative SQLite or DuckDB file path absolute against ``root``.
+
+    Creates the parent folder of the file, so ``sqlite:///.qarion/metadata.db`` works on
+    first use.
+    """
+    for scheme in ("sqlite:///", "sqlite+pysqlite:///", "duckdb:///"):
+        if url.startswith(scheme):
+            rest = url[len(scheme) :]
+            path_part, sep, query = rest.partition("?")
+            if not path_part or path_part == ":memory:" or path_part.startswith(":memory:"):
+                return url
+            path = Path(path_part)
+            if not path.is_absolute() and root is not None:
+                path = root / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return f"{scheme}{path}{sep}{query}"
+    return url
+
+
+def native_target(url: str) -> tuple[str, str] | None:
+    """``(dialect name, database path)`` when ``url`` is served natively, else ``None``.
+
+    URLs with query options stay with SQLAlchemy, which knows what those mean.
+    """
+    for prefix, (dialect, serves_memory) in _NATIVE.items():
+        if url.startswith(prefix):
+            path = url[len(prefix) :]
+            if "?" in path or not path:
+                return None
+            if path.startswith(":memory:") and not serves_memory:
+                return None
+            return dialect, path
+    return None

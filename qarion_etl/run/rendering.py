@@ -1,0 +1,325 @@
+"""Rendering a task's SQL template: for a run (``RunExecution``) and for ``qarion-etl render``.
+
+``template_context`` builds the names a template can use (design.md §5); ``PullResolver``
+is what ``xcom_pull`` does inside it (the current run's values, earlier runs' for upstream
+tasks that were not re-run, or values given with ``render --xcom``); ``render_sql``
+renders with the Jinja environment of ``definitions.templates`` plus the quoting filters
+of the engine's dialect. ``render_task`` touches no store for pulls answered by ``given``:
+the XCom store is only connected for a pull it must read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.definitions.task_types import task_type
+from qarion_etl.definitions.templates import make_environment
+from qarion_etl.errors import TemplateError, UsageError, XComNotFound, did_you_mean
+from qarion_etl.xcom import MISSING
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from qarion_etl.db.dialects import Dialect
+    from qarion_etl.db.service import DatabaseService
+    from qarion_etl.definitions.flow import Flow, TaskSpec
+    from qarion_etl.project import Project
+    from qarion_etl.xcom import XComService
+
+
+class PullResolver:
+    """What ``xcom_pull`` does inside a template of one task of one run.
+
+    Within the flow it reads the current run's values, except for tasks listed in
+    ``run_for_task`` (upstream tasks that were not re-run: their values come from the run
+    named there). ``given`` holds values from ``render --xcom task.key=value``; the
+    service is only created (and the store only connected) for a pull not in ``given``.
+
+    Args:
+        flow_id: the current flow.
+        dag_run_id: the current run.
+        service: a zero-argument callable returning an ``XComService``, or ``None``.
+        run_for_task: ``{task_id: dag_run_id}`` overrides for values of earlier runs.
+        given: ``{(task_id, key): value}`` known without asking the store.
+    """
+
+    def __init__(
+        self,
+        flow_id: str,
+        dag_run_id: str | None,
+        service: Callable[[], XComService] | None = None,
+        run_for_task: dict[str, str] | None = None,
+        given: dict[tuple[str, str], Any] | None = None,
+    ) -> None:
+        self.flow_id = flow_id
+        self.dag_run_id = dag_run_id
+        self._service_factory = service
+        self._service: XComService | None = None
+        self.run_for_task = run_for_task or {}
+        self.given = given or {}
+
+    def _pull_one(
+        self,
+        task_id: str,
+        key: str,
+        flow_id: str | None,
+        batch_id: int | None,
+        dag_run_id: str | None,
+        default: Any,
+    ) -> Any:
+        if not isinstance(task_id, str) or not task_id:
+            raise TemplateError(f"xcom_pull needs task ids as strings, got {task_id!r}")
+        same_flow = flow_id is None or flow_id == self.flow_id
+        if same_flow and (task_id, key) in self.given and batch_id is None and dag_run_id is None:
+            return self.given[(task_id, key)]
+        run = dag_run_id
+        if same_flow and run is None and batch_id is None:
+            run = self.run_for_task.get(task_id, self.dag_run_id)
+        if self._service_factory is None:
+            if default is not MISSING:
+                return default
+            raise TemplateError(
+                f"xcom_pull('{task_id}', key='{key}') has no value: give one with --xcom {task_id}.{key}=VALUE"
+            )
+        if self._service is None:
+            self._service = self._service_factory()
+        try:
+            return self._service.pull(
+                task_id,
+                key=key,
+                batch_id=batch_id,
+                dag_run_id=run,
+                flow_id=flow_id or self.flow_id,
+                default=MISSING,
+            )
+        except XComNotFound:
+            if default is not MISSING:
+                return default
+            where = [f"flow '{flow_id or self.flow_id}'"]
+            if run is not None:
+                where.append(f"run '{run}'")
+            if batch_id is not None:
+                where.append(f"batch {batch_id}")
+            raise TemplateError(
+                f"xcom_pull('{task_id}', key='{key}') found nothing in {', '.join(where)}",
+                hint="check that the task ran and pushed this key, or pass default=…",
+            ) from None
+
+    def xcom_pull(
+        self,
+        task_ids: Any,
+        key: str = "return_value",
+        flow_id: str | None = None,
+        batch_id: int | None = None,
+        dag_run_id: str | None = None,
+        default: Any = MISSING,
+    ) -> Any:
+        """Airflow's ``xcom_pull``: one value for one task id, a list for a list of ids."""
+        if isinstance(task_ids, (list, tuple)):
+            return [
+                self._pull_one(t, key, flow_id, batch_id, dag_run_id, default) for t in task_ids
+            ]
+        return self._pull_one(task_ids, key, flow_id, batch_id, dag_run_id, default)
+
+
+class TaskInstanceProxy:
+    """``ti`` / ``task_instance`` in templates (Airflow spelling)."""
+
+    def __init__(
+        self, task_id: str, dag_run_id: str | None, batch_id: int | None, resolver: PullResolver
+    ) -> None:
+        self.task_id = task_id
+        self.dag_run_id = self.run_id = dag_run_id
+        self.batch_id = batch_id
+        self.xcom_pull = resolver.xcom_pull
+
+
+def template_context(
+    *,
+    flow_id: str,
+    task_id: str,
+    dag_run_id: str | None,
+    batch_id: int | None,
+    ds: str,
+    source_dataset: str | None,
+    target_dataset: str | None,
+    variables: dict[str, Any],
+    resolver: PullResolver,
+) -> dict[str, Any]:
+    """The names a SQL template can use (design.md §5)."""
+
+    def var(name: str, default: Any = MISSING) -> Any:
+        if name in variables:
+            return variables[name]
+        if default is not MISSING:
+            return default
+        raise TemplateError(
+            f"var('{name}') is not set: pass --var {name}=VALUE or give var('{name}', default)"
+        )
+
+    ti = TaskInstanceProxy(task_id, dag_run_id, batch_id, resolver)
+    context: dict[str, Any] = {
+        "xcom_pull": resolver.xcom_pull,
+        "ti": ti,
+        "task_instance": ti,
+        "var": var,
+        "flow_id": flow_id,
+        "task_id": task_id,
+        "dag_run_id": dag_run_id,
+        "run_id": dag_run_id,
+        "batch_id": batch_id,
+        "ds": ds,
+        "ds_nodash": ds.replace("-", ""),
+        "params": dict(variables),
+    }
+    if source_dataset is not None:
+        context["source_dataset"] = source_dataset
+    if target_dataset is not None:
+        context["target_dataset"] = target_dataset
+    return context
+
+
+_ENVS: dict[str, jinja2.Environment] = {}
+
+
+def _quoting_filters(dialect: Dialect) -> dict[str, Callable[[Any], str]]:
+    """``sql_literal`` and ``sql_identifier``: a value quoted by the engine's own rules."""
+
+    def sql_literal(value: Any) -> str:
+        try:
+            return dialect.literal(value)
+        except ValueError as exc:
+            raise TemplateError(f"sql_literal: {exc}") from None
+
+    def sql_identifier(value: Any) -> str:
+        text = str(value)
+        if not text or "\x00" in text:
+            raise TemplateError(f"sql_identifier: {value!r} is not a valid identifier")
+        return dialect.quote(text)
+
+    return {"sql_literal": sql_literal, "sql_identifier": sql_identifier}
+
+
+def render_sql(source: str, context: dict[str, Any], dialect: Dialect) -> str:
+    """Render one SQL template; every failure becomes a ``TemplateError`` (line kept)."""
+    import jinja2
+
+    env = _ENVS.get(dialect.name)
+    if env is None:
+        env = _ENVS[dialect.name] = make_environment(_quoting_filters(dialect))
+    try:
+        return str(env.from_string(source).render(context))
+    except TemplateError:
+        raise
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"SQL template syntax error: {exc.message}", line=exc.lineno) from exc
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"SQL template: {exc.message}",
+            hint="names available: xcom_pull, ti, var, source_dataset, target_dataset, "
+            "batch_id, dag_run_id, flow_id, ds",
+        ) from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"SQL template: {exc}") from exc
+
+
+def render_task(
+    project: Project,
+    flow_ref: str | Path,
+    task_id: str,
+    *,
+    given: dict[tuple[str, str], Any] | None = None,
+    variables: dict[str, Any] | None = None,
+    batch_id: int | None = None,
+    dag_run_id: str | None = None,
+) -> str:
+    """The SQL of ``task_id`` rendered, executing nothing.
+
+    Pulls answered by ``given`` (``{(task, key): value}``) touch no store; other pulls
+    read the newest matching value from the XCom store.
+    """
+    flow, _ = project.validate(flow_ref)
+    try:
+        spec = flow.task(task_id)
+    except KeyError:
+        raise UsageError(
+            f"no task '{task_id}' in flow '{flow.id}'{did_you_mean(task_id, flow.task_ids)}"
+        ) from None
+    kind = task_type(spec.type)
+    if kind is None or not kind.has_sql or not isinstance(spec.config.get("sql"), str):
+        raise UsageError(f"task '{task_id}' is a {spec.type} task: it has no SQL to render")
+    factory = (lambda: project.xcom_service(flow.id)) if project.config.xcom.enabled else None
+    resolver = PullResolver(flow.id, dag_run_id, factory, given=given or {})
+    return render_task_sql(
+        flow,
+        spec,
+        project.engine_db(),
+        resolver,
+        variables or {},
+        batch_id if batch_id is not None else 0,
+        dag_run_id,
+        dt.date.today().isoformat(),
+    )
+
+
+def render_task_sql(
+    flow: Flow,
+    spec: TaskSpec,
+    db: DatabaseService,
+    resolver: PullResolver,
+    variables: dict[str, Any],
+    batch_id: int,
+    dag_run_id: str | None,
+    ds: str,
+    source: str | None = None,
+) -> str:
+    """Render ``source`` (default: the task's ``config.sql``) with the run's template context."""
+    context = template_context(
+        flow_id=flow.id,
+        task_id=spec.id,
+        dag_run_id=dag_run_id,
+        batch_id=batch_id,
+        ds=ds,
+        source_dataset=db.qualified(flow.namespace, spec.source_dataset_id)
+        if spec.source_dataset_id
+        else None,
+        target_dataset=db.qualified(flow.namespace, spec.target_dataset_id)
+        if spec.target_dataset_id
+        else None,
+        variables=variables,
+        resolver=resolver,
+    )
+    return render_sql(
+        source if source is not None else str(spec.config["sql"]), context, db.dialect
+    )
+
+
+def task_renderer(
+    flow: Flow,
+    spec: TaskSpec,
+    db: DatabaseService,
+    *,
+    xcom: XComService | None,
+    run_for_task: dict[str, str],
+    variables: dict[str, Any],
+    batch_id: int,
+    dag_run_id: str,
+    ds: str,
+) -> Callable[[str], str]:
+    """What a task of a run calls to render a template (``TaskContext.render``)."""
+    resolver = PullResolver(
+        flow.id,
+        dag_run_id,
+        (lambda: xcom) if xcom is not None else None,
+        run_for_task=run_for_task,
+    )
+
+    def render(source: str) -> str:
+        return render_task_sql(
+            flow, spec, db, resolver, variables, batch_id, dag_run_id, ds, source
+        )
+
+    return render

@@ -1,0 +1,86 @@
+"""What a run reports while it goes: the ``Reporter`` protocol and two small reporters.
+
+The library never prints: ``FlowRunner`` calls a ``Reporter`` (sqlmesh's ``Console``
+habit). The CLI passes a rich, plain-text or JSON reporter from ``cli/console.py``;
+library users and tests get ``NullReporter``. ``SerialReporter`` wraps any reporter so
+that worker threads never interleave its output.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from qarion_etl.run.model import RunResult, TaskOutcome
+
+
+class Reporter(Protocol):
+    """Receives the events of a run, in order."""
+
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
+        """The run is about to execute ``task_ids`` (in topological order)."""
+
+    def task_started(self, task_id: str, try_number: int) -> None:
+        """A try of ``task_id`` started."""
+
+    def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
+        """Try ``try_number`` failed with ``error``; the next one starts after ``delay`` s."""
+
+    def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
+        """``outcome`` is final; it is the ``index``-th of ``total`` to finish."""
+
+    def run_finished(self, result: RunResult) -> None:
+        """The run is over (any status)."""
+
+
+class NullReporter:
+    """A reporter that ignores everything."""
+
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
+        pass
+
+    def task_started(self, task_id: str, try_number: int) -> None:
+        pass
+
+    def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
+        pass
+
+    def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
+        pass
+
+    def run_finished(self, result: RunResult) -> None:
+        pass
+
+
+class SerialReporter:
+    """Calls the reporter under a lock, so worker threads never interleave output."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
+        with self.lock:
+            self.inner.run_started(flow_id, dag_run_id, batch_id, task_ids)
+
+    def task_started(self, task_id: str, try_number: int) -> None:
+        with self.lock:
+            self.inner.task_started(task_id, try_number)
+
+    def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
+        with self.lock:
+            self.inner.task_retrying(task_id, try_number, error, delay)
+
+    def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
+        with self.lock:
+            self.inner.task_finished(outcome, index, total)
+
+    def run_finished(self, result: RunResult) -> None:
+        with self.lock:
+            self.inner.run_finished(result)

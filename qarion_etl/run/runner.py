@@ -1,0 +1,93 @@
+"""``FlowRunner``: execute a flow end to end and return a ``RunResult``.
+
+``FlowRunner.run`` validates the flow, chooses the tasks (``selection``, ``--task``) and
+hands them to a ``RunExecution`` (``execution``), which runs them, records each task
+instance and pushes each result to XCom (``return_value`` plus one key per top-level
+field). ``FlowRunner.render`` renders one task's SQL without running anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.definitions.dag import topological_order
+from qarion_etl.errors import UsageError, clip
+from qarion_etl.run.execution import RunExecution
+from qarion_etl.run.model import RunOptions, RunResult, RunStatus, TaskOutcome, now_iso
+from qarion_etl.run.rendering import render_task
+from qarion_etl.run.reporting import NullReporter, Reporter, SerialReporter
+from qarion_etl.run.selection import select_tasks
+
+if TYPE_CHECKING:
+    from qarion_etl.project import Project
+
+
+class FlowRunner:
+    """Runs flows of one project.
+
+    Example::
+
+        with Project.load("qarion-etl.toml") as project:
+            result = FlowRunner(project).run("data_pipeline", RunOptions())
+            assert result.ok
+    """
+
+    def __init__(self, project: Project, reporter: Reporter | None = None) -> None:
+        self.project = project
+        self.reporter = SerialReporter(reporter or NullReporter())
+
+    # --- public API ----------------------------------------------------------------
+    def run(self, flow_ref: str | Path, options: RunOptions | None = None) -> RunResult:
+        """Run ``flow_ref`` (a path or a flow id) and return what happened."""
+        opts = options or RunOptions()
+        for option, value in (("--run-id", opts.run_id), ("--resume", opts.resume)):
+            if value is not None and (not value or len(value) > 250 or not value.isprintable()):
+                raise UsageError(
+                    f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters"
+                )
+        flow, graph = self.project.validate(flow_ref)
+        order = topological_order(graph, flow)
+        if opts.task:
+            if opts.task not in graph:
+                raise UsageError(f"--task {clip(opts.task)!r}: no such task in flow '{flow.id}'")
+            if not opts.run_id and not opts.resume:
+                raise UsageError("--task needs --run-id (the run this task belongs to)")
+            selected = [opts.task]
+        else:
+            selected = select_tasks(graph, order, opts.select, opts.exclude)
+        if opts.dry_run:
+            started = now_iso()
+            return RunResult(
+                flow.id,
+                opts.run_id or "(dry run)",
+                opts.batch_id or 0,
+                RunStatus.DRY_RUN,
+                started,
+                now_iso(),
+                0.0,
+                [TaskOutcome(t) for t in selected],
+                dry_run=True,
+            )
+        return RunExecution(self.project, self.reporter, flow, graph, selected, opts).execute()
+
+    def render(
+        self,
+        flow_ref: str | Path,
+        task_id: str,
+        *,
+        given: dict[tuple[str, str], Any] | None = None,
+        variables: dict[str, Any] | None = None,
+        batch_id: int | None = None,
+        dag_run_id: str | None = None,
+    ) -> str:
+        """The SQL of ``task_id`` rendered, executing nothing (see ``rendering.render_task``)."""
+        return render_task(
+            self.project,
+            flow_ref,
+            task_id,
+            given=given,
+            variables=variables,
+            batch_id=batch_id,
+            dag_run_id=dag_run_id,
+        )

@@ -1,0 +1,167 @@
+"""From a value to a stored record and back, through a backend's hooks.
+
+``XComService`` calls these four functions; each calls the backend's hook (its
+``serialize_value``, ``deserialize_value``, ``orm_deserialize_value`` or ``clear``) with only
+the keywords the override declares (``qarion_etl.xcom.hooks``), and turns a hook's own
+failure into an error that names the backend, the task and the key:
+
+- ``make_record``: check, serialise and size one value into an ``XComRecord``;
+- ``load_value``: the value of a stored record;
+- ``light_value``: the light form of a listed record;
+- ``clear_values``: call the ``clear`` hook with the filters it declares.
+
+A backend that keeps ``BaseXCom``'s own ``serialize_value`` and ``deserialize_value``
+skips the hook machinery: a plain JSON value with no declared type goes straight to JSON
+text, the common case of every push the runner makes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from qarion_etl.errors import QarionError, UsageError, XComValueError
+from qarion_etl.xcom.base import BaseXCom, StoredValue, resolve_type
+from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
+from qarion_etl.xcom.records import XComRecord, next_pushed_ns
+from qarion_etl.xcom.values import XComValueType, check_size, coerce, decode, dumps_json, encode
+
+#: Types stored as JSON exactly as they are when no type is declared.
+_PLAIN_JSON = frozenset({dict, list, str, int, bool, type(None)})
+
+# clear() filters and the Airflow names that mean the same.
+_CLEAR_ALIASES = {
+    "flow_id": ("flow_id", "dag_id"),
+    "dag_run_id": ("dag_run_id", "run_id"),
+    "task_id": ("task_id",),
+    "key": ("key",),
+    "batch_id": ("batch_id",),
+    "older_than": ("older_than",),
+}
+
+
+def make_record(
+    backend: BaseXCom,
+    value: Any,
+    *,
+    task_id: str,
+    key: str,
+    flow_id: str,
+    dag_run_id: str | None,
+    batch_id: int | None,
+    value_type: XComValueType | str | None = None,
+) -> XComRecord:
+    """Check, serialise (through the ``serialize_value`` hook) and size one value."""
+    plain = backend.plain_serialize
+    if value_type is None and plain and type(value) in _PLAIN_JSON:
+        # The common case, a plain JSON value with no declared type: nothing to infer or
+        # coerce (the result is the same as through the general path below).
+        text, stored_type = dumps_json(value, task_id=task_id, key=key), XComValueType.JSON
+    elif plain:
+        vt = resolve_type(value, value_type, task_id, key)
+        value = coerce(value, vt, task_id=task_id, key=key)
+        text, stored_type = encode(value, vt, task_id=task_id, key=key), vt
+    else:
+        vt = resolve_type(value, value_type, task_id, key)
+        value = coerce(value, vt, task_id=task_id, key=key)
+        available = {
+            "key": key,
+            "task_id": task_id,
+            "flow_id": flow_id,
+            "dag_run_id": dag_run_id,
+            "batch_id": batch_id,
+            "value_type": vt,
+            "dag_id": flow_id,
+            "run_id": dag_run_id,
+            "map_index": -1,
+        }
+        try:
+            out = call_with_value(backend, "serialize_value", value, available)
+        except QarionError:
+            raise
+        except Exception as exc:
+            raise XComValueError(
+                f"{type(backend).__name__}.serialize_value failed: {type(exc).__name__}: {exc}",
+                task_id=task_id,
+                key=key,
+            ) from exc
+        text, stored_type = _stored_form(out, vt, task_id, key)
+    size = check_size(text, backend.max_value_bytes, task_id=task_id, key=key)
+    return XComRecord(
+        flow_id, task_id, key, text, stored_type.value, dag_run_id, batch_id, size, next_pushed_ns()
+    )
+
+
+def load_value(backend: BaseXCom, record: XComRecord) -> Any:
+    """The value of a stored record (through the ``deserialize_value`` hook)."""
+    if backend.plain_deserialize:
+        return decode(record.value, record.value_type)
+    try:
+        return call_with_record(backend, "deserialize_value", record)
+    except QarionError:
+        raise
+    except Exception as exc:
+        raise XComValueError(
+            f"{type(backend).__name__}.deserialize_value failed: {type(exc).__name__}: {exc}",
+            task_id=record.task_id,
+            key=record.key,
+        ) from exc
+
+
+def light_value(backend: BaseXCom, record: XComRecord) -> Any:
+    """The light form of a listed record (through ``orm_deserialize_value``)."""
+    return call_with_record(backend, "orm_deserialize_value", record)
+
+
+def clear_values(
+    backend: BaseXCom,
+    *,
+    flow_id: str | None = None,
+    task_id: str | None = None,
+    dag_run_id: str | None = None,
+    batch_id: int | None = None,
+    key: str | None = None,
+    older_than: _dt.datetime | None = None,
+) -> int:
+    """Call the backend's ``clear`` hook with the filters it declares.
+
+    Raises:
+        UsageError: a filter is given that this backend's ``clear`` cannot apply (it is
+            never silently dropped, which would remove more than asked).
+    """
+    given = {
+        "flow_id": flow_id,
+        "task_id": task_id,
+        "dag_run_id": dag_run_id,
+        "batch_id": batch_id,
+        "key": key,
+        "older_than": older_than,
+    }
+    spec = hook_spec(backend, "clear")
+    kwargs: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        names = [n for n in _CLEAR_ALIASES[name] if spec.declares(n)]
+        if not names:
+            raise UsageError(
+                f"XCom backend {type(backend).__name__}.clear() cannot filter by {name}"
+            )
+        kwargs[names[0]] = value
+    return int(backend.clear(**kwargs) or 0)
+
+
+def _stored_form(out: Any, vt: XComValueType, task_id: str, key: str) -> tuple[str, XComValueType]:
+    """What an overridden ``serialize_value`` returned, as stored text and its type."""
+    if isinstance(out, StoredValue):
+        return str(out), out.value_type
+    if isinstance(out, str):
+        return out, vt
+    if isinstance(out, bytes | bytearray):
+        try:
+            return bytes(out).decode("utf-8"), vt
+        except UnicodeDecodeError:
+            raise XComValueError(
+                "serialize_value returned bytes that are not UTF-8 text", task_id=task_id, key=key
+            ) from None
+    return dumps_json(out, task_id=task_id, key=key), XComValueType.JSON
