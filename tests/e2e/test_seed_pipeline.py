@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import unique_name
 from tests.runkit import (
+    SEED_FLOW,
     drop_namespace,
     orders_mean,
     query,
@@ -63,3 +64,24 @@ def test_seed_pipeline_end_to_end(tmp_path: Path, engine_url: str, namespace: st
     assert query(engine_url, f"SELECT COUNT(*), MIN(batch_id) FROM {landing}") == [
         (300, second["batch_id"])
     ]
+
+
+PERCENT_FILTER = "WHERE value > {{ xcom_pull('calculate_stats', key='avg_value') }}"
+
+
+def test_percent_signs_in_task_sql(tmp_path: Path, engine_url: str, namespace: str) -> None:
+    """``%`` in a task's SQL (modulo, LIKE patterns) reaches every engine as written; on
+    PostgreSQL and MariaDB it once went through the driver's placeholder formatting."""
+    flow = SEED_FLOW.replace(PERCENT_FILTER, f"{PERCENT_FILTER}\nAND id % 2 = 1 AND 'a%' LIKE 'a%'")
+    assert flow != SEED_FLOW
+    project = seed_project(tmp_path, namespace, engine_url, flow_text=flow)
+    result = run_cli(project, "data_pipeline", "--json")
+    assert result.exit_code == 0, result.output
+    mean, _ = orders_mean(project / "data" / "orders.csv")
+    rows = [
+        line.split(",") for line in (project / "data" / "orders.csv").read_text().splitlines()[1:]
+    ]
+    odd_above = sum(1 for i, v in rows if int(i) % 2 == 1 and float(v) > mean)
+    assert 0 < odd_above
+    high = table(engine_url, namespace, "high_value_orders")
+    assert query(engine_url, f"SELECT COUNT(*) FROM {high}")[0][0] == odd_above
