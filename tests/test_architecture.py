@@ -1,0 +1,150 @@
+"""The package's dependency rules, read from the source (every import, at any depth).
+
+- No import cycle between the project's modules, counting imports inside functions and
+  under ``TYPE_CHECKING`` as well as module-level ones.
+- ``definitions`` imports nothing of ``run``, ``db``, ``tasks``, ``xcom`` or ``cli``.
+- ``db`` imports nothing above it (only the leaves: ``errors``, ``masking``).
+- ``tasks`` never imports ``run``, ``xcom`` or ``cli``; ``run`` never imports ``cli``.
+- The XCom core (``qarion_etl/xcom/*.py``) imports no backend module.
+- Only ``cli`` imports typer and rich (ruff's ``banned-api`` says so too).
+ARCHITECTURE.md explains the rules; this test keeps them true.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "qarion_etl"
+LEAVES = {"qarion_etl.errors", "qarion_etl.masking", "qarion_etl.jsontext"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names; ``from a import b`` counts ``a.b`` if a module)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {
+    name: {m for m in _imports(path) if m in MODULES and m != name}
+    for name, path in MODULES.items()
+}
+
+
+def _stage(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_the_graph_was_read() -> None:
+    assert len(MODULES) > 60
+    assert "qarion_etl.db.dialects" in GRAPH["qarion_etl.db.service"] | {
+        m for d in GRAPH["qarion_etl.db.service"] for m in GRAPH[d]
+    }
+
+
+def test_no_import_cycles() -> None:
+    """Tarjan's strongly connected components; a package imported by its own modules is
+    not a cycle (``qarion_etl.xcom`` re-exports from ``qarion_etl.xcom.service``)."""
+
+    def parent_edge(a: str, b: str) -> bool:
+        return a.startswith(b + ".") and MODULES[b].name == "__init__.py"
+
+    edges = {a: {b for b in bs if not parent_edge(a, b)} for a, bs in GRAPH.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+RULES = [
+    ("definitions", {"run", "db", "tasks", "xcom", "cli", "project", "diagnostics"}),
+    ("db", {"definitions", "run", "tasks", "xcom", "cli", "project", "diagnostics"}),
+    ("tasks", {"run", "xcom", "cli", "project", "diagnostics"}),
+    ("run", {"cli", "diagnostics"}),
+    ("xcom", {"run", "tasks", "cli", "definitions", "project", "diagnostics"}),
+]
+
+
+@pytest.mark.parametrize(("stage", "forbidden"), RULES, ids=[r[0] for r in RULES])
+def test_stages_import_only_what_they_may(stage: str, forbidden: set[str]) -> None:
+    broken = sorted(
+        f"{a} imports {b}"
+        for a, bs in GRAPH.items()
+        if _stage(a) == stage
+        for b in bs
+        if _stage(b) in forbidden
+    )
+    assert not broken, broken
+
+
+def test_db_imports_only_db_and_the_leaves() -> None:
+    broken = sorted(
+        f"{a} imports {b}"
+        for a, bs in GRAPH.items()
+        if _stage(a) == "db"
+        for b in bs
+        if _stage(b) != "db" and b not in LEAVES
+    )
+    assert not broken, broken
+
+
+def test_the_xcom_core_imports_no_backend() -> None:
+    core = [m for m in GRAPH if m.startswith("qarion_etl.xcom.") and ".backends" not in m]
+    broken = sorted(f"{a} imports {b}" for a in core for b in GRAPH[a] if ".backends" in b)
+    assert not broken, broken
+
+
+def test_only_the_cli_imports_typer_and_rich() -> None:
+    broken = sorted(
+        f"{name} imports {m}"
+        for name, path in MODULES.items()
+        if _stage(name) != "cli"
+        for m in _imports(path)
+        if m.split(".")[0] in ("typer", "rich", "click")
+    )
+    assert not broken, broken
