@@ -467,3 +467,40 @@ def test_timeout_seconds_stops_a_slow_query(project: Path) -> None:
     assert result.exit_code == 1
     assert "timed out after 0.5s" in result.stderr
     assert "crunched" not in table_names(engine_url_of(project), "slow_ns")
+
+
+@pytest.mark.postgres
+def test_timeout_cancels_a_running_postgresql_statement(tmp_path: Path, pg_url: str) -> None:
+    """On PostgreSQL the timeout cancels the statement on the server (psycopg's cancel),
+    instead of waiting for it to finish before the next checkpoint."""
+    import time
+
+    from tests.runkit import drop_namespace
+
+    ns = unique_name("pgslow")
+    project = seed_project(tmp_path, ns, pg_url)
+    write_flow(
+        project,
+        "slow",
+        f"""
+        id = "slow"
+        namespace = "{ns}"
+        [[tasks]]
+        id = "sleepy"
+        type = "transformation"
+        target_dataset_id = "slept"
+        timeout_seconds = 1
+        [tasks.config]
+        sql = "SELECT 1 AS slept FROM (SELECT pg_sleep(30)) AS s"
+    """,
+    )
+    try:
+        started = time.monotonic()
+        result = run_cli(project, "slow")
+        took = time.monotonic() - started
+        assert result.exit_code == 1
+        assert "timed out after 1s" in result.stderr and "cancel" in result.stderr.lower()
+        assert took < 15, took
+        assert "slept" not in table_names(pg_url, ns)
+    finally:
+        drop_namespace(pg_url, ns)

@@ -1,4 +1,8 @@
-"""Backends for the XCom tests: every backend kind, each with its own table or folder."""
+"""Backends for the XCom tests: every backend kind, each with its own table, folder or bucket.
+
+``BACKEND_KINDS`` is the one list the contract suite (``test_backend_contract.py``) runs
+over: memory, local files, the database on four engines, and S3 on moto's server.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ BACKEND_KINDS = [
     pytest.param("duckdb", id="database-duckdb"),
     pytest.param("postgres", id="database-postgres", marks=pytest.mark.postgres),
     pytest.param("mariadb", id="database-mariadb", marks=pytest.mark.mariadb),
+    pytest.param("s3", id="s3", marks=pytest.mark.s3),
 ]
 
 
@@ -30,7 +35,13 @@ def drop_table(backend: BaseXCom) -> None:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {db.quote(backend.table_name)}")
 
 
-def make_backend(kind: str, tmp_path: Path) -> BaseXCom:
+def make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> BaseXCom:
+    if kind == "s3":
+        from qarion_etl.xcom.backends.s3 import S3XComBackend
+
+        endpoint = request.getfixturevalue("s3_env")
+        bucket = request.getfixturevalue("s3_bucket")  # fresh, emptied and deleted after
+        return S3XComBackend(bucket=bucket, prefix=unique_name("xc"), endpoint_url=endpoint)
     if kind == "memory":
         from qarion_etl.xcom.backends.memory import MemoryXComBackend
 
@@ -49,7 +60,7 @@ def make_backend(kind: str, tmp_path: Path) -> BaseXCom:
 @pytest.fixture(params=BACKEND_KINDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseXCom]:
     """One backend of every kind, empty, cleaned up afterwards."""
-    b = make_backend(request.param, tmp_path)
+    b = make_backend(request.param, tmp_path, request)
     b.kind = request.param  # type: ignore[attr-defined]
     yield b
     b.close()

@@ -1,5 +1,6 @@
-"""The ``s3`` backend against moto's server over real HTTP: the contract suite, the key
-layout, pagination past 1,000 objects, light listings, credentials and errors."""
+"""The ``s3`` backend against moto's server over real HTTP: the key layout, pagination past
+1,000 objects, light listings, credentials and errors. (The contract suite runs on S3 from
+``test_backend_contract.py``: S3 is one of ``conftest.BACKEND_KINDS``.)"""
 
 from __future__ import annotations
 
@@ -18,14 +19,13 @@ from qarion_etl.xcom import BaseXCom, XComService
 from qarion_etl.xcom.backends.s3 import S3XComBackend
 from qarion_etl.xcom.registry import create_backend
 from tests.conftest import unique_name
-from tests.xcom.test_backend_contract import *  # noqa: F403 - the contract, run on s3
 
 pytestmark = pytest.mark.s3
 
 
 @pytest.fixture
 def backend(s3_bucket: str, s3_env: str) -> Iterator[BaseXCom]:
-    """Override of the contract's fixture: an S3 backend on a fresh bucket."""
+    """This module's backend: an S3 backend on a fresh bucket."""
     b = S3XComBackend(bucket=s3_bucket, prefix=unique_name("xc"), endpoint_url=s3_env)
     b.kind = "s3"  # type: ignore[attr-defined]
     yield b

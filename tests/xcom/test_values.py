@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -205,3 +206,33 @@ def test_type_names_parse_with_aliases() -> None:
         XComValueType.parse("decimal")
     with pytest.raises(XComValueError):
         BaseXCom.serialize_value(1, value_type="decimal", task_id="t", key="k")
+
+
+@pytest.mark.parametrize(
+    ("vt", "text", "value"),
+    [
+        (XComValueType.STRING, "42", "42"),
+        (XComValueType.JSON, '{"a": [1, 2]}', {"a": [1, 2]}),
+        (XComValueType.INTEGER, "-7", -7),
+        (XComValueType.FLOAT, "2.5", 2.5),
+        (XComValueType.BOOLEAN, " Yes ", True),
+        (XComValueType.BOOLEAN, "0", False),
+        (XComValueType.BINARY, "aGk=", b"hi"),
+    ],
+)
+def test_from_text_reads_each_type(vt: XComValueType, text: str, value: object) -> None:
+    assert vt.from_text(text) == value
+
+
+@pytest.mark.parametrize(
+    ("vt", "text", "message"),
+    [
+        (XComValueType.INTEGER, "4.2", "'4.2' is not a valid integer"),
+        (XComValueType.JSON, "{nope", "'{nope' is not valid JSON"),
+        (XComValueType.BOOLEAN, "maybe", "'maybe' is not a valid boolean"),
+        (XComValueType.BINARY, "***", "not a valid binary (give binary values as base64)"),
+    ],
+)
+def test_from_text_names_what_is_wrong(vt: XComValueType, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        vt.from_text(text)

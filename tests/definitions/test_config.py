@@ -9,7 +9,9 @@ from qarion_etl.definitions.config import load_config
 from qarion_etl.errors import ConfigError
 from qarion_etl.masking import Secret
 
-SEED = Path(__file__).parent / "fixtures" / "seed" / "qarion-etl-xcom.txt"  # copy of shared/seeds
+SEED = (
+    Path(__file__).parent.parent / "fixtures" / "seed" / "qarion-etl-xcom.txt"
+)  # copy of shared/seeds
 
 
 def write(tmp_path: Path, text: str) -> Path:
