@@ -27,7 +27,6 @@ value), ``did_you_mean`` (a suggestion from a list of choices), ``with_article``
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,8 @@ def clip(text: str, limit: int = 60) -> str:
 
 def closest(name: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The choice most like ``name`` (``difflib``, as click's "did you mean"), if any is close."""
+    import difflib  # 3 ms of start-up, needed only when a name is wrong
+
     found = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=cutoff)
     return found[0] if found else None
 

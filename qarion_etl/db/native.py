@@ -12,6 +12,7 @@ care which kind it holds.
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,6 @@ class NativeSource:
     def new_raw(self) -> Any:
         """A new driver connection in autocommit mode, owned by the caller."""
         if not self.dialect.connection_is_cursor:
-            import sqlite3
-
             raw = sqlite3.connect(
                 self.path,
                 timeout=self.dialect.lock_timeout_seconds or 5.0,

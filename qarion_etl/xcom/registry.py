@@ -11,7 +11,6 @@ with a "did you mean".
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qarion_etl.errors import BackendLoadError, ConfigError, QarionError
+from qarion_etl.errors import BackendLoadError, ConfigError, QarionError, closest
 from qarion_etl.xcom.base import BaseXCom
 
 if TYPE_CHECKING:
@@ -69,8 +68,8 @@ def _import_attr(module_name: str, attr_path: str, ref: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             names = [n for n in dir(module) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = closest(part, names)
+            hint = f"; did you mean '{close}'?" if close else ""
             raise BackendLoadError(
                 f"cannot load XCom backend '{ref}': module '{module_name}' has no "
                 f"attribute '{part}'{hint}"
@@ -112,8 +111,8 @@ def resolve_backend_class(ref: str, *, root: Path | str | None = None) -> type[B
     target = BUILTIN_BACKENDS.get(ref)
     if target is None:
         if "." not in ref and ":" not in ref:
-            close = difflib.get_close_matches(ref, list(BUILTIN_BACKENDS), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = closest(ref, BUILTIN_BACKENDS)
+            hint = f"; did you mean '{close}'?" if close else ""
             raise BackendLoadError(
                 f"unknown XCom backend '{ref}'{hint} (built-in: {', '.join(sorted(BUILTIN_BACKENDS))}; "
                 "or a class path 'package.module:Class')"
@@ -175,8 +174,8 @@ def create_backend(
     unknown = sorted(k for k in options if k not in names) if not takes_any else []
     if unknown:
         valid = sorted(n for n in names if n not in ("namespace", "root"))
-        close = difflib.get_close_matches(unknown[0], valid, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        close = closest(unknown[0], valid)
+        hint = f"; did you mean '{close}'?" if close else ""
         raise ConfigError(
             f"[xcom].backend_config: unknown option '{unknown[0]}' for {cls.__name__}{hint}"
             f" (options: {', '.join(valid) or 'none'})"

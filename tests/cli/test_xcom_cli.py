@@ -221,3 +221,10 @@ def test_xcom_get_process_stays_light(project: Path) -> None:
     )
     assert done.stdout == "1\n"
     assert done.stderr.endswith("HEAVY="), done.stderr
+
+
+def test_push_types_are_the_value_types() -> None:
+    from qarion_etl.cli import xcom as xcom_cli
+    from qarion_etl.xcom import XComValueType
+
+    assert xcom_cli._TYPES == tuple(t.value for t in XComValueType)

@@ -7,14 +7,15 @@ a location outside its bucket or folder is refused, never guessed at.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from qarion_etl.errors import ConfigError, StoreUnavailable, clip
+from qarion_etl.errors import ConfigError, StoreUnavailable, clip, closest
 from qarion_etl.xcom.backends._s3_client import error_code
+from qarion_etl.xcom.backends.local_file import write_atomic
+from qarion_etl.xcom.backends.s3 import S3XComBackend
 
 STORE_TYPES = ("local_file", "s3")
 
@@ -51,8 +52,6 @@ class S3Blobs:
     kind = "s3"
 
     def __init__(self, **options: Any) -> None:
-        from qarion_etl.xcom.backends.s3 import S3XComBackend
-
         options.setdefault("prefix", "xcom-offload")
         self._s3 = S3XComBackend(**options)
         self.bucket = self._s3.bucket
@@ -133,8 +132,6 @@ class FileBlobs:
         return path
 
     def put(self, name: str, data: bytes) -> str:
-        from qarion_etl.xcom.backends.local_file import write_atomic
-
         target = self.base_path / name
         write_atomic(target, data, fsync=self.fsync)
         return f"file:{name}"
@@ -183,8 +180,8 @@ def build_blob_store(offload_to: Any, *, root: str | os.PathLike[str] | None = N
     options = dict(offload_to)
     kind = options.pop("type", None)
     if kind not in STORE_TYPES:
-        close = difflib.get_close_matches(str(kind), STORE_TYPES, n=1, cutoff=0.4)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        close = closest(str(kind), STORE_TYPES, cutoff=0.4)
+        hint = f"; did you mean '{close}'?" if close else ""
         raise ConfigError(
             f"{where}.type must be one of {', '.join(STORE_TYPES)}, not {kind!r}{hint}"
         )

@@ -6,11 +6,10 @@ the ``s3`` backend) costs nothing until an S3 backend is built.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from qarion_etl.errors import ConfigError, StoreUnavailable, clip
+from qarion_etl.errors import ConfigError, StoreUnavailable, clip, closest
 
 #: Keys a ``credentials`` table may hold.
 CREDENTIAL_KEYS = (
@@ -59,8 +58,8 @@ def check_credentials(credentials: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in credentials.items():
         if name not in CREDENTIAL_KEYS:
-            close = difflib.get_close_matches(name, CREDENTIAL_KEYS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = closest(name, CREDENTIAL_KEYS)
+            hint = f"; did you mean '{close}'?" if close else ""
             raise ConfigError(
                 f"[xcom].backend_config.credentials: unknown key '{clip(name)}'{hint} "
                 f"(keys: {', '.join(CREDENTIAL_KEYS)})"

@@ -7,6 +7,7 @@ live as long as the backend object, so it suits tests and single-process embeddi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,8 +25,6 @@ class MemoryXComBackend(BaseXCom):
 
     def __init__(self, db_service: Any = None, *, namespace: str | None = None) -> None:
         super().__init__(None, namespace=namespace)
-        import threading
-
         self._lock = threading.RLock()
         self._records: dict[str, XComRecord] = {}
 
