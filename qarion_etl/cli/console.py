@@ -1,8 +1,8 @@
-"""Run output: the only module that imports rich.
+"""Run output: the reporters of ``qarion-etl run`` (rich only for the live view).
 
 - ``RichReporter``: a live task table on a terminal, then a summary table.
 - ``PlainReporter``: one "N of M task … OK in 0.12s" line per task (not a terminal, or
-  ``NO_COLOR``/``--plain``), then a summary line.
+  ``NO_COLOR``), then a summary line.
 - ``JsonReporter``: plain lines on stderr and one JSON document on stdout at the end.
 
 Everything human goes to stderr; stdout carries only ``--json`` documents.

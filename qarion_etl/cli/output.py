@@ -1,7 +1,7 @@
 """Small output helpers for the CLI: stderr messages and stdout data, without rich.
 
-rich is imported only by ``console.py`` for tables and the live run view, so commands
-that print a line or a JSON document start fast.
+rich is imported only where a command draws with it (``console.py``'s live run view,
+``xcom list``'s table), so commands that print a line or a JSON document start fast.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
 
 
 class XComConfigLike(Protocol):
-    """What ``create_backend`` reads from ``qarion_etl.config.XComConfig``."""
+    """What ``create_backend`` reads from ``qarion_etl.definitions.config.XComConfig``."""
 
     @property
     def backend(self) -> str: ...
