@@ -214,7 +214,7 @@ def bench_cli(folder: Path) -> None:
     floor, _ = time_process([sys.executable, "-c", "import sqlalchemy"], repeat=7)
     got, _ = time_process([*base, "get", "t"], repeat=7)
     print(
-        ratio_line("qarion-etl xcom get vs python -c 'import sqlalchemy'", got, floor, target=1.5)
+        ratio_line("qarion-etl xcom get vs python -c 'import sqlalchemy'", got, floor, target=0.7)
     )
 
 

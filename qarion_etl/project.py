@@ -8,18 +8,28 @@ database, the XCom backend, the warehouse engine) are opened on first use only, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.definitions.config import ProjectConfig, load_config
-from qarion_etl.definitions.flow import Flow
-from qarion_etl.definitions.flow_parser import load_flow
-from qarion_etl.definitions.graph import TaskGraph
-from qarion_etl.definitions.validation import validate_flow
 from qarion_etl.errors import FlowValidationError, Problem, UsageError, clip, did_you_mean
-from qarion_etl.run.history import RunStore
 from qarion_etl.xcom import BaseXCom, XComService
 from qarion_etl.xcom.registry import create_backend
+
+if TYPE_CHECKING:
+    from qarion_etl.definitions.flow import Flow
+    from qarion_etl.definitions.graph import TaskGraph
+    from qarion_etl.run.history import RunStore
+
+
+# The `xcom` commands (and `xcom get` in a CI step above all) read no flow and no run
+# history: the modules for those load on first use, which keeps such a process at about
+# half the start-up of `import sqlalchemy`.
+def _load_flow(path: Path) -> Flow:
+    from qarion_etl.definitions.flow_parser import load_flow
+
+    return load_flow(path)
+
 
 __all__ = ["Project"]
 
@@ -66,7 +76,7 @@ class Project:
                 return candidate
         for candidate in candidates:
             try:
-                if load_flow(candidate).id == ref:
+                if _load_flow(candidate).id == ref:
                     return candidate
             except FlowValidationError:
                 continue
@@ -77,10 +87,12 @@ class Project:
         )
 
     def load_flow(self, ref: str | Path) -> Flow:
-        return load_flow(self.resolve_flow(str(ref)))
+        return _load_flow(self.resolve_flow(str(ref)))
 
     def validate(self, ref: str | Path) -> tuple[Flow, TaskGraph]:
         """Load and fully validate one flow; raises ``FlowValidationError``."""
+        from qarion_etl.definitions.validation import validate_flow
+
         flow = self.load_flow(ref)
         return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled)
 
@@ -137,6 +149,8 @@ class Project:
 
     def run_store(self) -> RunStore:
         """Runs, task instances and batch ids in the metadata database."""
+        from qarion_etl.run.history import RunStore
+
         return RunStore(self.metadata_db(), self.config.metadata.namespace)
 
     def close(self) -> None:

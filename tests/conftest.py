@@ -62,10 +62,16 @@ DATABASES = [
     pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
 ]
 METADATA_DATABASES = [p for p in DATABASES if p.values[0] != "duckdb"]
+#: The four engines, plus MariaDB named by a ``mariadb+pymysql://`` URL (SQLAlchemy's
+#: ``mariadb`` dialect name, which must get the MySQL dialect's facts).
+ENGINES_AND_ALIASES = [
+    *DATABASES,
+    pytest.param("mariadb-alias", id="mariadb+pymysql", marks=pytest.mark.mariadb),
+]
 
 
 def database_url(kind: str, tmp_path: Path) -> str:
-    if not _selected(kind):
+    if not _selected(kind.removesuffix("-alias")):
         pytest.skip(f"{kind} not in QARION_TEST_BACKENDS")
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
@@ -77,6 +83,9 @@ def database_url(kind: str, tmp_path: Path) -> str:
     if kind == "mariadb":
         require_service("mariadb")
         return MYSQL_URL
+    if kind == "mariadb-alias":
+        require_service("mariadb")
+        return MYSQL_URL.replace("mysql+", "mariadb+", 1)
     raise ValueError(kind)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import typer
 
 from qarion_etl.cli import output
-from qarion_etl.cli.params import parse_age
 from qarion_etl.cli.state import get_project
 from qarion_etl.errors import UsageError
 from qarion_etl.jsontext import TooDeep, loads
@@ -205,6 +204,8 @@ def clear_values(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing every value."),
 ) -> None:
     """Remove XCom values and report how many were removed."""
+    from qarion_etl.cli.params import parse_age
+
     age = parse_age(older_than) if older_than is not None else None
     unscoped = all(v is None for v in (flow, task, run, batch, key, age))
     if unscoped and not yes:

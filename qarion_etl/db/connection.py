@@ -190,6 +190,7 @@ class DriverConnection:
         self.dialect = dialect
         self._release: Callable[[Any], None] | None = release
         self._in_tx = False
+        self._cursor: Any = None  # for statements without rows, made on first use
 
     @property
     def raw(self) -> Any:
@@ -221,7 +222,13 @@ class DriverConnection:
         return DriverResult(cur, close=True)
 
     def _plain(self, sql: str) -> None:
-        self.exec_driver_sql(sql).close()
+        """Run a statement with no rows to read (``BEGIN``, ``COMMIT``) on a reused cursor."""
+        if self.dialect.connection_is_cursor:
+            self._raw.execute(sql)
+            return
+        if self._cursor is None:
+            self._cursor = self._raw.cursor()
+        self._cursor.execute(sql)
 
     @contextmanager
     def begin(self) -> Iterator[DriverConnection]:
@@ -249,6 +256,9 @@ class DriverConnection:
     def close(self) -> None:
         if self._in_tx:
             self.rollback()
+        if self._cursor is not None:
+            close_quietly(self._cursor)
+            self._cursor = None
         release, self._release = self._release, None
         if release is not None:
             release(self._raw)

@@ -17,7 +17,7 @@ import pytest
 from qarion_etl.db.dialects import DIALECTS, GENERIC, dialect_named, dialect_of_url, known_dialect
 from qarion_etl.db_service import DatabaseService
 from qarion_etl.definitions.task_types import SCHEMA_TYPES
-from tests.conftest import MYSQL_URL, database_url, unique_name
+from tests.conftest import ENGINES_AND_ALIASES, database_url, unique_name
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "duckdb": {
@@ -159,21 +159,6 @@ def test_swap_statements() -> None:
     ]
 
 
-def _engine_url(kind: str, tmp_path: Path) -> str:
-    if kind == "mariadb-alias":
-        database_url("mariadb", tmp_path)  # skips (or fails in CI) when MariaDB is down
-        return MYSQL_URL.replace("mysql+", "mariadb+", 1)
-    return database_url(kind, tmp_path)
-
-
-ENGINES = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("duckdb", id="duckdb"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
-    pytest.param("mariadb-alias", id="mariadb+pymysql", marks=pytest.mark.mariadb),
-]
-
 SAMPLE = {
     "string": 'it\'s a \\ "quoted" 100% string',
     "integer": 9007199254740993,
@@ -185,10 +170,10 @@ SAMPLE = {
 }
 
 
-@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("kind", ENGINES_AND_ALIASES)
 def test_every_fact_holds_on_the_real_engine(kind: str, tmp_path: Path) -> None:
     """Each schema type's SQL type, quoting, literals, upsert and swap, run on the engine."""
-    db = DatabaseService(_engine_url(kind, tmp_path))
+    db = DatabaseService(database_url(kind, tmp_path))
     d = db.dialect
     ns = unique_name("dia")
     table, staging = db.qualified(ns, 'odd "name"'), db.qualified(ns, "staging")
@@ -242,10 +227,10 @@ def test_every_fact_holds_on_the_real_engine(kind: str, tmp_path: Path) -> None:
         db.close()
 
 
-@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("kind", ENGINES_AND_ALIASES)
 def test_percent_signs_without_parameters_reach_the_engine(kind: str, tmp_path: Path) -> None:
     """A statement with no parameters is sent as written: no driver reads '%' in it."""
-    db = DatabaseService(_engine_url(kind, tmp_path))
+    db = DatabaseService(database_url(kind, tmp_path))
     sql = "SELECT 7 % 2, 'a%' LIKE 'a%', '100%'"
     try:
         with db.connect() as conn:

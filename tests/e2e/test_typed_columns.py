@@ -15,7 +15,7 @@ import pytest
 
 from qarion_etl.db_service import DatabaseService
 from qarion_etl.run.history import RunStore
-from tests.conftest import MYSQL_URL, database_url, unique_name
+from tests.conftest import ENGINES_AND_ALIASES, database_url, unique_name
 from tests.helpers import cli, make_project, write_flow
 from tests.runkit import drop_namespace, query, table
 
@@ -68,25 +68,10 @@ dependencies = ["summary"]
 sql = "SELECT id, name, seen_at FROM {{{{ source_dataset }}}} WHERE day = {{{{ xcom_pull('summary', key='last_day') | sql_literal }}}}"
 """
 
-KINDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("duckdb", id="duckdb"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("mariadb", id="mysql+pymysql", marks=pytest.mark.mariadb),
-    pytest.param("mariadb-alias", id="mariadb+pymysql", marks=pytest.mark.mariadb),
-]
 
-
-def _url(kind: str, tmp_path: Path) -> str:
-    if kind == "mariadb-alias":
-        database_url("mariadb", tmp_path)  # skips (or fails under CI=true) when it is down
-        return MYSQL_URL.replace("mysql+", "mariadb+", 1)
-    return database_url(kind, tmp_path)
-
-
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ENGINES_AND_ALIASES)
 def test_typed_columns_end_to_end(tmp_path: Path, kind: str) -> None:
-    url = _url(kind, tmp_path)
+    url = database_url(kind, tmp_path)
     server = kind.startswith("mariadb") or kind == "postgres"
     ns, meta_ns = unique_name("typed"), unique_name("meta")
     metadata_url = url if server else None

@@ -14,8 +14,6 @@ from typing import Any, Protocol
 
 from qarion_etl.errors import ConfigError, StoreUnavailable, clip, closest
 from qarion_etl.xcom.backends._s3_client import error_code
-from qarion_etl.xcom.backends.local_file import write_atomic
-from qarion_etl.xcom.backends.s3 import S3XComBackend
 
 STORE_TYPES = ("local_file", "s3")
 
@@ -52,6 +50,10 @@ class S3Blobs:
     kind = "s3"
 
     def __init__(self, **options: Any) -> None:
+        # Each store's module loads when an offload store of its kind is configured: a
+        # database backend without offload (every `xcom get`) needs neither.
+        from qarion_etl.xcom.backends.s3 import S3XComBackend
+
         options.setdefault("prefix", "xcom-offload")
         self._s3 = S3XComBackend(**options)
         self.bucket = self._s3.bucket
@@ -132,6 +134,8 @@ class FileBlobs:
         return path
 
     def put(self, name: str, data: bytes) -> str:
+        from qarion_etl.xcom.backends.local_file import write_atomic  # as S3Blobs does
+
         target = self.base_path / name
         write_atomic(target, data, fsync=self.fsync)
         return f"file:{name}"
