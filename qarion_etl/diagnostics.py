@@ -8,7 +8,7 @@ from typing import Any
 
 from qarion_etl.errors import QarionError
 from qarion_etl.project import Project
-from qarion_etl.xcom.registry import BUILTIN_BACKENDS
+from qarion_etl.xcom.registry import class_path, resolve_backend_class
 
 
 @dataclass
@@ -22,9 +22,14 @@ class Check:
         return {"check": self.name, "ok": self.ok, "detail": self.detail}
 
 
-def backend_class_path(backend: str) -> str:
-    """The class the configured XCom backend name resolves to, as ``module:Class``."""
-    return BUILTIN_BACKENDS.get(backend, backend)
+def backend_class_path(project: Project) -> str:
+    """The class the configured XCom backend resolves to, as ``module:Class``.
+
+    Raises:
+        BackendLoadError: the class cannot be imported (exit 3), as ``run`` would.
+    """
+    cls = resolve_backend_class(project.config.xcom.backend, root=project.config.root)
+    return class_path(cls)
 
 
 def _failed(name: str, exc: BaseException) -> Check:
@@ -41,7 +46,7 @@ def run_checks(project: Project) -> list[Check]:
         try:
             db = get()
             db.check()
-            checks.append(Check(name, True, f"{db.dialect} at {db.url}"))
+            checks.append(Check(name, True, f"{db.dialect.name} at {db.url}"))
         except Exception as exc:  # every failure is reported, none stops the others
             checks.append(_failed(name, exc))
     if not project.config.xcom.enabled:
@@ -66,7 +71,8 @@ def run_checks(project: Project) -> list[Check]:
             back = service.pull(probe_task, key=f"probe{i}", dag_run_id="doctor")
             if back != probe:
                 raise QarionError(f"wrote a probe value but read back {str(back)[:60]!r}")
-        removed = service.clear(flow_id="__doctor__", task_id=probe_task)
+        # Exactly the identity pushed (a clear that needs dag_id, task_id and run_id works).
+        removed = service.clear(flow_id="__doctor__", task_id=probe_task, dag_run_id="doctor")
         checks.append(
             Check("xcom backend", True, f"{label} (write, read, clear: {removed} removed)")
         )

@@ -25,7 +25,7 @@ def config_show(
 
     project = get_project(ctx)
     data = project.config.to_display()
-    data["xcom"]["backend_class"] = backend_class_path(project.config.xcom.backend)
+    data["xcom"]["backend_class"] = backend_class_path(project)
     if json_out:
         output.emit_json(data)
         return

@@ -16,7 +16,7 @@ import typer
 
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_project
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import UsageError, clip
 from qarion_etl.jsontext import TooDeep, loads
 
 app = typer.Typer(
@@ -29,16 +29,20 @@ app = typer.Typer(
 #: package (a test keeps the two equal).
 _TYPES = ("json", "string", "integer", "float", "boolean", "binary")
 
+TABLE_LIMIT = 50
+
 FLOW = typer.Option(None, "--flow", help="Flow id.")
 RUN = typer.Option(None, "--run", help="dag_run_id.")
 BATCH = typer.Option(None, "--batch", help="Batch id.")
 
 
-def parse_value(text: str, value_type: str | None) -> Any:
+def parse_value(
+    text: str, value_type: str | None, *, task_id: str | None = None, key: str | None = None
+) -> Any:
     """VALUE of ``xcom push``: JSON when it parses (else a string), or as ``--type`` says.
 
     Raises:
-        UsageError: VALUE cannot be read as the forced type.
+        UsageError: VALUE cannot be read as the forced type (naming task and key).
     """
     from qarion_etl.xcom.values import XComValueType  # only when a value is pushed
 
@@ -52,9 +56,9 @@ def parse_value(text: str, value_type: str | None) -> Any:
                 return text
         return XComValueType(value_type.lower()).from_text(text)
     except TooDeep as exc:
-        raise UsageError(f"VALUE: {exc}") from None
+        raise UsageError(f"VALUE: {exc}", task_id=task_id, key=key) from None
     except ValueError as exc:
-        raise UsageError(f"VALUE {exc}") from None
+        raise UsageError(f"VALUE {exc}", task_id=task_id, key=key) from None
 
 
 def render_value(value: Any, raw: bool) -> str | bytes:
@@ -82,14 +86,30 @@ def list_values(
     run: str = RUN,
     batch: int = BATCH,
     key: str = typer.Option(None, "--key", help="XCom key."),
-    limit: int = typer.Option(50, "--limit", min=1, help="How many values, newest first."),
+    limit: int = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help=f"At most this many values, newest first (table default {TABLE_LIMIT}; --json: all).",
+    ),
+    every: bool = typer.Option(False, "--all", help="Every matching value in the table too."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """List XCom values, newest first, with a short preview (never the full value)."""
+    """List XCom values, newest first, in their light form (never the full value)."""
     service = get_project(ctx).xcom_service()
-    entries = service.list(
-        flow_id=flow, task_id=task, dag_run_id=run, batch_id=batch, key=key, limit=limit
-    )
+    filters: dict[str, Any] = {
+        "flow_id": flow,
+        "task_id": task,
+        "dag_run_id": run,
+        "batch_id": batch,
+        "key": key,
+    }
+    if limit is None and not json_out and not every:
+        limit = TABLE_LIMIT
+    # One more than shown tells whether anything was left out; only then are they counted.
+    entries = service.list(**filters, limit=None if limit is None else limit + 1)
+    more = limit is not None and len(entries) > limit
+    entries = entries[:limit] if more else entries
     if json_out:
         output.emit_json([e.to_dict() for e in entries])
         return
@@ -110,7 +130,7 @@ def list_values(
             e.value_type,
             f"{e.size:,}",
             e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            str(e.preview),
+            clip(" ".join(str(e.preview).split()), 80),  # the light form, on one line
         )
         for e in entries
     ]
@@ -129,6 +149,9 @@ def list_values(
     # On a terminal the table fits the window; in a pipe or a CI log nothing is cut.
     width = None if sys.stdout.isatty() else 1000
     Console(highlight=False, soft_wrap=False, width=width).print(table)
+    if more:
+        total = service.count(**filters)
+        output.info(f"{len(entries):,} of {total:,} shown: --limit N or --all")
 
 
 @app.command("get")
@@ -176,7 +199,7 @@ def push_value(
         raise UsageError("xcom push needs --flow (the flow the value belongs to)")
     if value_type is not None and value_type.lower() not in _TYPES:
         raise UsageError(f"--type must be one of {', '.join(_TYPES)}, not {value_type!r}")
-    parsed = parse_value(value, value_type)
+    parsed = parse_value(value, value_type, task_id=task, key=key)
     service = get_project(ctx).xcom_service(flow_id=flow)
     service.push(
         task,

@@ -110,6 +110,9 @@ class Dialect:
     lock_timeout_seconds: float | None = None
     quote_identifier: Callable[[str], str] | None = field(default=None, compare=False)
 
+    def __str__(self) -> str:
+        return self.name
+
     # --- names ---------------------------------------------------------------------------
     @property
     def names(self) -> tuple[str, ...]:

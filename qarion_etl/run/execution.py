@@ -287,7 +287,13 @@ class RunExecution:
                 timer.start()
             try:
                 if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
-                    self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
+                    # Every part of the identity the run knows: a backend's clear may need them.
+                    self.xcom.clear(
+                        flow_id=self.flow.id,
+                        task_id=tid,
+                        dag_run_id=self.dag_run_id,
+                        batch_id=self.batch_id,
+                    )
                 ctx.check_cancel()
                 if result is None:
                     result = get_task_class(spec.type)(spec).execute(ctx)

@@ -14,11 +14,16 @@ A custom backend subclasses it and overrides any of four hooks:
   ``return BaseXCom.serialize_value(value=reference)``);
 - ``deserialize_value(record)`` turns a stored record back into the value (static too:
   ``BaseXCom.deserialize_value(result)``);
-- ``orm_deserialize_value(record)`` the light form shown by listings;
-- ``clear(*, flow_id, task_id, dag_run_id, batch_id, key) -> int``.
+- ``orm_deserialize_value(record)`` the light form shown by listings (it gets the record
+  as stored, and making it light is its job);
+- ``clear(*, flow_id, task_id, dag_run_id, batch_id, key) -> int``;
+- ``purge(xcom, session)`` (Airflow 2.6+), called with each stored value's row before the
+  value is removed or replaced, to delete what it refers to elsewhere.
 
 Hooks are called with only the keywords their override declares, so Airflow's
-``dag_id``/``run_id``/``map_index`` spellings work (see :mod:`qarion_etl.xcom.hooks`).
+``dag_id``/``run_id``/``map_index`` spellings work, and a hook written on Airflow's row
+(``def orm_deserialize_value(self)``) runs on a row that is an instance of the backend
+class (see :mod:`qarion_etl.xcom.hooks`).
 
 A backend that also replaces the storage (``memory``, ``local_file``, ``s3``) overrides
 the five storage primitives instead: ``set_records``, ``get_record``, ``get_records``,
@@ -43,13 +48,16 @@ Example, a custom backend ported from Airflow by changing only its imports::
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from qarion_etl.errors import ConfigError, XComValueError
+from qarion_etl.errors import ConfigError, QarionError, StoreUnavailable, XComValueError
+from qarion_etl.jsontext import loads
+from qarion_etl.xcom.hooks import as_row
 from qarion_etl.xcom.records import XComQuery, XComRecord
-from qarion_etl.xcom.sql_store import SqlXComStore, check_table_name
+from qarion_etl.xcom.sql_store import SqlXComStore
+from qarion_etl.xcom.table import check_table_name
 from qarion_etl.xcom.values import (
     DEFAULT_MAX_VALUE_BYTES,
     XComValueType,
@@ -64,6 +72,18 @@ if TYPE_CHECKING:
     from qarion_etl.db.service import DatabaseService
 
 DEFAULT_NAMESPACE = "qarion"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def light_listing(hook: _F) -> _F:
+    """Mark an ``orm_deserialize_value`` that needs only a prefix of the stored text.
+
+    Listings then read previews from the store; for any other override they hand over the
+    whole stored text (what the store holds), as Airflow does.
+    """
+    hook.__dict__["light_listing"] = True
+    return hook
 
 
 class StoredValue(str):
@@ -107,9 +127,12 @@ class BaseXCom:
     #: the database backend's ``offload_threshold_bytes`` option sets it.
     offload_threshold_bytes: int | None = None
 
-    #: Whether the class keeps the base's own value hooks (``codec`` then skips them).
+    #: Whether the class keeps the base's own hooks (``codec`` then skips them), and
+    #: whether its listing hook needs only previews.
     plain_serialize = True
     plain_deserialize = True
+    plain_purge = True
+    light_listings = True
 
     def __init__(
         self,
@@ -129,6 +152,8 @@ class BaseXCom:
         super().__init_subclass__(**kwargs)
         cls.plain_serialize = cls.serialize_value is BaseXCom.serialize_value
         cls.plain_deserialize = cls.deserialize_value is BaseXCom.deserialize_value
+        cls.plain_purge = cls.purge is BaseXCom.purge
+        cls.light_listings = bool(getattr(cls.orm_deserialize_value, "light_listing", False))
 
     def __repr__(self) -> str:
         where = f" table={self.table_name!r}" if self.db_service is not None else ""
@@ -167,15 +192,37 @@ class BaseXCom:
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:
-        """Turn a stored record (``result.value``, ``result.value_type``) back into its value."""
-        return decode(result.value, getattr(result, "value_type", None))
+        """Turn a stored record (``result.value``, ``result.value_type``) back into its value.
 
-    def orm_deserialize_value(self, record: XComRecord) -> Any:
+        A row handed to ``purge`` holds its value already decoded: it comes back as it is.
+        """
+        value = result.value
+        if getattr(result, "value_decoded", False) or not isinstance(
+            value, str | bytes | bytearray | memoryview
+        ):
+            return value
+        text = value if isinstance(value, str) else bytes(value)
+        return decode(text, getattr(result, "value_type", None))
+
+    @light_listing
+    def orm_deserialize_value(self, record: Any = None) -> Any:
         """The light form of a record for listings: a short preview, never the full value.
 
-        ``record.value`` holds only the first ``preview_chars`` characters here.
+        Called as Airflow does, on the row (``super().orm_deserialize_value()`` in a
+        row-style override), ``self`` is the record.
         """
-        return preview(record.value, record.value_type, record.size, self.preview_chars)
+        r: Any = self if record is None else record
+        return preview(r.value, r.value_type, r.size, self.preview_chars)
+
+    @staticmethod
+    def purge(xcom: Any, session: Any = None) -> None:
+        """Remove what a stored value refers to, before the value is removed or replaced.
+
+        Args:
+            xcom: the stored row (``value`` decoded, ``key``, ``task_id``, ``dag_id``,
+                ``run_id`` …).
+            session: always ``None`` here (Airflow passes its ORM session).
+        """
 
     def clear(
         self,
@@ -212,7 +259,28 @@ class BaseXCom:
         if older_than is not None:
             aware = older_than if older_than.tzinfo else older_than.replace(tzinfo=_dt.UTC)
             cutoff = int(aware.timestamp() * 1e9)
+        if not self.plain_purge:
+            doomed = self.list_records(query, limit=None, preview_chars=None)
+            self.purge_records([r for r in doomed if cutoff is None or r.pushed_ns < cutoff])
         return self.delete_records(query, older_than_ns=cutoff)
+
+    def purge_records(self, records: Sequence[XComRecord]) -> None:
+        """Call ``purge`` with the row of each of ``records`` (full stored records)."""
+        for record in records:
+            try:
+                decoded = loads(record.value) if isinstance(record.value, str) else record.value
+            except ValueError:
+                decoded = record.value
+            try:
+                self.purge(as_row(self, record, decoded, decoded=True), None)
+            except QarionError:
+                raise
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"{type(self).__name__}.purge failed: {type(exc).__name__}: {exc}",
+                    task_id=record.task_id,
+                    key=record.key,
+                ) from exc
 
     # --- storage primitives (the database table by default) ----------------------------
     def _store(self) -> SqlXComStore:
@@ -238,10 +306,20 @@ class BaseXCom:
         return self._store().newest_per_task(query, task_ids)
 
     def list_records(
-        self, query: XComQuery, *, limit: int | None = None, preview_chars: int = 60
+        self, query: XComQuery, *, limit: int | None = None, preview_chars: int | None = 60
     ) -> list[XComRecord]:
-        """Matching records, newest first; ``value`` holds at most ``preview_chars`` characters."""
+        """Matching records, newest first.
+
+        ``value`` holds at most ``preview_chars`` characters (``truncated`` says when it was
+        cut), or, with ``preview_chars=None``, the whole stored text.
+        """
         return self._store().scan(query, limit=limit, preview_chars=preview_chars)
+
+    def count_records(self, query: XComQuery) -> int:
+        """How many records match ``query``."""
+        if type(self).list_records is BaseXCom.list_records:
+            return self._store().count(query)
+        return len(self.list_records(query, limit=None, preview_chars=1))
 
     def delete_records(self, query: XComQuery, *, older_than_ns: int | None = None) -> int:
         """Delete matching records (pushed before ``older_than_ns`` if given); returns the count."""

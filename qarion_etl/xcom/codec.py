@@ -8,6 +8,7 @@ failure into an error that names the backend, the task and the key:
 - ``make_record``: check, serialise and size one value into an ``XComRecord``;
 - ``load_value``: the value of a stored record;
 - ``light_value``: the light form of a listed record;
+- ``purge_replaced``: call the ``purge`` hook with the rows a push is about to replace;
 - ``clear_values``: call the ``clear`` hook with the filters it declares.
 
 A backend that keeps ``BaseXCom``'s own ``serialize_value`` and ``deserialize_value``
@@ -18,12 +19,13 @@ text, the common case of every push the runner makes.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import Any
 
 from qarion_etl.errors import QarionError, UsageError, XComValueError
 from qarion_etl.xcom.base import BaseXCom, StoredValue, resolve_type
 from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
-from qarion_etl.xcom.records import XComRecord, next_pushed_ns
+from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
 from qarion_etl.xcom.values import XComValueType, check_size, coerce, decode, dumps_json, encode
 
 #: Types stored as JSON exactly as they are when no type is declared.
@@ -37,6 +39,16 @@ _CLEAR_ALIASES = {
     "key": ("key",),
     "batch_id": ("batch_id",),
     "older_than": ("older_than",),
+}
+_CLEAR_NAMES = {alias: name for name, aliases in _CLEAR_ALIASES.items() for alias in aliases}
+#: The ``xcom clear`` option of each filter, for messages.
+_CLEAR_OPTIONS = {
+    "flow_id": "--flow",
+    "task_id": "--task",
+    "dag_run_id": "--run",
+    "batch_id": "--batch",
+    "key": "--key",
+    "older_than": "--older-than",
 }
 
 
@@ -110,7 +122,33 @@ def load_value(backend: BaseXCom, record: XComRecord) -> Any:
 
 def light_value(backend: BaseXCom, record: XComRecord) -> Any:
     """The light form of a listed record (through ``orm_deserialize_value``)."""
-    return call_with_record(backend, "orm_deserialize_value", record)
+    try:
+        return call_with_record(backend, "orm_deserialize_value", record)
+    except QarionError:
+        raise
+    except Exception as exc:
+        raise XComValueError(
+            f"{type(backend).__name__}.orm_deserialize_value failed: {type(exc).__name__}: {exc}",
+            task_id=record.task_id,
+            key=record.key,
+        ) from exc
+
+
+def purge_replaced(backend: BaseXCom, records: Sequence[XComRecord]) -> None:
+    """Before ``records`` are written: ``purge`` the stored values they replace.
+
+    Only for a backend with a ``purge`` hook (Airflow 2.6+ habit: an object the old value
+    referred to is removed before its row is replaced). A lookup with no run or batch
+    matches any run, so replaced rows are found by comparing identities.
+    """
+    if backend.plain_purge:
+        return
+    replaced: list[XComRecord] = []
+    for r in records:
+        q = XComQuery(r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id)
+        stored = backend.list_records(q, limit=None, preview_chars=None)
+        replaced.extend(old for old in stored if old.identity == r.identity)
+    backend.purge_records(replaced)
 
 
 def clear_values(
@@ -122,12 +160,19 @@ def clear_values(
     batch_id: int | None = None,
     key: str | None = None,
     older_than: _dt.datetime | None = None,
+    implied: Sequence[str] = (),
 ) -> int:
     """Call the backend's ``clear`` hook with the filters it declares.
 
+    ``implied`` names given filters that the others already imply (a run has one batch):
+    those are dropped for a ``clear`` that does not declare them.
+
     Raises:
         UsageError: a filter is given that this backend's ``clear`` cannot apply (it is
-            never silently dropped, which would remove more than asked).
+            never silently dropped, which would remove more than asked), or the hook
+            requires a filter that is not given (Airflow's ``clear(*, dag_id, task_id,
+            run_id)``).
+        XComValueError: the hook itself failed.
     """
     given = {
         "flow_id": flow_id,
@@ -144,11 +189,29 @@ def clear_values(
             continue
         names = [n for n in _CLEAR_ALIASES[name] if spec.declares(n)]
         if not names:
+            if name in implied:
+                continue
             raise UsageError(
                 f"XCom backend {type(backend).__name__}.clear() cannot filter by {name}"
             )
         kwargs[names[0]] = value
-    return int(backend.clear(**kwargs) or 0)
+    if "map_index" in spec.required:
+        kwargs["map_index"] = -1  # qarion-etl has no mapped tasks
+    missing = sorted({_CLEAR_NAMES.get(n, n) for n in spec.required - set(kwargs) - {"session"}})
+    if missing:
+        options = ", ".join(_CLEAR_OPTIONS.get(n, n) for n in missing)
+        raise UsageError(
+            f"XCom backend {type(backend).__name__}.clear() needs {' and '.join(missing)}: "
+            f"narrow the clear with {options}"
+        )
+    try:
+        return int(backend.clear(**kwargs) or 0)
+    except QarionError:
+        raise
+    except Exception as exc:
+        raise XComValueError(
+            f"{type(backend).__name__}.clear() failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _stored_form(out: Any, vt: XComValueType, task_id: str, key: str) -> tuple[str, XComValueType]:

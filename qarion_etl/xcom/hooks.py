@@ -4,8 +4,9 @@ Backends ported from Airflow declare ``serialize_value(value, key=None, task_id=
 dag_id=None, run_id=None, map_index=None)`` as a ``@staticmethod`` or ``@classmethod``;
 ours use ``flow_id``, ``dag_run_id`` and ``batch_id``. The base inspects each override's
 signature once per class and passes the names it declares (all of them when it takes
-``**kwargs``). ``orm_deserialize_value(self)`` written as an Airflow instance method of
-the stored row is called with the record in place of ``self``.
+``**kwargs``). A hook written in Airflow's row style (``def orm_deserialize_value(self)``,
+``def deserialize_value(self)``), which Airflow runs on the stored row, an instance of the
+backend class, is called on such a row here too (``as_row``), so ``super()`` in it works.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class HookSpec:
     first_positional: bool  # the first argument (value / record) can be passed positionally
     first_name: str | None
     record_as_self: bool  # Airflow's ``def orm_deserialize_value(self)`` on the row
+    #: Keyword parameters without a default (a clear that needs ``task_id`` and ``run_id``).
+    required: frozenset[str] = frozenset()
 
     def kwargs(self, available: dict[str, Any]) -> dict[str, Any]:
         if self.accepts_all:
@@ -55,6 +58,11 @@ def _inspect(bound: Callable[..., Any]) -> HookSpec:
         params = list(inspect.signature(bound).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature: pass everything
         return HookSpec(True, frozenset(), True, None, False)
+    required = frozenset(
+        p.name
+        for p in params
+        if p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY) and p.default is _P.empty
+    )
     accepts_all = any(p.kind is _P.VAR_KEYWORD for p in params)
     positional = [p for p in params if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
     var_positional = any(p.kind is _P.VAR_POSITIONAL for p in params)
@@ -76,6 +84,7 @@ def _inspect(bound: Callable[..., Any]) -> HookSpec:
         first_positional=first is not None or var_positional,
         first_name=first_name or keyword_only_first,
         record_as_self=record_as_self and not accepts_all,
+        required=required,
     )
 
 
@@ -92,13 +101,38 @@ def call_with_value(owner: object, name: str, value: Any, available: dict[str, A
     return method(**kwargs)
 
 
+#: The fields of a stored record that a row carries, under our names and Airflow's.
+_ROW_FIELDS = (
+    "flow_id", "task_id", "key", "value", "value_type", "dag_run_id", "batch_id", "size",
+    "pushed_ns", "dag_id", "run_id", "map_index", "created_at", "timestamp",
+)  # fmt: skip
+
+
+def as_row(owner: object, record: Any, value: Any = None, *, decoded: bool = False) -> Any:
+    """``record`` as Airflow hands it to a hook: an instance of the backend's class.
+
+    The row has the backend's own attributes and the record's fields (``value``,
+    ``key``, ``task_id``, ``dag_id``/``flow_id``, ``run_id``/``dag_run_id`` …), so a hook
+    that reads ``self.value`` or calls ``super()`` works. With ``decoded``, ``value`` is
+    given instead of the stored text (``purge`` gets the stored reference decoded, as
+    Airflow 3 hands it).
+    """
+    row = object.__new__(type(owner))
+    row.__dict__.update(getattr(owner, "__dict__", {}))
+    row.__dict__.update({f: getattr(record, f) for f in _ROW_FIELDS})
+    if decoded:
+        row.__dict__["value"] = value
+        row.__dict__["value_decoded"] = True  # BaseXCom.deserialize_value returns it as is
+    return row
+
+
 def call_with_record(owner: object, name: str, record: Any) -> Any:
-    """Call ``owner.<name>(record)``; an Airflow-style ``def hook(self)`` gets the record as ``self``."""
+    """Call ``owner.<name>(record)``; an Airflow-style ``def hook(self)`` runs on the row."""
     spec = hook_spec(owner, name)
     if spec.record_as_self:
         func = inspect.getattr_static(type(owner), name)
         func = getattr(func, "__func__", func)
-        return func(record)
+        return func(as_row(owner, record))
     if spec.first_positional:
         return getattr(owner, name)(record)
     if spec.first_name is not None:

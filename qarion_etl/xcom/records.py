@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import UsageError, XComNotFound, clip
 
 MAX_ID_LENGTH = 250
 
@@ -164,3 +164,28 @@ class XComEntry:
             if isinstance(self.preview, str | int | float | bool | type(None))
             else str(self.preview),
         }
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+#: Pass as ``default=`` to make ``pull`` raise ``XComNotFound`` instead of returning a default.
+MISSING: Any = _Missing()
+
+
+def not_found(q: XComQuery) -> XComNotFound:
+    """The error of a lookup that found nothing, naming what it looked in."""
+    where = [
+        f"{name} {clip(value)!r}" if isinstance(value, str) else f"{name} {value!r}"
+        for name, value in (("flow", q.flow_id), ("run", q.dag_run_id), ("batch", q.batch_id))
+        if value is not None
+    ]
+    scope = f" ({', '.join(where)})" if where else ""
+    return XComNotFound(f"no XCom value found{scope}", task_id=q.task_id, key=q.key)

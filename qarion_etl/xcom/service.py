@@ -14,30 +14,26 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from qarion_etl.errors import UsageError, XComNotFound, clip
+from qarion_etl.errors import UsageError
 from qarion_etl.xcom import codec
 from qarion_etl.xcom.base import BaseXCom
-from qarion_etl.xcom.records import XComEntry, XComQuery, XComRecord, check_batch, check_id
+from qarion_etl.xcom.records import (
+    MISSING,
+    XComEntry,
+    XComQuery,
+    XComRecord,
+    check_batch,
+    check_id,
+    not_found,
+)
 from qarion_etl.xcom.values import XComValueType
+
+__all__ = ["DEFAULT_KEY", "MISSING", "XComService"]
 
 DEFAULT_KEY = "return_value"
 _PUSH_FIELDS = frozenset(
     {"task_id", "value", "key", "value_type", "batch_id", "dag_run_id", "flow_id"}
 )
-
-
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __reduce__(self) -> str:
-        return "MISSING"
-
-
-#: Pass as ``default=`` to make ``pull`` raise ``XComNotFound`` instead of returning a default.
-MISSING: Any = _Missing()
 
 
 class XComService:
@@ -110,7 +106,7 @@ class XComService:
         if pending is not None:  # inside batch(): written together at the end
             pending.append(record)
             return
-        self.backend.set_records([record])
+        self._write([record])
 
     def push_many(self, items: Iterable[Mapping[str, Any]]) -> int:
         """Push several values in one transaction (one ``executemany`` on a database).
@@ -140,7 +136,7 @@ class XComService:
                 )
             )
         if records:
-            self.backend.set_records(records)
+            self._write(records)
         return len(records)
 
     @contextmanager
@@ -173,7 +169,11 @@ class XComService:
         pending = getattr(self._local, "pending", None)
         if pending:
             records, pending[:] = list(pending), []
-            self.backend.set_records(records)
+            self._write(records)
+
+    def _write(self, records: list[XComRecord]) -> None:
+        codec.purge_replaced(self.backend, records)  # only for a backend with a purge hook
+        self.backend.set_records(records)
 
     def _record(
         self,
@@ -220,16 +220,17 @@ class XComService:
         batch_id: int | None,
         dag_run_id: str | None,
         flow_id: str | None,
+        *,
+        run_defaults: bool = True,
     ) -> XComQuery:
-        query = XComQuery(
-            flow_id=flow_id if flow_id is not None else self.default_flow_id,
-            task_id=task_id,
-            key=key,
-            dag_run_id=dag_run_id if dag_run_id is not None else self.default_dag_run_id,
-            batch_id=batch_id if batch_id is not None else self.default_batch_id,
-        )
-        check_batch(query.batch_id)
-        return query
+        """The lookup's filters; ``run_defaults=False`` (listings) applies the flow only."""
+        if run_defaults:
+            dag_run_id = dag_run_id if dag_run_id is not None else self.default_dag_run_id
+            batch_id = batch_id if batch_id is not None else self.default_batch_id
+        check_batch(batch_id)
+        check_id("key", key, required=False)
+        flow = flow_id if flow_id is not None else self.default_flow_id
+        return XComQuery(flow, task_id, key, dag_run_id, batch_id)
 
     def pull(
         self,
@@ -260,7 +261,7 @@ class XComService:
         record = self.backend.get_record(query)
         if record is None:
             if default is MISSING:
-                raise _not_found(query)
+                raise not_found(query)
             return default
         return codec.load_value(self.backend, record)
 
@@ -317,6 +318,7 @@ class XComService:
             older_than: a moment, or an age (``timedelta``): only values pushed before it.
         """
         check_batch(batch_id)
+        check_id("key", key, required=False)
         if isinstance(older_than, _dt.timedelta):
             older_than = _dt.datetime.now(_dt.UTC) - older_than
         self._flush()
@@ -328,6 +330,8 @@ class XComService:
             batch_id=batch_id,
             key=key,
             older_than=older_than,
+            # A run has one batch: a clear that cannot filter by batch still clears the run's.
+            implied=("batch_id",) if dag_run_id is not None else (),
         )
 
     def list(
@@ -339,19 +343,17 @@ class XComService:
         key: str | None = None,
         limit: int | None = 100,
     ) -> builtins.list[XComEntry]:
-        """Light entries (type, size, preview; never full values), newest first."""
-        check_batch(batch_id)
-        query = XComQuery(
-            flow_id=flow_id if flow_id is not None else self.default_flow_id,
-            task_id=task_id,
-            key=key,
-            dag_run_id=dag_run_id,
-            batch_id=batch_id,
-        )
+        """Light entries (type, size, the light form; never full values), newest first.
+
+        ``limit=None`` lists every match. The backend's ``orm_deserialize_value`` makes
+        the light form: it gets each record as stored (a preview only when the hook is one
+        that needs no more).
+        """
+        query = self._query(task_id, key, batch_id, dag_run_id, flow_id, run_defaults=False)
         self._flush()
-        records = self.backend.list_records(
-            query, limit=limit, preview_chars=self.backend.preview_chars
-        )
+        backend = self.backend
+        preview_chars = backend.preview_chars if backend.light_listings else None
+        records = backend.list_records(query, limit=limit, preview_chars=preview_chars)
         return [
             XComEntry(
                 r.flow_id,
@@ -367,6 +369,19 @@ class XComService:
             for r in records
         ]
 
+    def count(
+        self,
+        flow_id: str | None = None,
+        task_id: str | None = None,
+        dag_run_id: str | None = None,
+        batch_id: int | None = None,
+        key: str | None = None,
+    ) -> int:
+        """How many values ``list`` with the same filters would list without a limit."""
+        query = self._query(task_id, key, batch_id, dag_run_id, flow_id, run_defaults=False)
+        self._flush()
+        return self.backend.count_records(query)
+
     def close(self) -> None:
         """Close the backend."""
         self.backend.close()
@@ -376,13 +391,3 @@ class XComService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _not_found(q: XComQuery) -> XComNotFound:
-    where = [
-        f"{name} {clip(value)!r}" if isinstance(value, str) else f"{name} {value!r}"
-        for name, value in (("flow", q.flow_id), ("run", q.dag_run_id), ("batch", q.batch_id))
-        if value is not None
-    ]
-    scope = f" ({', '.join(where)})" if where else ""
-    return XComNotFound(f"no XCom value found{scope}", task_id=q.task_id, key=q.key)

@@ -1,4 +1,4 @@
-"""The table store ``BaseXCom`` keeps values in: the table's definition and ``SqlXComStore``.
+"""The table store ``BaseXCom`` keeps values in: ``SqlXComStore`` (the table: ``table``).
 
 ``SqlXComStore`` upserts, finds the newest match, scans and deletes on one table of the
 metadata database. Its statements are plain SQL with quoted names, built once per store in
@@ -13,24 +13,20 @@ part reads the row by its primary key, so no database's planner can choose a slo
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
-import re
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.db.schema import Column, TableSpec
-from qarion_etl.errors import ConfigError
-from qarion_etl.xcom.records import MAX_ID_LENGTH, XComQuery, XComRecord, identity_key
+from qarion_etl.xcom.records import XComQuery, XComRecord, identity_key
+from qarion_etl.xcom.table import table_spec
 
 if TYPE_CHECKING:
     from qarion_etl.db.connection import DriverConnection
     from qarion_etl.db.service import DatabaseService
 
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
 # In the order of XComRecord's fields, so a row builds a record positionally.
 _COLUMNS = (
     "flow_id",
@@ -49,55 +45,6 @@ _ROW_ORDER = (
     "identity", "flow_id", "task_id", "key", "dag_run_id", "batch_id",
     "value_type", "value", "size", "pushed_ns", "created_at",
 )  # fmt: skip
-
-
-def check_table_name(name: str) -> None:
-    """Refuse a table name that is not a plain identifier (it names a table in SQL).
-
-    Raises:
-        ConfigError: the name is not letters, digits and ``_``, or longer than 60.
-    """
-    if not _TABLE_NAME.match(name):
-        raise ConfigError(
-            f"XCom table name {name!r} must be a plain identifier of at most 60 characters"
-        )
-
-
-def table_spec(name: str) -> TableSpec:
-    """The XCom table's definition."""
-    check_table_name(name)
-    ident = f"str:{MAX_ID_LENGTH}"
-    return TableSpec(
-        name,
-        (
-            Column("identity", "str:64", primary_key=True),
-            Column("flow_id", ident, nullable=False),
-            Column("task_id", ident, nullable=False),
-            Column("key", ident, nullable=False),
-            Column("dag_run_id", ident),
-            Column("batch_id", "bigint"),
-            Column("value_type", "str:16", nullable=False),
-            Column("value", "longtext", nullable=False),
-            Column("size", "int", nullable=False),
-            Column("pushed_ns", "bigint", nullable=False),
-            Column("created_at", "datetime", nullable=False),  # for people; order by pushed_ns
-        ),
-        indexes=(
-            (_index_name(name, "lookup"), ("task_id", "key", "pushed_ns")),
-            (_index_name(name, "run"), ("flow_id", "dag_run_id")),
-            (_index_name(name, "pushed"), ("pushed_ns",)),
-        ),
-        dialect_options={
-            "mysql": {"engine": "InnoDB", "charset": "utf8mb4", "collate": "utf8mb4_bin"}
-        },
-    )
-
-
-def _index_name(table: str, what: str) -> str:
-    name = f"ix_{table}_{what}"
-    if len(name) > 60:
-        name = f"ix_{table[:40]}_{hashlib.sha256(table.encode()).hexdigest()[:8]}_{what}"
-    return name
 
 
 _EPOCH = _dt.datetime(1970, 1, 1)
@@ -368,12 +315,19 @@ class SqlXComStore:
                 found[row[1]] = XComRecord(*row)
         return found
 
-    def scan(self, q: XComQuery, *, limit: int | None, preview_chars: int) -> list[XComRecord]:
+    def scan(
+        self, q: XComQuery, *, limit: int | None, preview_chars: int | None
+    ) -> list[XComRecord]:
+        """Matching records, newest first: values cut to ``preview_chars`` (``None``: whole)."""
         names, values = self._filters(q)
-        n = max(1, int(preview_chars))
-        cols = ", ".join(
-            self._q[c] if c != "value" else f"SUBSTR({self._q['value']}, 1, {n + 1})"
-            for c in _COLUMNS
+        n = None if preview_chars is None else max(1, int(preview_chars))
+        cols = (
+            self._select
+            if n is None
+            else ", ".join(
+                self._q[c] if c != "value" else f"SUBSTR({self._q['value']}, 1, {n + 1})"
+                for c in _COLUMNS
+            )
         )
         sql = (
             f"SELECT {cols} FROM {self._t}{self._where(names)} "
@@ -384,11 +338,16 @@ class SqlXComStore:
         out = []
         for row in self._run(self.db.sql(sql), values, fetch="all"):
             rec = XComRecord(*row)
-            if rec.value is not None and len(rec.value) > n:
+            if n is not None and rec.value is not None and len(rec.value) > n:
                 rec.value = rec.value[:n]
                 rec.truncated = True
             out.append(rec)
         return out
+
+    def count(self, q: XComQuery) -> int:
+        names, values = self._filters(q)
+        sql = f"SELECT COUNT(*) FROM {self._t}{self._where(names)}"
+        return int(self._run(self.db.sql(sql), values, fetch="one")[0])
 
     def delete(self, q: XComQuery, *, older_than_ns: int | None = None) -> int:
         names, values = self._filters(q)

@@ -57,6 +57,8 @@ def test_database_backend_is_named_with_its_table(tmp_path: Path) -> None:
         "OK   xcom backend: qarion_etl.xcom.backends.database:DatabaseXComBackend at table "
         "qarion_xcom (write, read, clear: 1 removed)"
     ) in text(result)
+    assert "OK   warehouse engine: duckdb at duckdb:///" in text(result)
+    assert "OK   metadata database: sqlite at sqlite:///" in text(result)
 
 
 def test_local_file_backend_names_its_folder_and_leaves_nothing(tmp_path: Path) -> None:

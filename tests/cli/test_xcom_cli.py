@@ -93,7 +93,7 @@ def test_bad_input_exits_2(project: Path) -> None:
         (["push", "t", "1"], "xcom push needs --flow"),
         (
             ["push", "t", "abc", "--flow", "f", "--type", "integer"],
-            "VALUE 'abc' is not a valid integer",
+            "task 't': key 'return_value': VALUE 'abc' is not a valid integer",
         ),
         (["push", "t", "1", "--flow", "f", "--type", "decimal"], "--type must be one of"),
         (["push", "t", "!!", "--flow", "f", "--type", "binary"], "base64"),
@@ -228,3 +228,45 @@ def test_push_types_are_the_value_types() -> None:
     from qarion_etl.xcom import XComValueType
 
     assert xcom_cli._TYPES == tuple(t.value for t in XComValueType)
+
+
+def test_list_says_what_it_left_out_and_json_lists_everything(project: Path) -> None:
+    from qarion_etl.project import Project
+
+    with Project.load(project / "qarion-etl.toml") as p:
+        p.xcom_service("many").push_many({"task_id": f"t{i}", "value": i} for i in range(120))
+    out, err = ok("list", "--flow", "many", project=project)
+    assert len(out.splitlines()) == 1 + 50
+    assert "50 of 120 shown: --limit N or --all" in err
+    out, err = ok("list", "--flow", "many", "--limit", "7", project=project)
+    assert len(out.splitlines()) == 8 and "7 of 120 shown" in err
+    out, err = ok("list", "--flow", "many", "--all", project=project)
+    assert len(out.splitlines()) == 121 and "shown" not in err
+    assert len(json.loads(ok("list", "--flow", "many", "--json", project=project)[0])) == 120
+    limited = json.loads(ok("list", "--flow", "many", "--json", "--limit", "5", project=project)[0])
+    assert len(limited) == 5
+
+
+def test_value_errors_name_task_and_key(project: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    for args, message in (
+        (["push", "T", "not-a-number", "--flow", "f", "--key", "K", "--type", "integer"],
+         "task 'T': key 'K': VALUE 'not-a-number' is not a valid integer"),
+        (["push", "T", deep, "--flow", "f", "--key", "K"], "task 'T': key 'K': VALUE: JSON nested too deeply"),
+        (["push", "T", deep, "--flow", "f", "--key", "K", "--type", "json"], "task 'T': key 'K': VALUE: JSON"),
+    ):  # fmt: skip
+        result = cli("xcom", *args, project=project)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_an_empty_key_is_refused(project: Path) -> None:
+    for args in (
+        ["push", "t", "1", "--flow", "f", "--key", ""],
+        ["get", "t", "--key", "", "--flow", "f"],
+        ["clear", "--flow", "f", "--key", ""],
+        ["list", "--key", ""],
+    ):
+        result = cli("xcom", *args, project=project)
+        assert result.exit_code == 2, (args, result.output)
+        assert "key must be a non-empty string" in result.stderr

@@ -211,3 +211,88 @@ def test_import_of_the_package_stays_light() -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert out.stdout.strip() == ""
+
+
+class AirflowListing(BaseXCom):
+    """Airflow's common listing hook: the full value, read from the row."""
+
+    def orm_deserialize_value(self):  # type: ignore[no-untyped-def, override]
+        return BaseXCom.deserialize_value(self)
+
+
+class RowSuper(BaseXCom):
+    def orm_deserialize_value(self):  # type: ignore[no-untyped-def, override]
+        return f"<{super().orm_deserialize_value()}>"
+
+
+@pytest.mark.parametrize("cls", [AirflowListing, RowSuper])
+def test_listing_hooks_get_the_stored_record_and_may_call_super(
+    tmp_path: Path, cls: type[BaseXCom]
+) -> None:
+    db = DatabaseService(f"sqlite:///{tmp_path / 'm.db'}")
+    svc = XComService(cls(db), default_flow_id="f")
+    long = {"text": "x" * 500, "n": 1}
+    svc.push("t", long)
+    [entry] = svc.list()
+    if cls is AirflowListing:
+        assert entry.preview == long  # the whole stored text reached the hook
+    else:
+        assert entry.preview.startswith('<{"text":"xxx') and entry.preview.endswith("…>")
+    svc.close()
+    db.close()
+
+
+class Purging(BaseXCom):
+    purged: list[tuple[str, str, Any]] = []
+
+    @staticmethod
+    def purge(xcom: Any, session: Any) -> None:
+        Purging.purged.append((xcom.task_id, xcom.key, xcom.value))
+
+
+def test_purge_is_called_before_a_value_is_replaced_or_removed(tmp_path: Path) -> None:
+    import datetime as dt
+
+    Purging.purged.clear()
+    db = DatabaseService(f"sqlite:///{tmp_path / 'm.db'}")
+    svc = XComService(Purging(db), default_flow_id="f")
+    svc.push("t", "first", key="k")
+    assert Purging.purged == []
+    svc.push("t", "second", key="k")  # the same identity: the old value is purged
+    assert Purging.purged == [("t", "k", "first")]
+    svc.push("t", "other run", key="k", dag_run_id="r2")  # another identity: nothing
+    with svc.batch():
+        svc.push("u", {"ref": "s3://b/u"})
+        svc.push("u", {"ref": "s3://b/u2"})  # replaced inside one batch: nothing stored yet
+    assert len(Purging.purged) == 1
+    assert svc.clear(older_than=dt.timedelta(days=1)) == 0  # nothing is that old
+    assert len(Purging.purged) == 1
+    assert svc.clear(task_id="t") == 2
+    assert sorted(Purging.purged[1:]) == [("t", "k", "other run"), ("t", "k", "second")]
+    assert svc.clear() == 1 and Purging.purged[-1] == ("u", "return_value", {"ref": "s3://b/u2"})
+    svc.close()
+    db.close()
+
+
+def test_a_clear_that_needs_filters_is_a_usage_error_naming_them(tmp_path: Path) -> None:
+    class NeedsRun(BaseXCom):
+        def clear(self, *, dag_id, task_id, run_id, map_index=None, session=None):  # type: ignore[no-untyped-def, override]
+            return super().clear(dag_id=dag_id, task_id=task_id, run_id=run_id)
+
+    class Fails(BaseXCom):
+        def clear(self, **filters: Any) -> int:
+            raise RuntimeError("store is read-only")
+
+    db = DatabaseService(f"sqlite:///{tmp_path / 'm.db'}")
+    svc = XComService(NeedsRun(db), default_flow_id="f")
+    svc.push("t", 1, dag_run_id="r", batch_id=3)
+    with pytest.raises(
+        UsageError, match=r"needs dag_run_id and task_id: narrow the clear with --run, --task"
+    ):
+        svc.clear()
+    assert svc.clear(task_id="t", dag_run_id="r", batch_id=3) == 1  # the batch is implied
+    with pytest.raises(
+        XComValueError, match="Fails.clear\\(\\) failed: RuntimeError: store is read-only"
+    ):
+        XComService(Fails(db), default_flow_id="f").clear()
+    db.close()

@@ -204,16 +204,19 @@ class LocalFileXComBackend(BaseXCom):
         return out
 
     def list_records(
-        self, query: XComQuery, *, limit: int | None = None, preview_chars: int = 60
+        self, query: XComQuery, *, limit: int | None = None, preview_chars: int | None = 60
     ) -> list[XComRecord]:
         out = []
         for r in newest_first([r for _, r in self._scan(query, light=True)])[:limit]:
-            if r.truncated and preview_chars > _PREVIEW_CHARS:
+            if r.truncated and (preview_chars is None or preview_chars > _PREVIEW_CHARS):
                 full = self._read(self._file(r))
                 r.value = full.value if full is not None else r.value
             text = r.value if isinstance(r.value, str) else str(r.value)
-            r.truncated = r.truncated or len(text) > preview_chars
-            r.value = text[:preview_chars]
+            if preview_chars is None:
+                r.value, r.truncated = text, False
+            else:
+                r.truncated = r.truncated or len(text) > preview_chars
+                r.value = text[:preview_chars]
             out.append(r)
         return out
 

@@ -50,7 +50,7 @@ class MemoryXComBackend(BaseXCom):
         return out
 
     def list_records(
-        self, query: XComQuery, *, limit: int | None = None, preview_chars: int = 60
+        self, query: XComQuery, *, limit: int | None = None, preview_chars: int | None = 60
     ) -> list[XComRecord]:
         out = []
         for r in newest_first(self._matching(query))[:limit]:
@@ -66,7 +66,7 @@ class MemoryXComBackend(BaseXCom):
                     r.batch_id,
                     r.size,
                     r.pushed_ns,
-                    truncated=len(text) > preview_chars,
+                    truncated=preview_chars is not None and len(text) > preview_chars,
                 )
             )
         return out

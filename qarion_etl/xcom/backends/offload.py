@@ -33,7 +33,7 @@ from typing import Any
 from qarion_etl.errors import ConfigError, StoreUnavailable
 from qarion_etl.xcom.backends import _naming as naming
 from qarion_etl.xcom.backends._blobs import BlobStore, build_blob_store
-from qarion_etl.xcom.base import BaseXCom
+from qarion_etl.xcom.base import BaseXCom, light_listing
 from qarion_etl.xcom.records import XComQuery, XComRecord
 
 REF_PREFIX = "ref:"
@@ -79,6 +79,17 @@ class OffloadPreview(str):
         obj = super().__new__(cls, ref.location)
         obj.ref = ref
         return obj
+
+
+def _same_identity(store: Any, r: XComRecord) -> list[XComRecord]:
+    """The stored record with ``r``'s identity (a query's missing run or batch means "any",
+    so such a lookup lists and compares identities)."""
+    q = XComQuery(r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id)
+    if r.dag_run_id is not None and r.batch_id is not None:
+        found = store.get_record(q)
+        return [found] if found is not None else []
+    rows = store.list_records(q, limit=None, preview_chars=_LIST_READ_CHARS)
+    return [old for old in rows if old.identity == r.identity]
 
 
 def _where(r: XComRecord) -> str:
@@ -158,11 +169,10 @@ class OffloadMixin(BaseXCom):
     def _existing_refs(self, records: Sequence[XComRecord]) -> list[OffloadRef]:
         out = []
         for r in records:
-            q = XComQuery(r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id)
-            old = super().get_record(q)
-            ref = self._ref(old) if old is not None else None
-            if ref is not None:
-                out.append(ref)
+            for old in _same_identity(super(), r):
+                ref = self._ref(old)
+                if ref is not None:
+                    out.append(ref)
         return out
 
     # --- deferred object removal (after commit) ----------------------------------------
@@ -248,9 +258,9 @@ class OffloadMixin(BaseXCom):
         return {t: r for t, r in ((t, self._follow(r)) for t, r in found.items()) if r is not None}
 
     def list_records(
-        self, query: XComQuery, *, limit: int | None = None, preview_chars: int = 60
+        self, query: XComQuery, *, limit: int | None = None, preview_chars: int | None = 60
     ) -> list[XComRecord]:
-        if self.offload_store is None:
+        if self.offload_store is None or preview_chars is None:  # whole rows: envelopes as stored
             return super().list_records(query, limit=limit, preview_chars=preview_chars)
         rows = super().list_records(
             query, limit=limit, preview_chars=max(preview_chars, _LIST_READ_CHARS)
@@ -265,11 +275,13 @@ class OffloadMixin(BaseXCom):
                 r.value = text[:preview_chars]
         return rows
 
-    def orm_deserialize_value(self, record: XComRecord) -> Any:
+    @light_listing
+    def orm_deserialize_value(self, record: Any = None) -> Any:
         """Offloaded values show their location and size; others the usual preview."""
-        if isinstance(record.value, OffloadPreview):
-            return f"offloaded {record.size} bytes: {record.value}"
-        return super().orm_deserialize_value(record)
+        r: Any = self if record is None else record
+        if isinstance(r.value, OffloadPreview):
+            return f"offloaded {r.size} bytes: {r.value}"
+        return super().orm_deserialize_value(r)
 
     def delete_records(self, query: XComQuery, *, older_than_ns: int | None = None) -> int:
         if self.offload_store is None:

@@ -343,20 +343,27 @@ class S3XComBackend(BaseXCom):
         return {t: r for t, r in zip(tasks, found, strict=True) if r is not None}
 
     def list_records(
-        self, query: XComQuery, *, limit: int | None = None, preview_chars: int = 60
+        self, query: XComQuery, *, limit: int | None = None, preview_chars: int | None = 60
     ) -> list[XComRecord]:
         heads = [r for r in self._map(self._head, list(self._keys(query))) if r is not None]
         out = newest_first(heads)[:limit]
         for r in out:
-            if r.truncated and preview_chars > _PREVIEW_META_CHARS:
+            if r.truncated and (preview_chars is None or preview_chars > _PREVIEW_META_CHARS):
                 full = self._get(
                     self.object_key(r.flow_id, r.task_id, r.key, r.dag_run_id, r.batch_id)
                 )
                 r.value = str(full.value) if full else r.value
             text = str(r.value)
-            r.truncated = r.truncated or len(text) > preview_chars
-            r.value = text[:preview_chars]
+            if preview_chars is None:
+                r.value, r.truncated = text, False
+            else:
+                r.truncated = r.truncated or len(text) > preview_chars
+                r.value = text[:preview_chars]
         return out
+
+    def count_records(self, query: XComQuery) -> int:
+        """Counted from the bucket listing: no object is read."""
+        return sum(1 for _ in self._keys(query))
 
     def delete_records(self, query: XComQuery, *, older_than_ns: int | None = None) -> int:
         keys = list(self._keys(query))
