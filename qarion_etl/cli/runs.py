@@ -60,16 +60,19 @@ def list_runs(
 def show_run(
     ctx: typer.Context,
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The dag_run_id."),
+    flow: str = typer.Option(
+        None, "--flow", help="The run's flow (when several flows have a run with this id)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one run and its task instances."""
     from qarion_etl.errors import UsageError, clip
 
     store = _store(ctx)
-    run = store.get_run(run_id)
+    run = store.get_run(run_id, flow)
     if run is None:
         raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
-    tis = store.task_instances(run_id)
+    tis = store.task_instances(run.flow_id, run_id)
     if json_out:
         output.emit_json(
             {

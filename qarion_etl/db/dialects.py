@@ -69,6 +69,8 @@ class Dialect:
     #: ``qmark`` (``?``) or ``format`` (``%s``) placeholders.
     paramstyle: Literal["qmark", "format"] = "qmark"
     upsert_style: Literal["on_conflict", "on_duplicate_key"] = "on_conflict"
+    #: Index names belong to their table (MySQL), not to the schema.
+    index_names_per_table: bool = False
     #: Replace a table with one ``RENAME TABLE a TO b, c TO a`` instead of DROP + ALTER.
     swap_by_rename_table: bool = False
     #: How ingestion gets rows in: the engine reads the file itself, ``COPY … FROM STDIN``,
@@ -95,6 +97,8 @@ class Dialect:
     autocommit_style: Literal["isolation_none", "attribute", "method", "commit"] = "commit"
     #: Lists the tables of a schema (``?``: the schema) without SQLAlchemy; native engines.
     tables_query: str | None = None
+    #: The primary-key columns of a table (``?``: the table), in key order; native engines.
+    primary_key_query: str | None = None
     #: Prefix of SQLAlchemy's dialect-specific table options (``mysql_engine`` …); naming
     #: them for another dialect makes SQLAlchemy import that dialect.
     table_options_prefix: str | None = None
@@ -289,6 +293,7 @@ _SQLITE = Dialect(
     cancel_method="interrupt",
     autocommit_style="isolation_none",
     tables_query="SELECT name FROM sqlite_master WHERE type = 'table'",
+    primary_key_query="SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk",
     # WAL lets readers go on beside a writer; the busy wait is bounded.
     connect_statements=(
         (f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}", False),
@@ -310,6 +315,11 @@ _DUCKDB = Dialect(
     cancel_method="interrupt",
     tables_query=(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+        "AND database_name = current_database()"
+    ),
+    primary_key_query=(
+        "SELECT unnest(constraint_column_names) FROM duckdb_constraints() "
+        "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY' "
         "AND database_name = current_database()"
     ),
 )
@@ -342,6 +352,7 @@ _MYSQL = Dialect(
     paramstyle="format",
     upsert_style="on_duplicate_key",
     swap_by_rename_table=True,
+    index_names_per_table=True,
     autocommit_style="method",
     table_options_prefix="mysql",
     long_text_length=2**32 - 1,

@@ -106,6 +106,11 @@ class NativeSource:
     def has_table(self, conn: Connection, name: str, schema: str | None = None) -> bool:
         return name in self.table_names(conn, schema)
 
+    def primary_key(self, conn: Connection, name: str) -> list[str]:
+        sql = self.dialect.primary_key_query
+        assert sql is not None, f"{self.dialect.name} has no primary-key query"
+        return [str(r[0]) for r in conn.exec_driver_sql(sql, (name,)).fetchall()]
+
     def create_tables(self, specs: list[TableSpec]) -> None:
         """``CREATE … IF NOT EXISTS`` for ``specs``, written out for this dialect, in one transaction."""
         with self.connect() as conn, conn.begin():

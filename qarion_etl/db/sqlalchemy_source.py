@@ -179,6 +179,12 @@ class SqlAlchemySource:
 
         return bool(sa.inspect(_sqlalchemy_connection(conn)).has_table(name, schema=schema))
 
+    def primary_key(self, conn: Connection, name: str) -> list[str]:
+        import sqlalchemy as sa
+
+        pk = sa.inspect(_sqlalchemy_connection(conn)).get_pk_constraint(name)
+        return list(pk.get("constrained_columns") or [])
+
     def create_tables(self, specs: list[TableSpec]) -> None:
         """``MetaData.create_all`` of ``specs`` (SQLAlchemy writes the DDL for its dialect)."""
         import sqlalchemy as sa

@@ -15,7 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.definitions.interpolate import InterpolationError, interpolate
+from qarion_etl.definitions.interpolate import (
+    ConnectionResolver,
+    InterpolationError,
+    connection_ref,
+    interpolate,
+    resolve_connection,
+)
 from qarion_etl.definitions.toml import KeyLocator, TomlSyntaxError, load_toml, type_names
 from qarion_etl.errors import ConfigError, did_you_mean, shown_path, with_article
 from qarion_etl.masking import MASK, Secret, mask, mask_url
@@ -124,13 +130,16 @@ def find_config(start: Path | None = None) -> Path | None:
 
 
 def load_config(
-    path: str | Path | None = None, *, env: Mapping[str, str] | None = None
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    connections: ConnectionResolver | None = None,
 ) -> ProjectConfig:
     """Load the project configuration.
 
     ``path`` (from ``--config``) wins, then ``$QARION_ETL_CONFIG``, then the nearest
     ``qarion-etl.toml``. With none of them, the defaults apply with the working folder as
-    the project root.
+    the project root. ``connections`` resolves ``${airflow_conn:ID}`` references.
     """
     env = os.environ if env is None else env
     if path is None and env.get(CONFIG_ENV):
@@ -146,10 +155,15 @@ def load_config(
         if found is None:
             return ProjectConfig(root=Path.cwd().resolve(), path=None)
         cfg_path = found
-    return parse_config(cfg_path, env=env)
+    return parse_config(cfg_path, env=env, connections=connections)
 
 
-def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
+def parse_config(
+    cfg_path: Path,
+    *,
+    env: Mapping[str, str],
+    connections: ConnectionResolver | None = None,
+) -> ProjectConfig:
     shown = shown_path(cfg_path)
     try:
         doc, text = load_toml(cfg_path)
@@ -178,19 +192,26 @@ def parse_config(cfg_path: Path, *, env: Mapping[str, str]) -> ProjectConfig:
                 )
 
     raw_creds = doc.get("credentials", {})
-    if not isinstance(raw_creds, dict) or not all(isinstance(v, dict) for v in raw_creds.values()):
-        raise fail("credentials must be tables: [credentials.NAME]", loc.table_line("credentials"))
+    if not isinstance(raw_creds, dict) or not all(
+        isinstance(v, dict) or connection_ref(v) for v in raw_creds.values()
+    ):
+        raise fail(
+            'credentials must be tables: [credentials.NAME], or NAME = "${airflow_conn:ID}"',
+            loc.table_line("credentials"),
+        )
     try:
-        # Credentials may use ${env:…}; every value in them is a secret.
-        credentials = {
-            name: {
-                k: _as_secret(v)
-                for k, v in interpolate(table, env, {}, f"credentials.{name}").items()
-            }
-            for name, table in raw_creds.items()
-        }
+        # Credentials may use ${env:…} or be an Airflow connection; every value is a secret.
+        credentials: dict[str, dict[str, Any]] = {}
+        for name, table in raw_creds.items():
+            where = f"credentials.{name}"
+            conn_id = connection_ref(table)
+            if conn_id is not None:
+                table = resolve_connection(conn_id, connections, where, as_credentials=True)
+            else:
+                table = interpolate(table, env, {}, where, connections)
+            credentials[name] = {k: _as_secret(v) for k, v in table.items()}
         resolved = {
-            section: interpolate(doc.get(section, {}), env, credentials, section)
+            section: interpolate(doc.get(section, {}), env, credentials, section, connections)
             for section in _ALLOWED
         }
     except InterpolationError as exc:

@@ -2,7 +2,7 @@
 
 It gets the run's ``dag_run_id`` and ``batch_id`` from the run store (or reopens the run
 given to ``--resume``/``--task``), executes the selected tasks in dependency order
-(independent ones concurrently, up to ``max_workers``), tries each task up to its
+(independent ones concurrently, up to ``max_workers``: ``scheduling``), tries each task up to its
 ``retries`` (clearing the try's XComs before the next), records every task instance,
 pushes each result to XCom, and writes the results file. A failed task skips its
 descendants; ``fail_fast`` stops the run; Ctrl-C sets a cancel flag that every task checks
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import Interrupted, StoreUnavailable, UsageError, clip
@@ -32,6 +31,7 @@ from qarion_etl.run.model import (
 from qarion_etl.run.owner import owner_alive
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.reporting import Reporter
+from qarion_etl.run.scheduling import schedule
 from qarion_etl.tasks import get_task_class
 from qarion_etl.tasks.base import TaskContext
 
@@ -89,8 +89,13 @@ class RunExecution:
     def _prepare(self, store: RunStore) -> None:
         opts, flow = self.opts, self.flow
         existing = opts.resume or (opts.run_id if opts.task else None)
-        record = store.get_run(existing) if existing else None
+        record = store.get_run(existing, flow.id) if existing else None
         if opts.resume and record is None:
+            others = store.runs_with_id(opts.resume)
+            if others:
+                raise UsageError(
+                    f"run '{opts.resume}' belongs to flow '{others[0].flow_id}', not '{flow.id}'"
+                )
             raise UsageError(f"--resume {clip(opts.resume)!r}: no such run")
         if (
             opts.resume
@@ -103,13 +108,24 @@ class RunExecution:
                     f"--resume {opts.resume}: the run is still running (process "
                     f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it"
                 )
+        if record is None:
+            self.dag_run_id = opts.run_id or new_run_id(flow.id)
+            self.batch_id = store.allocate_batch_id(flow.id, opts.batch_id)
+            # With --task, another process may start the same run at this moment (Airflow's
+            # first tasks on several workers): join its record, keeping one batch id.
+            record, created = store.start_run(
+                self.dag_run_id,
+                flow.id,
+                self.batch_id,
+                self.started_at,
+                owned=not opts.orchestrated,
+                join=opts.task is not None,
+            )
+            if created:
+                record = None
         if record is not None:
-            if record.flow_id != flow.id:
-                raise UsageError(
-                    f"run '{record.dag_run_id}' belongs to flow '{record.flow_id}', not '{flow.id}'"
-                )
             self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
-            prior = {ti.task_id: ti for ti in store.task_instances(record.dag_run_id)}
+            prior = {ti.task_id: ti for ti in store.task_instances(flow.id, record.dag_run_id)}
             if opts.resume:
                 for tid, ti in prior.items():
                     if tid in self.outcomes and ti.status == SUCCESS:
@@ -124,11 +140,7 @@ class RunExecution:
             self.run_for_task = {
                 t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
             }
-            store.reopen_run(record.dag_run_id)
-        else:
-            self.dag_run_id = opts.run_id or new_run_id(flow.id)
-            self.batch_id = store.allocate_batch_id(flow.id, opts.batch_id)
-            store.start_run(self.dag_run_id, flow.id, self.batch_id, self.started_at)
+            store.reopen_run(flow.id, record.dag_run_id, owned=not opts.orchestrated)
         # Upstream tasks that this run does not execute: read their values from the run
         # where they last succeeded.
         for tid in self.outcomes:
@@ -155,7 +167,17 @@ class RunExecution:
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
         status = RunStatus.SUCCESS
         try:
-            self._schedule(todo)
+            schedule(
+                todo,
+                self.graph,
+                self.outcomes,
+                self._run_task,
+                self.reporter,
+                workers=self.opts.max_workers or os.cpu_count() or 1,
+                fail_fast=self.opts.fail_fast,
+                cancel=self.cancel,
+                on_interrupt=self._interrupt_running,
+            )
             if any(o.status in (FAILED, SKIPPED, NOT_RUN) for o in self.outcomes.values()):
                 status = RunStatus.FAILED
         except KeyboardInterrupt:
@@ -181,60 +203,9 @@ class RunExecution:
             self._finish(result)
         return result
 
-    def _schedule(self, todo: list[str]) -> None:
-        workers = self.opts.max_workers or os.cpu_count() or 1
-        todo_set = set(todo)
-        waiting = {t: {p for p in self.graph.predecessors(t) if p in todo_set} for t in todo}
-        ready = [t for t in todo if not waiting[t]]
-        done_count = 0
-        total = len(todo)
-        stop = False
-
-        def settle(outcome: TaskOutcome) -> None:
-            nonlocal done_count, stop
-            done_count += 1
-            self.reporter.task_finished(outcome, done_count, total)
-            if outcome.status == SUCCESS:
-                for child in self.graph.successors(outcome.task_id):
-                    if child in waiting and outcome.task_id in waiting[child]:
-                        waiting[child].discard(outcome.task_id)
-                        if not waiting[child] and self.outcomes[child].status == NOT_RUN:
-                            ready.append(child)
-                return
-            if self.opts.fail_fast:
-                stop = True
-                self.cancel.set()
-            for desc in sorted(self.graph.descendants(outcome.task_id) & todo_set, key=todo.index):
-                o = self.outcomes[desc]
-                if o.status == NOT_RUN and not o.started_at:
-                    o.status = SKIPPED
-                    o.error = f"upstream task '{outcome.task_id}' {outcome.status}"
-                    waiting.pop(desc, None)
-                    done_count += 1
-                    self.reporter.task_finished(o, done_count, total)
-
-        if workers <= 1 or total <= 1:
-            while ready and not stop:
-                settle(self._run_task(ready.pop(0)))
-            return
-        running: dict[Future[TaskOutcome], str] = {}
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qarion-task") as pool:
-            try:
-                while (ready and not stop) or running:
-                    while ready and not stop and len(running) < workers:
-                        tid = ready.pop(0)
-                        running[pool.submit(self._run_task, tid)] = tid
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        running.pop(fut)
-                        settle(fut.result())
-            except KeyboardInterrupt:
-                self.cancel.set()
-                for fut in running:
-                    fut.cancel()
-                for ctx in list(self.active.values()):
-                    ctx.interrupt()  # DuckDB: abandon the running statement; its write rolls back
-                raise
+    def _interrupt_running(self) -> None:
+        for ctx in list(self.active.values()):
+            ctx.interrupt()
 
     def _run_task(self, tid: str) -> TaskOutcome:
         assert self.db is not None, "execute() connects the warehouse first"
@@ -276,8 +247,9 @@ class RunExecution:
         result: dict[str, Any] | None = None
         full: dict[str, Any] = {}
         pushed = False
-        for attempt in range(1, spec.retries + 2):
-            o.tries = attempt
+        retries = 0 if self.opts.orchestrated else spec.retries  # the orchestrator retries
+        for attempt in range(1, retries + 2):
+            o.tries = attempt + self.opts.try_number - 1
             self.reporter.task_started(tid, attempt)
             timer = None
             if spec.timeout_seconds:
@@ -322,7 +294,7 @@ class RunExecution:
                     o.error = (
                         f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
                     )
-                if attempt > spec.retries or self.cancel.is_set():
+                if attempt > retries or self.cancel.is_set():
                     break
                 delay = spec.retry_delay_seconds * (
                     2 ** (attempt - 1) if spec.retry_exponential_backoff else 1
@@ -386,10 +358,12 @@ class RunExecution:
                 o.ended_at = o.ended_at or now_iso()
                 self._record(o, o.status)
         result.results_path = write_results(result, self.project.config.state_dir / "runs")
-        self.store.finish_run(
-            result.dag_run_id,
-            result.status,
-            result.ended_at or now_iso(),
-            {"counts": result.counts(), "duration_seconds": result.duration_seconds},
-        )
+        if not self.opts.orchestrated:  # else the orchestrator finishes the run (finish_run)
+            self.store.finish_run(
+                result.flow_id,
+                result.dag_run_id,
+                result.status,
+                result.ended_at or now_iso(),
+                {"counts": result.counts(), "duration_seconds": result.duration_seconds},
+            )
         self.reporter.run_finished(result)

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qarion_etl.db.schema import Column, TableSpec
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.errors import UsageError
+from qarion_etl.run.history_schema import run_tables, upgrade_first_layout
 from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus
 from qarion_etl.run.owner import current_owner, owner_alive
 
-_ID = 250
 RUNNING = RunStatus.RUNNING
 ABANDONED = RunStatus.ABANDONED
 
@@ -90,48 +89,6 @@ _TI_COLS = (
 )  # fmt: skip
 
 
-def run_tables(namespace: str) -> tuple[TableSpec, TableSpec, TableSpec]:
-    """The runs, task instances and batches tables of ``namespace``."""
-    ident = f"str:{_ID}"
-    runs = TableSpec(
-        f"{namespace}_runs",
-        (
-            Column("dag_run_id", ident, primary_key=True),
-            Column("flow_id", ident, nullable=False),
-            Column("batch_id", "bigint", nullable=False),
-            Column("status", "str:20", nullable=False),
-            Column("started_at", "str:40", nullable=False),
-            Column("ended_at", "str:40"),
-            Column("summary", "text"),
-        ),
-        indexes=((f"ix_{namespace}_runs_flow_id", ("flow_id",)),),
-    )
-    task_instances = TableSpec(
-        f"{namespace}_task_instances",
-        (
-            Column("dag_run_id", ident, primary_key=True),
-            Column("task_id", ident, primary_key=True),
-            Column("flow_id", ident, nullable=False),
-            Column("batch_id", "bigint", nullable=False),
-            Column("status", "str:20", nullable=False),
-            Column("try_number", "int", nullable=False),
-            Column("started_at", "str:40"),
-            Column("ended_at", "str:40"),
-            Column("rows", "bigint"),
-            Column("error", "text"),
-            Column("xcom_keys", "text"),
-        ),
-    )
-    batches = TableSpec(
-        f"{namespace}_batches",
-        (
-            Column("flow_id", ident, primary_key=True),
-            Column("last_batch_id", "bigint", nullable=False),
-        ),
-    )
-    return runs, task_instances, batches
-
-
 class RunStore:
     """Runs, task instances and batch ids of one project's metadata database."""
 
@@ -148,11 +105,13 @@ class RunStore:
     def create_tables(self) -> None:
         """Create the tables if they do not exist (safe to call from several processes)."""
         if not self._created:
+            upgrade_first_layout(self.db, self.specs)  # before: it frees the old index names
             self.db.create_tables(list(self.specs))
             self._created = True
 
     def drop_tables(self) -> None:
         """Drop the three tables (for tests and tools that clean up after themselves)."""
+        self.create_tables()  # a first-layout database is upgraded (nothing is left behind)
         with self.db.begin() as conn:
             for t in self.specs:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.db.quote(t.name)}")
@@ -200,57 +159,107 @@ class RunStore:
         raise RuntimeError(f"could not allocate a batch id for flow '{flow_id}'")
 
     # --- runs --------------------------------------------------------------------
-    def start_run(self, dag_run_id: str, flow_id: str, batch_id: int, started_at: str) -> None:
+    def start_run(
+        self,
+        dag_run_id: str,
+        flow_id: str,
+        batch_id: int,
+        started_at: str,
+        *,
+        owned: bool = True,
+        join: bool = False,
+    ) -> tuple[RunRecord, bool]:
+        """Record a new run; returns its record and whether this call created it.
+
+        Args:
+            owned: record this process as the run's owner (a run an orchestrator drives has
+                none: its tasks run in other processes and it is never "abandoned").
+            join: when another process recorded the run at the same moment (the first tasks
+                of an Airflow DAG run start on several workers at once), return its record
+                instead of failing, so the run keeps one batch id.
+
+        Raises:
+            UsageError: the run exists (and ``join`` is off).
+        """
         self.create_tables()
+        summary = _owner_json() if owned else None
         try:
             with self.db.begin() as conn:
                 conn.exec_driver_sql(
                     self.db.sql(
                         f"INSERT INTO {self._runs} ({self._run_cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     ),
-                    (dag_run_id, flow_id, batch_id, str(RUNNING), started_at, None, _owner_json()),
+                    (dag_run_id, flow_id, batch_id, str(RUNNING), started_at, None, summary),
                 )
         except Exception as exc:
-            if self.db.is_integrity_error(exc):
+            if not self.db.is_integrity_error(exc):
+                raise
+            existing = self.get_run(dag_run_id, flow_id) if join else None
+            if existing is None:
                 raise UsageError(
                     f"a run with id '{dag_run_id}' already exists "
                     f"(use --resume {dag_run_id} or --task to add to it)"
                 ) from exc
-            raise
+            return existing, False
+        return RunRecord(dag_run_id, flow_id, batch_id, RUNNING, started_at, None, None), True
 
     def _update_run(
-        self, dag_run_id: str, status: str, ended_at: str | None, summary: str | None
+        self,
+        flow_id: str,
+        dag_run_id: str,
+        status: str,
+        ended_at: str | None,
+        summary: str | None,
     ) -> None:
         q = self.db.quote
         with self.db.begin() as conn:
             conn.exec_driver_sql(
                 self.db.sql(
                     f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, "
-                    f"{q('summary')} = ? WHERE {q('dag_run_id')} = ?"
+                    f"{q('summary')} = ? WHERE {q('flow_id')} = ? AND {q('dag_run_id')} = ?"
                 ),
-                (str(status), ended_at, summary, dag_run_id),
+                (str(status), ended_at, summary, flow_id, dag_run_id),
             )
 
-    def reopen_run(self, dag_run_id: str) -> None:
-        self._update_run(dag_run_id, RUNNING, None, _owner_json())
+    def reopen_run(self, flow_id: str, dag_run_id: str, *, owned: bool = True) -> None:
+        self._update_run(flow_id, dag_run_id, RUNNING, None, _owner_json() if owned else None)
 
     def finish_run(
-        self, dag_run_id: str, status: str, ended_at: str, summary: dict[str, Any] | None = None
+        self,
+        flow_id: str,
+        dag_run_id: str,
+        status: str,
+        ended_at: str | None,
+        summary: dict[str, Any] | None = None,
     ) -> None:
         text = json.dumps(summary, default=str) if summary else None
-        self._update_run(dag_run_id, status, ended_at, text)
+        self._update_run(flow_id, dag_run_id, status, ended_at, text)
 
-    def get_run(self, dag_run_id: str) -> RunRecord | None:
+    def get_run(self, dag_run_id: str, flow_id: str | None = None) -> RunRecord | None:
+        """The run ``dag_run_id`` (of ``flow_id``; without it, of the one flow that has it).
+
+        Raises:
+            UsageError: no flow is given and several flows have a run with this id.
+        """
+        found = self.runs_with_id(dag_run_id, flow_id)
+        if len(found) > 1:
+            flows = ", ".join(sorted(r.flow_id for r in found))
+            raise UsageError(
+                f"run '{dag_run_id}' exists in several flows ({flows}): name one with --flow"
+            )
+        return found[0] if found else None
+
+    def runs_with_id(self, dag_run_id: str, flow_id: str | None = None) -> list[RunRecord]:
+        """Every run with the id ``dag_run_id`` (one per flow at most)."""
         self.create_tables()
+        q = self.db.quote
+        where = f"{q('dag_run_id')} = ?" + (f" AND {q('flow_id')} = ?" if flow_id else "")
+        params = (dag_run_id, flow_id) if flow_id else (dag_run_id,)
         with self.db.connect() as conn:
-            row = conn.exec_driver_sql(
-                self.db.sql(
-                    f"SELECT {self._run_cols} FROM {self._runs} "
-                    f"WHERE {self.db.quote('dag_run_id')} = ?"
-                ),
-                (dag_run_id,),
-            ).first()
-        return _run(row) if row else None
+            rows = conn.exec_driver_sql(
+                self.db.sql(f"SELECT {self._run_cols} FROM {self._runs} WHERE {where}"), params
+            ).fetchall()
+        return [_run(row) for row in rows]
 
     def list_runs(self, flow_id: str | None = None, limit: int = 20) -> list[RunRecord]:
         self.create_tables()
@@ -266,18 +275,18 @@ class RunStore:
 
     # --- task instances ----------------------------------------------------------
     def record_task(self, ti: TaskInstanceRecord) -> None:
-        """Insert or replace the task instance ``(dag_run_id, task_id)``."""
+        """Insert or replace the task instance ``(flow_id, dag_run_id, task_id)``."""
         q = self.db.quote
         values = (
             ti.dag_run_id, ti.task_id, ti.flow_id, ti.batch_id, str(ti.status), ti.try_number,
             ti.started_at, ti.ended_at, ti.rows, ti.error, json.dumps(ti.xcom_keys),
         )  # fmt: skip
-        sets = ", ".join(f"{q(c)} = ?" for c in _TI_COLS[2:])
-        where = f"{q('dag_run_id')} = ? AND {q('task_id')} = ?"
+        sets = ", ".join(f"{q(c)} = ?" for c in _TI_COLS[3:])
+        where = f"{q('flow_id')} = ? AND {q('dag_run_id')} = ? AND {q('task_id')} = ?"
         with self.db.begin() as conn:
             updated = conn.exec_driver_sql(
                 self.db.sql(f"UPDATE {self._tis} SET {sets} WHERE {where}"),
-                (*values[2:], ti.dag_run_id, ti.task_id),
+                (*values[3:], ti.flow_id, ti.dag_run_id, ti.task_id),
             ).rowcount
             if not updated:
                 marks = ", ".join("?" * len(_TI_COLS))
@@ -286,15 +295,16 @@ class RunStore:
                     values,
                 )
 
-    def task_instances(self, dag_run_id: str) -> list[TaskInstanceRecord]:
+    def task_instances(self, flow_id: str, dag_run_id: str) -> list[TaskInstanceRecord]:
         self.create_tables()
         q = self.db.quote
         sql = (
-            f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('dag_run_id')} = ? "
+            f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('flow_id')} = ? "
+            f"AND {q('dag_run_id')} = ? "
             f"ORDER BY COALESCE({q('started_at')}, {q('ended_at')}, '~'), {q('task_id')}"
         )
         with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self.db.sql(sql), (dag_run_id,)).fetchall()
+            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, dag_run_id)).fetchall()
         return [_ti(row) for row in rows]
 
     def last_success_run_of_task(

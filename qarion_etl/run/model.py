@@ -54,6 +54,11 @@ class RunOptions:
     fail_fast: bool = False
     full_refresh: bool = False
     dry_run: bool = False
+    #: An orchestrator (Airflow) drives the run: it retries tasks itself, records no owner
+    #: process, and finishes the run when its last task is done.
+    orchestrated: bool = False
+    #: The orchestrator's try number of this execution of ``task`` (1 for the first).
+    try_number: int = 1
 
 
 @dataclass

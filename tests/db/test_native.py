@@ -124,13 +124,13 @@ def test_run_store_rows_cross_paths(tmp_path: Path, kind: str) -> None:
     store.record_task(
         TaskInstanceRecord("r1", "t", "f", batch, "success", 1, "a", "b", 3, None, ["k"])
     )
-    store.finish_run("r1", "success", "2026-01-01T00:00:01", {"ok": True})
+    store.finish_run("f", "r1", "success", "2026-01-01T00:00:01", {"ok": True})
     store.db.close()
     other = RunStore(DatabaseService(create_engine(url)))
     assert other.allocate_batch_id("f") == batch + 1
     run = other.get_run("r1")
     assert run is not None and run.status == "success" and run.summary == {"ok": True}
-    (ti,) = other.task_instances("r1")
+    (ti,) = other.task_instances("f", "r1")
     assert (ti.task_id, ti.rows, ti.xcom_keys) == ("t", 3, ["k"])
     other.db.close()
 

@@ -141,7 +141,7 @@ def test_run_records_and_pull_from_another_flow(tmp_path: Path) -> None:
         store = RunStore(p.metadata_db(), p.config.metadata.namespace)
         assert [r.dag_run_id for r in store.list_runs()] == ["c1", "p1"]
         assert store.get_run("p1").status == "success"  # type: ignore[union-attr]
-        assert [ti.status for ti in store.task_instances("c1")] == ["success"]
+        assert [ti.status for ti in store.task_instances("consumer", "c1")] == ["success"]
         url = p.config.engine.url
     assert produced.ok and consumed.ok, consumed.tasks[0].error
     assert query(url, f"SELECT label, n FROM {table(url, 'cons_ns', 'used')}") == [("x'y", 3)]
