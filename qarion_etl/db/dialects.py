@@ -69,6 +69,9 @@ class Dialect:
     #: ``qmark`` (``?``) or ``format`` (``%s``) placeholders.
     paramstyle: Literal["qmark", "format"] = "qmark"
     upsert_style: Literal["on_conflict", "on_duplicate_key"] = "on_conflict"
+    #: Ends a ``SELECT`` that locks the rows it reads until the transaction ends (SQLite's
+    #: ``BEGIN IMMEDIATE`` already holds the whole database; DuckDB has one writer).
+    locking_read: str = ""
     #: Index names belong to their table (MySQL), not to the schema.
     index_names_per_table: bool = False
     #: Replace a table with one ``RENAME TABLE a TO b, c TO a`` instead of DROP + ALTER.
@@ -334,6 +337,7 @@ _POSTGRESQL = Dialect(
     transactional_ddl=True,
     paramstyle="format",
     bulk_load="copy",
+    locking_read=" FOR UPDATE",
     cancel_method="cancel",
     autocommit_style="attribute",
     is_server=True,
@@ -351,6 +355,7 @@ _MYSQL = Dialect(
     begin_statement="START TRANSACTION",
     paramstyle="format",
     upsert_style="on_duplicate_key",
+    locking_read=" FOR UPDATE",
     swap_by_rename_table=True,
     index_names_per_table=True,
     autocommit_style="method",

@@ -10,17 +10,21 @@ error into a task failure with the driver's message and the statement.
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from qarion_etl.db.native import NativeSource
 from qarion_etl.db.sqlalchemy_source import SqlAlchemySource, create_engine
 from qarion_etl.db.urls import native_target, resolve_url
 from qarion_etl.errors import QarionError, StoreUnavailable
 from qarion_etl.masking import mask_url
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -222,6 +226,27 @@ class DatabaseService:
         dbapi = self.dbapi
         names = ("OperationalError", "InterfaceError", "IOException")  # the last: DuckDB's
         return tuple(e for e in (getattr(dbapi, n, None) for n in names) if e is not None)
+
+    def is_conflict(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a transaction the server gave up on because of another one
+        (a deadlock or a serialisation failure: trying again is the cure)."""
+        orig = getattr(exc, "orig", None) or exc
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if sqlstate in ("40001", "40P01"):  # PostgreSQL
+            return True
+        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        return bool(args) and args[0] in (1205, 1213)  # MySQL: lock wait timeout, deadlock
+
+    def retry_conflicts(self, work: Callable[[], T], attempts: int = 5) -> T:
+        """``work()`` (one whole transaction), again after a deadlock or serialisation failure."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return work()
+            except Exception as exc:
+                if attempt == attempts or not self.is_conflict(exc):
+                    raise
+                time.sleep(0.02 * attempt * (1 + random.random()))
+        raise AssertionError("unreachable")
 
     def is_integrity_error(self, exc: BaseException) -> bool:
         """Whether ``exc`` is the driver's ``IntegrityError`` (also wrapped by SQLAlchemy)."""

@@ -259,13 +259,9 @@ class RunExecution:
                 timer.start()
             try:
                 if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
-                    # Every part of the identity the run knows: a backend's clear may need them.
-                    self.xcom.clear(
-                        flow_id=self.flow.id,
-                        task_id=tid,
-                        dag_run_id=self.dag_run_id,
-                        batch_id=self.batch_id,
-                    )
+                    # Every value of the task in this run, whatever batch it carries (a
+                    # value pushed into the run by hand has none): the run implies its batch.
+                    self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
                 ctx.check_cancel()
                 if result is None:
                     result = get_task_class(spec.type)(spec).execute(ctx)
@@ -358,7 +354,9 @@ class RunExecution:
                 o.ended_at = o.ended_at or now_iso()
                 self._record(o, o.status)
         result.results_path = write_results(result, self.project.config.state_dir / "runs")
-        if not self.opts.orchestrated:  # else the orchestrator finishes the run (finish_run)
+        if self.opts.orchestrated:  # one task of many processes: the run is settled from all
+            self.store.settle_run(self.flow.id, result.dag_run_id, self.flow.task_ids)
+        else:
             self.store.finish_run(
                 result.flow_id,
                 result.dag_run_id,

@@ -29,7 +29,7 @@ from typing import Any
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.errors import UsageError
 from qarion_etl.run.history_schema import run_tables, upgrade_first_layout
-from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus
+from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus, now_iso
 from qarion_etl.run.owner import current_owner, owner_alive
 
 RUNNING = RunStatus.RUNNING
@@ -212,14 +212,16 @@ class RunStore:
         summary: str | None,
     ) -> None:
         q = self.db.quote
-        with self.db.begin() as conn:
-            conn.exec_driver_sql(
-                self.db.sql(
-                    f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, "
-                    f"{q('summary')} = ? WHERE {q('flow_id')} = ? AND {q('dag_run_id')} = ?"
-                ),
-                (str(status), ended_at, summary, flow_id, dag_run_id),
-            )
+        sql = self.db.sql(
+            f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, "
+            f"{q('summary')} = ? WHERE {q('flow_id')} = ? AND {q('dag_run_id')} = ?"
+        )
+
+        def write() -> None:
+            with self.db.begin() as conn:
+                conn.exec_driver_sql(sql, (str(status), ended_at, summary, flow_id, dag_run_id))
+
+        self.db.retry_conflicts(write)
 
     def reopen_run(self, flow_id: str, dag_run_id: str, *, owned: bool = True) -> None:
         self._update_run(flow_id, dag_run_id, RUNNING, None, _owner_json() if owned else None)
@@ -234,6 +236,43 @@ class RunStore:
     ) -> None:
         text = json.dumps(summary, default=str) if summary else None
         self._update_run(flow_id, dag_run_id, status, ended_at, text)
+
+    def settle_run(self, flow_id: str, dag_run_id: str, task_ids: list[str]) -> str:
+        """Set the status of a run whose tasks run in other processes, from its task instances.
+
+        ``failed`` once a task failed (a retry that succeeds settles it again), ``success``
+        when every task of the flow succeeded, else ``running``. The run's row is locked
+        while its task instances are read, so two tasks finishing at once cannot leave the
+        status of the one that read first. Returns the status.
+        """
+        q = self.db.quote
+        where = f"WHERE {q('flow_id')} = ? AND {q('dag_run_id')} = ?"
+        lock = self.db.sql(
+            f"SELECT {q('status')} FROM {self._runs} {where}{self.db.dialect.locking_read}"
+        )
+        read = self.db.sql(f"SELECT {q('task_id')}, {q('status')} FROM {self._tis} {where}")
+        update = self.db.sql(
+            f"UPDATE {self._runs} SET {q('status')} = ?, {q('ended_at')} = ?, {q('summary')} = ? {where}"
+        )
+        finals = (TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.SKIPPED)
+
+        def settle() -> str:
+            with self.db.begin() as conn:
+                conn.exec_driver_sql(lock, (flow_id, dag_run_id)).fetchall()
+                rows = conn.exec_driver_sql(read, (flow_id, dag_run_id)).fetchall()
+                tis = {str(r[0]): str(r[1]) for r in rows}
+                if any(s in finals for s in tis.values()):
+                    status: str = RunStatus.FAILED
+                elif all(tis.get(t) == TaskStatus.SUCCESS for t in task_ids):
+                    status = RunStatus.SUCCESS
+                else:
+                    status = RunStatus.RUNNING
+                ended = now_iso() if status != RunStatus.RUNNING else None
+                summary = json.dumps({"tasks": len(tis)})
+                conn.exec_driver_sql(update, (str(status), ended, summary, flow_id, dag_run_id))
+            return status
+
+        return self.db.retry_conflicts(settle)
 
     def get_run(self, dag_run_id: str, flow_id: str | None = None) -> RunRecord | None:
         """The run ``dag_run_id`` (of ``flow_id``; without it, of the one flow that has it).
@@ -275,25 +314,27 @@ class RunStore:
 
     # --- task instances ----------------------------------------------------------
     def record_task(self, ti: TaskInstanceRecord) -> None:
-        """Insert or replace the task instance ``(flow_id, dag_run_id, task_id)``."""
+        """Insert or replace the task instance ``(flow_id, dag_run_id, task_id)``.
+
+        One upsert: tasks of one run record themselves at the same moment from several
+        processes, and an UPDATE-then-INSERT would take gap locks that deadlock on InnoDB.
+        """
         q = self.db.quote
         values = (
             ti.dag_run_id, ti.task_id, ti.flow_id, ti.batch_id, str(ti.status), ti.try_number,
             ti.started_at, ti.ended_at, ti.rows, ti.error, json.dumps(ti.xcom_keys),
         )  # fmt: skip
-        sets = ", ".join(f"{q(c)} = ?" for c in _TI_COLS[3:])
-        where = f"{q('flow_id')} = ? AND {q('dag_run_id')} = ? AND {q('task_id')} = ?"
-        with self.db.begin() as conn:
-            updated = conn.exec_driver_sql(
-                self.db.sql(f"UPDATE {self._tis} SET {sets} WHERE {where}"),
-                (*values[3:], ti.flow_id, ti.dag_run_id, ti.task_id),
-            ).rowcount
-            if not updated:
-                marks = ", ".join("?" * len(_TI_COLS))
-                conn.exec_driver_sql(
-                    self.db.sql(f"INSERT INTO {self._tis} ({self._ti_cols}) VALUES ({marks})"),
-                    values,
-                )
+        insert = (
+            f"INSERT INTO {self._tis} ({self._ti_cols}) VALUES ({', '.join('?' * len(_TI_COLS))})"
+        )
+        key = ", ".join(q(c) for c in ("flow_id", "dag_run_id", "task_id"))
+        sql = self.db.sql(self.db.dialect.upsert(insert, key, [q(c) for c in _TI_COLS[3:]]))
+
+        def write() -> None:
+            with self.db.begin() as conn:
+                conn.exec_driver_sql(sql, values)
+
+        self.db.retry_conflicts(write)
 
     def task_instances(self, flow_id: str, dag_run_id: str) -> list[TaskInstanceRecord]:
         self.create_tables()

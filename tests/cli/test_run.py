@@ -286,6 +286,29 @@ def test_one_task_at_a_time_inside_one_run(project: Path) -> None:
     assert len({t["task_id"] for t in shown["tasks"]}) == 3
 
 
+def test_running_a_task_again_in_its_run_clears_all_its_values_there(project: Path) -> None:
+    """Also one pushed into the run by hand with no batch (as Airflow's retries rely on)."""
+    assert run_cli(project, "data_pipeline", "--run-id", "r").exit_code == 0
+    ids = ("--flow", "data_pipeline", "--run", "r")
+    pushed = cli(
+        "xcom", "push", "calculate_stats", "stale", "--key", "leftover", *ids, project=project
+    )
+    kept = cli("xcom", "push", "ingest_orders", "mine", "--key", "note", *ids, project=project)
+    assert pushed.exit_code == 0 and kept.exit_code == 0
+    again = run_cli(project, "data_pipeline", "--run-id", "r", "--task", "calculate_stats")
+    assert again.exit_code == 0, again.output
+    gone = cli("xcom", "get", "calculate_stats", "--key", "leftover", *ids, project=project)
+    assert gone.exit_code == 1
+    assert (
+        cli("xcom", "get", "calculate_stats", "--key", "avg_value", *ids, project=project).exit_code
+        == 0
+    )
+    assert (
+        cli("xcom", "get", "ingest_orders", "--key", "note", *ids, project=project).stdout.strip()
+        == '"mine"'
+    )
+
+
 def test_incremental_upsert_on_primary_key(project: Path) -> None:
     flow = project / "flows" / "data_pipeline.toml"
     flow.write_text(flow.read_text().replace('"FULL_REFRESH"', '"INCREMENTAL"'))
