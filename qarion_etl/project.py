@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.db.service import DatabaseService
+from qarion_etl.definitions import connections as airflow_connections
 from qarion_etl.definitions.config import ProjectConfig, load_config
 from qarion_etl.errors import FlowValidationError, Problem, UsageError, clip, did_you_mean
 from qarion_etl.xcom import BaseXCom, XComService
@@ -45,7 +46,11 @@ class Project:
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> Project:
-        return cls(load_config(config_path))
+        """The project of ``config_path`` (or the nearest ``qarion-etl.toml``).
+
+        ``${airflow_conn:ID}`` references resolve through Airflow when it is installed.
+        """
+        return cls(load_config(config_path, connections=airflow_connections.resolve))
 
     # --- flows ---------------------------------------------------------------------
     def flow_paths(self) -> list[Path]:

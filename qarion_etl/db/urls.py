@@ -14,11 +14,11 @@ _NATIVE = {
 }
 
 
-def resolve_url(url: str, root: Path | None) -> str:
+def resolve_url(url: str, root: Path | None, *, make_folder: bool = True) -> str:
     """Make a relative SQLite or DuckDB file path absolute against ``root``.
 
-    Creates the parent folder of the file, so ``sqlite:///.qarion/metadata.db`` works on
-    first use.
+    Creates the parent folder of the file (unless ``make_folder`` is off), so
+    ``sqlite:///.qarion/metadata.db`` works on first use.
     """
     for scheme in ("sqlite:///", "sqlite+pysqlite:///", "duckdb:///"):
         if url.startswith(scheme):
@@ -29,7 +29,8 @@ def resolve_url(url: str, root: Path | None) -> str:
             path = Path(path_part)
             if not path.is_absolute() and root is not None:
                 path = root / path
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if make_folder:
+                path.parent.mkdir(parents=True, exist_ok=True)
             return f"{scheme}{path}{sep}{query}"
     return url
 
