@@ -19,7 +19,7 @@ $(VENV)/.installed-runtime: $(BIN)/python pyproject.toml
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-runtime
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,airflow]'
 	@touch $@
 
 run: $(VENV)/.installed-runtime ## Install into .venv and run the example flow on DuckDB
@@ -29,11 +29,11 @@ run: $(VENV)/.installed-runtime ## Install into .venv and run the example flow o
 	@printf 'avg_value pulled from XCom: '
 	@$(BIN)/qarion-etl xcom get calculate_stats --key avg_value --flow data_pipeline
 
-test: $(VENV)/.installed-dev services ## Install test tools and run every test (real PostgreSQL, MariaDB, S3 server)
+test: $(VENV)/.installed-dev services ## Install test tools and run every test (real PostgreSQL, MariaDB, S3 server, Airflow)
 	$(BIN)/python -m pytest
 
-test-fast: $(VENV)/.installed-dev ## Tests without PostgreSQL, MariaDB, S3 or slow ones
-	$(BIN)/python -m pytest -m 'not postgres and not mariadb and not s3 and not slow'
+test-fast: $(VENV)/.installed-dev ## Tests without PostgreSQL, MariaDB, S3, Airflow or slow ones
+	$(BIN)/python -m pytest -m 'not postgres and not mariadb and not s3 and not airflow and not slow'
 
 lint: $(VENV)/.installed-dev ## ruff check, format check and strict mypy on qarion_etl
 	$(BIN)/ruff check .

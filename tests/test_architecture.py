@@ -7,6 +7,9 @@
 - ``tasks`` never imports ``run``, ``xcom`` or ``cli``; ``run`` never imports ``cli``.
 - The XCom core (``qarion_etl/xcom/*.py``) imports no backend module.
 - Only ``cli`` imports typer and rich (ruff's ``banned-api`` says so too).
+- ``airflow`` (the DAG factory and operator) sits beside ``cli`` on top of ``project``:
+  neither imports the other, and no stage below imports it. Only it and the
+  ``${airflow_conn:…}`` resolver in ``definitions.connections`` import Airflow itself.
 ARCHITECTURE.md explains the rules; this test keeps them true.
 """
 
@@ -102,11 +105,13 @@ def test_no_import_cycles() -> None:
 
 
 RULES = [
-    ("definitions", {"run", "db", "tasks", "xcom", "cli", "project", "diagnostics"}),
-    ("db", {"definitions", "run", "tasks", "xcom", "cli", "project", "diagnostics"}),
-    ("tasks", {"run", "xcom", "cli", "project", "diagnostics"}),
-    ("run", {"cli", "diagnostics"}),
-    ("xcom", {"run", "tasks", "cli", "definitions", "project", "diagnostics"}),
+    ("definitions", {"run", "db", "tasks", "xcom", "cli", "project", "diagnostics", "airflow"}),
+    ("db", {"definitions", "run", "tasks", "xcom", "cli", "project", "diagnostics", "airflow"}),
+    ("tasks", {"run", "xcom", "cli", "project", "diagnostics", "airflow"}),
+    ("run", {"cli", "diagnostics", "airflow"}),
+    ("xcom", {"run", "tasks", "cli", "definitions", "project", "diagnostics", "airflow"}),
+    ("cli", {"airflow"}),
+    ("airflow", {"cli"}),
 ]
 
 
@@ -146,5 +151,16 @@ def test_only_the_cli_imports_typer_and_rich() -> None:
         if _stage(name) != "cli"
         for m in _imports(path)
         if m.split(".")[0] in ("typer", "rich", "click")
+    )
+    assert not broken, broken
+
+
+def test_only_the_airflow_face_imports_airflow() -> None:
+    broken = sorted(
+        f"{name} imports {m}"
+        for name, path in MODULES.items()
+        if _stage(name) != "airflow" and name != "qarion_etl.definitions.connections"
+        for m in _imports(path)
+        if m.split(".")[0] == "airflow"
     )
     assert not broken, broken

@@ -28,6 +28,7 @@ PUBLISHED = {
     "qarion_etl.dag": ["build_dag"],
     "qarion_etl.project": ["Project"],
     "qarion_etl.runner": ["FlowRunner", "RunOptions"],
+    "qarion_etl.airflow": ["dags_from_project", "flow_task_group", "project_pools"],
 }
 
 
@@ -69,3 +70,13 @@ def test_seed_page_classes_are_the_working_ones() -> None:
     from qarion_etl.db_service import DatabaseService
 
     assert inspect.isclass(DatabaseService)
+
+
+def test_importing_the_airflow_face_does_not_import_airflow() -> None:
+    """A DAG file imports ``qarion_etl.airflow``; Airflow loads only when a builder runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, qarion_etl.airflow; print(any(m.split('.')[0] == 'airflow' for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
