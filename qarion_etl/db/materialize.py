@@ -12,19 +12,27 @@ swap are one transaction: a failure rolls everything back and leaves no staging 
 MySQL/MariaDB commit DDL implicitly, so there the swap is one ``RENAME TABLE`` statement
 (atomic for several tables) and a failed load drops its staging table. Staging tables left
 by a killed process are swept on the next write of the same dataset.
+
+A write may stage more than one table (an ingestion that quarantines bad rows writes
+``<target>__rejects`` beside its target): ``publish_all`` publishes them in the same
+transaction, and on MySQL swaps them all with one ``RENAME TABLE``, so readers see both
+tables change together or neither.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.service import DatabaseService
 
 STAGING_PREFIX = "_qtmp_"
+#: What follows ``_qtmp_<target>_`` in a staging table's name (``_old``: a replaced table).
+_TOKEN = re.compile(r"[0-9a-f]{8}(_old)?")
 FULL_REFRESH = "FULL_REFRESH"
 INCREMENTAL = "INCREMENTAL"
 
@@ -54,25 +62,40 @@ class Namespace:
         self.db.ensure_namespace(conn, self.namespace)
 
     def stale_staging(self, conn: Connection, target: str) -> list[str]:
-        """Staging tables of ``target`` left behind by an earlier, killed run."""
+        """Staging tables of ``target`` left behind by an earlier, killed run.
+
+        Only ``target``'s own: ``_qtmp_orders_<token>`` is one of ``orders``, not of
+        ``orders_landing`` (nor of ``orders__rejects``), whose write may be running.
+        """
         prefix = self.physical(f"{STAGING_PREFIX}{target}_")
         names = self.db.table_names(conn, schema=self.schema)
         cut = len(self.physical(""))
-        return [n[cut:] for n in names if n.startswith(prefix)]
+        return [
+            n[cut:] for n in names if n.startswith(prefix) and _TOKEN.fullmatch(n[len(prefix) :])
+        ]
 
 
 @dataclass
 class Stage:
-    """A staging table for one write of ``target``."""
+    """A staging table for one write of ``target``.
+
+    ``companions`` are the staging tables of other targets written with it, in the same
+    transaction (an ingestion's rejects table): see ``staged_write``.
+    """
 
     ns: Namespace
     target: str
     name: str
+    companions: dict[str, Stage] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
         """The staging table's quoted, namespaced name."""
         return self.ns.qualified(self.name)
+
+    def companion(self, target: str) -> Stage:
+        """The staging table of ``target``, one of the ``also`` targets of ``staged_write``."""
+        return self.companions[target]
 
     def columns(self, conn: Connection) -> list[str]:
         result = conn.exec_driver_sql(f"SELECT * FROM {self.table} WHERE 1 = 0")
@@ -84,55 +107,83 @@ class Stage:
         self, conn: Connection, processing_type: str, primary_key: Sequence[str] = ()
     ) -> None:
         """Make the staged rows the target's content (replace, append or upsert)."""
-        ns, dialect = self.ns, self.ns.db.dialect
-        q = dialect.quote
-        target = ns.qualified(self.target)
-        if processing_type == INCREMENTAL and ns.exists(conn, self.target):
-            cols = self.columns(conn)
-            keys = [k for k in primary_key if k in cols]
-            if keys:
-                match = " AND ".join(f"s.{q(k)} = {target}.{q(k)}" for k in keys)
-                conn.exec_driver_sql(
-                    f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {self.table} s WHERE {match})"
-                )
-            col_list = ", ".join(q(c) for c in cols)
+        publish_all(conn, [(self, processing_type, primary_key)])
+
+    def append(self, conn: Connection, primary_key: Sequence[str]) -> None:
+        """Add the staged rows to the existing target (replacing rows with the same key)."""
+        q = self.ns.db.dialect.quote
+        target = self.ns.qualified(self.target)
+        cols = self.columns(conn)
+        keys = [k for k in primary_key if k in cols]
+        if keys:
+            match = " AND ".join(f"s.{q(k)} = {target}.{q(k)}" for k in keys)
             conn.exec_driver_sql(
-                f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.table}"
+                f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {self.table} s WHERE {match})"
             )
-            conn.exec_driver_sql(f"DROP TABLE {self.table}")
-            return
+        col_list = ", ".join(q(c) for c in cols)
+        conn.exec_driver_sql(
+            f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.table}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE {self.table}")
+
+
+def publish_all(conn: Connection, writes: Sequence[tuple[Stage, str, Sequence[str]]]) -> None:
+    """Publish staged tables together: each ``(stage, processing_type, primary_key)``.
+
+    ``INCREMENTAL`` into an existing target appends (upserts on the key); anything else
+    swaps the staging table in. The appends come first, then every swap at once: on
+    MySQL/MariaDB, whose DDL commits by itself, the swaps are one ``RENAME TABLE``
+    statement, atomic for all the tables.
+    """
+    swaps: list[tuple[str, str, str, str | None]] = []
+    for stage, processing_type, primary_key in writes:
+        ns, dialect = stage.ns, stage.ns.db.dialect
+        exists = ns.exists(conn, stage.target)
+        if processing_type == INCREMENTAL and exists:
+            stage.append(conn, primary_key)
+            continue
         old = None
-        if dialect.swap_by_rename_table and ns.exists(conn, self.target):
-            old = ns.qualified(f"{STAGING_PREFIX}{self.target}_{uuid.uuid4().hex[:8]}_old")
-        for statement in dialect.swap(
-            target=target, staging=self.table, renamed=q(ns.physical(self.target)), old=old
-        ):
-            conn.exec_driver_sql(statement)
+        if dialect.swap_by_rename_table and exists:
+            old = ns.qualified(f"{STAGING_PREFIX}{stage.target}_{uuid.uuid4().hex[:8]}_old")
+        renamed = dialect.quote(ns.physical(stage.target))
+        swaps.append((ns.qualified(stage.target), stage.table, renamed, old))
+    if not swaps:
+        return
+    for statement in writes[0][0].ns.db.dialect.swaps(swaps):
+        conn.exec_driver_sql(statement)
+
+
+def _staging_name(target: str) -> str:
+    return f"{STAGING_PREFIX}{target}_{uuid.uuid4().hex[:8]}"
 
 
 @contextmanager
 def staged_write(
-    db: DatabaseService, namespace: str, target: str
+    db: DatabaseService, namespace: str, target: str, also: Sequence[str] = ()
 ) -> Iterator[tuple[Connection, Stage]]:
-    """A transaction and a fresh staging name for writing ``target``.
+    """A transaction and a fresh staging name for writing ``target`` (and the ``also`` targets).
 
-    The caller creates and fills ``stage.table`` on the connection and calls
-    ``stage.publish``; leaving the block commits. On an error nothing of the write stays:
-    the transaction rolls back and (on MySQL) the staging table is dropped.
+    The caller creates and fills ``stage.table`` (and ``stage.companion(t).table`` for the
+    targets of ``also`` it writes) on the connection and publishes them (``publish_all``);
+    leaving the block commits. On an error nothing of the write stays: the transaction
+    rolls back and (on MySQL) the staging tables are dropped.
     """
     ns = Namespace(db, namespace)
-    stage = Stage(ns, target, f"{STAGING_PREFIX}{target}_{uuid.uuid4().hex[:8]}")
+    stage = Stage(ns, target, _staging_name(target))
+    stage.companions = {t: Stage(ns, t, _staging_name(t)) for t in also}
     with db.connect() as conn:
         with conn.begin():
             ns.ensure(conn)
-            for stale in ns.stale_staging(conn, target):
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ns.qualified(stale)}")
+            for name in (target, *also):
+                for stale in ns.stale_staging(conn, name):
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ns.qualified(stale)}")
         try:
             with conn.begin():
                 yield conn, stage
         except BaseException:
             if not db.dialect.transactional_ddl:
-                _drop_quietly(conn, stage.table)
+                for staged in (stage, *stage.companions.values()):
+                    _drop_quietly(conn, staged.table)
             raise
 
 

@@ -19,6 +19,8 @@ from qarion_etl.errors import did_you_mean
 ConfigProblem = Callable[[str, str], None]
 
 FORMATS = ("csv", "jsonl", "parquet")
+#: What an ingestion does with bad input rows (``on_bad_rows``), the default first.
+BAD_ROW_POLICIES = ("fail", "skip", "quarantine")
 PROCESSING_TYPES = ("FULL_REFRESH", "INCREMENTAL")
 SCHEMA_TYPES = ("string", "integer", "float", "decimal", "boolean", "date", "timestamp")
 PROPERTY_KEYS = frozenset({"operation", "target_table_type", "processing_type"})
@@ -49,6 +51,25 @@ def _check_ingestion(config: Mapping[str, Any], problem: ConfigProblem) -> None:
             f"unknown format {fmt!r}{did_you_mean(str(fmt), FORMATS)} (known: {', '.join(FORMATS)})",
             "format",
         )
+    policy = config.get("on_bad_rows", "fail")
+    if policy not in BAD_ROW_POLICIES:
+        problem(
+            f"unknown on_bad_rows {policy!r}{did_you_mean(str(policy), BAD_ROW_POLICIES)} "
+            f"(known: {', '.join(BAD_ROW_POLICIES)})",
+            "on_bad_rows",
+        )
+    if "max_bad_rows" in config:
+        limit = config["max_bad_rows"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            problem(
+                f"'max_bad_rows' must be a whole number, 0 or more, got {limit!r}", "max_bad_rows"
+            )
+        elif policy == "fail":
+            problem(
+                '\'max_bad_rows\' needs on_bad_rows = "skip" or "quarantine" '
+                '(with "fail", the default, any bad row fails the task)',
+                "max_bad_rows",
+            )
 
 
 def _check_transformation(config: Mapping[str, Any], problem: ConfigProblem) -> None:
@@ -78,7 +99,16 @@ TASK_TYPES: dict[str, TaskType] = {
         "ingestion",
         required_config=frozenset({"path", "format"}),
         optional_config=frozenset(
-            {"delimiter", "quote", "escape", "header", "encoding", "null_values"}
+            {
+                "delimiter",
+                "quote",
+                "escape",
+                "header",
+                "encoding",
+                "null_values",
+                "on_bad_rows",
+                "max_bad_rows",
+            }
         ),
         needs_target=True,
         check_config=_check_ingestion,

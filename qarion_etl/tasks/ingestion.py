@@ -1,29 +1,42 @@
 """The ``ingestion`` task: load a CSV, JSON Lines or Parquet file into a landing table.
 
 Each engine loads by its fastest proper path (its dialect's ``bulk_load``), into a staging
-table that is swapped in at the end (``db.materialize.staged_write``):
+table that is swapped in at the end (``db.materialize``):
 
 - DuckDB reads the file itself (``read_csv``/``read_json``/``read_parquet`` with the
-  declared column types) straight into the table; when it refuses a value, the file is
-  re-read in Python to name the first bad line and column.
+  declared column types) straight into the table, and lists the CSV rows it rejects in
+  its own reject tables (``engine_read``); when it refuses a file or cannot say which
+  rows are bad, the checked reader reads the file instead.
 - PostgreSQL receives the checked rows through ``COPY … FROM STDIN`` (psycopg 3).
 - SQLite and MySQL/MariaDB receive them in batched ``executemany`` calls of tuples.
 
 Rows are streamed in batches; the whole file is never in memory. Every landing table gets
-a ``batch_id`` column. Required columns and primary-key uniqueness are checked before the
-swap, so a bad file leaves the previous table as it was.
+a ``batch_id`` column. The whole file is checked before the swap: bad rows (``bad_rows``)
+fail the task or are skipped or quarantined to ``<target>__rejects`` as
+``[tasks.config] on_bad_rows`` says, within ``max_bad_rows``; required columns and
+primary-key uniqueness are checked too (a duplicate key fails the task whatever
+``on_bad_rows`` says: which of the two rows is the bad one is not for the loader to
+guess). A failed load leaves the previous tables as they were.
+
+The result has ``rows_loaded``, ``rows_rejected`` (0 when none), ``target_dataset`` and
+``source_path``, and ``rejects_dataset`` when bad rows are quarantined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from qarion_etl.db.connection import Connection
-from qarion_etl.db.materialize import Stage, staged_write
-from qarion_etl.errors import IngestError, QarionError
+from qarion_etl.db.materialize import Stage, publish_all, staged_write
+from qarion_etl.errors import IngestError
+from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
+from qarion_etl.tasks.engine_read import ReadAgain, engine_read
 from qarion_etl.tasks.formats import InputFile
+from qarion_etl.tasks.keys import KeyOrder, check_unique
 from qarion_etl.tasks.readers import Reader
+from qarion_etl.tasks.rejects import RejectsWriter
 
 
 class IngestionTask(BaseTask):
@@ -41,34 +54,104 @@ class IngestionTask(BaseTask):
         )
         target = spec.target_dataset_id
         assert target is not None
+        policy = BadRowPolicy.from_config(cfg)
+        try:
+            rows, rejected = self._load(ctx, source, target, policy, engine_reads=True)
+        except ReadAgain:
+            # The engine could not name what it refused: the checked reader reads the file.
+            rows, rejected = self._load(ctx, source, target, policy, engine_reads=False)
+        result: dict[str, Any] = {
+            "rows_loaded": rows,
+            "rows_rejected": rejected,
+            "target_dataset": target,
+            "source_path": raw_path,
+        }
+        if policy.quarantine:
+            result["rejects_dataset"] = rejects_table(target)
+        return result
+
+    def _load(
+        self,
+        ctx: TaskContext,
+        source: InputFile,
+        target: str,
+        policy: BadRowPolicy,
+        *,
+        engine_reads: bool,
+    ) -> tuple[int, int]:
+        """One staged write of the file; returns the rows loaded and the bad rows."""
         pk = list(ctx.flow.input.primary_key)
         db = ctx.db
-        dialect = db.dialect
+        bad = BadRows(source.shown, policy, by_row=not source.kind.knows_lines)
+        also = [rejects_table(target)] if policy.quarantine else []
         with (
             ctx.writing(),
             db.errors(),
-            staged_write(db, ctx.namespace, target) as (conn, stage),
+            staged_write(db, ctx.namespace, target, also) as (conn, stage),
             ctx.interruptible(conn),
         ):
-            if dialect.bulk_load == "read_file":
-                rows = _read_file(conn, stage, source, ctx)
-                _check_required(conn, stage, source)
-            else:
-                reader = source.reader((ctx.batch_id,), as_text=dialect.typed_values_as_text)
-                _create_table(conn, stage, reader)
-                rows = dialect.load_rows(
-                    conn.raw,
-                    stage.table,
-                    [*reader.names, "batch_id"],
-                    reader.batches,
-                    after_batch=ctx.check_cancel,
+            rejects = None
+            if policy.quarantine:
+                rejects = RejectsWriter(conn, stage.companion(also[0]), source.shown, ctx.batch_id)
+            unique = False
+            if engine_reads and db.dialect.bulk_load == "read_file":
+                rows = engine_read(
+                    conn, stage, source, ctx.batch_id, bad, rejects, ctx.check_cancel
                 )
+            else:
+                rows, unique = _load_rows(ctx, conn, stage, source, bad, rejects, pk)
+            bad.check()
+            if rejects is not None:
+                rejects.write(bad.drain())
             ctx.check_cancel()
-            if pk:
-                _check_unique(conn, stage, pk, source)
+            if pk and not unique:
+                check_unique(conn, stage, pk, source)
             ctx.check_cancel()
-            stage.publish(conn, ctx.processing_type, pk)
-        return {"rows_loaded": rows, "target_dataset": target, "source_path": raw_path}
+            writes = [(stage, ctx.processing_type, pk)]
+            if rejects is not None:
+                writes.append((rejects.stage, ctx.processing_type, []))
+            publish_all(conn, writes)
+        return rows, bad.count
+
+
+def _load_rows(
+    ctx: TaskContext,
+    conn: Connection,
+    stage: Stage,
+    source: InputFile,
+    bad: BadRows,
+    rejects: RejectsWriter | None,
+    pk: list[str],
+) -> tuple[int, bool]:
+    """Checked rows through the driver; returns the count and whether the keys are proven unique."""
+    dialect = stage.ns.db.dialect
+    reader = source.reader((ctx.batch_id,), bad=bad, as_text=dialect.typed_values_as_text)
+    _create_table(conn, stage, reader)
+    batches = _while_hopeful(reader.batches, bad, ctx.check_cancel)
+    order = KeyOrder.of(reader.names, reader.types, pk)
+    if order is not None:
+        batches = order.watch(batches)
+
+    def after_batch() -> None:
+        ctx.check_cancel()
+        if rejects is not None:
+            rejects.write(bad.drain())
+
+    rows = dialect.load_rows(
+        conn.raw, stage.table, [*reader.names, "batch_id"], batches, after_batch=after_batch
+    )
+    return rows, order is not None and order.increasing
+
+
+def _while_hopeful(
+    batches: Iterable[list[tuple[Any, ...]]], bad: BadRows, check_cancel: Callable[[], None]
+) -> Iterator[list[tuple[Any, ...]]]:
+    """``batches`` until the bad rows fail the task; then the rest is only read, to count."""
+    for batch in batches:
+        if bad.doomed:
+            check_cancel()
+            continue
+        yield batch
 
 
 def _create_table(conn: Connection, stage: Stage, reader: Reader) -> None:
@@ -78,49 +161,3 @@ def _create_table(conn: Connection, stage: Stage, reader: Reader) -> None:
     ]
     cols.append(f"{d.quote('batch_id')} {d.sql_type('integer')}")
     conn.exec_driver_sql(f"CREATE TABLE {stage.table} ({', '.join(cols)})")
-
-
-def _read_file(conn: Connection, stage: Stage, source: InputFile, ctx: TaskContext) -> int:
-    """The engine reads the file itself (DuckDB): rows never pass through Python."""
-    sql = (
-        f"CREATE TABLE {stage.table} AS SELECT *, CAST({int(ctx.batch_id)} AS BIGINT) AS batch_id "
-        f"FROM {source.duckdb_source(stage.ns.db.dialect)}"
-    )
-    try:
-        conn.exec_driver_sql(sql)
-    except Exception as exc:
-        ctx.check_cancel()  # interrupted, not refused
-        # The engine refused a value: name the line and column the way the other engines do.
-        source.locate_problem()
-        raise QarionError(f"{source.shown}: cannot load: {_first_line(exc)}") from exc
-    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _check_required(conn: Connection, stage: Stage, source: InputFile) -> None:
-    """A file the engine read itself had no per-row checks: count missing required values."""
-    required = [c.name for c in source.columns if c.required]
-    if not required:
-        return
-    q = stage.ns.db.quote
-    cond = " OR ".join(f"{q(c)} IS NULL" for c in required)
-    bad = conn.exec_driver_sql(f"SELECT 1 FROM {stage.table} WHERE {cond} LIMIT 1").first()
-    if bad is not None:
-        source.locate_problem()
-        raise IngestError(
-            f"a required column ({', '.join(required)}) has missing values", path=source.shown
-        )
-
-
-def _check_unique(conn: Connection, stage: Stage, pk: list[str], source: InputFile) -> None:
-    sql = stage.ns.db.dialect.duplicate_key_sql(stage.table, pk)
-    dup = conn.exec_driver_sql(sql).first()
-    if dup is None:
-        return
-    source.locate_problem(pk, tuple(dup))
-    shown_key = ", ".join(f"{k}={v!r}" for k, v in zip(pk, dup, strict=False))
-    raise IngestError(f"duplicate primary key ({shown_key})", path=source.shown)

@@ -1,15 +1,18 @@
 """Streaming readers for ingestion: CSV, JSON Lines and Parquet, checked row by row.
 
-``open_reader`` returns a ``Reader``: the file's column names, the schema type of each
-column (declared in ``[input].columns``, else ``string``), and an iterator of
-``(line, values)`` in batches that never holds the whole file. Each value is converted to
-its declared type; a value that does not convert, a missing required value or a row of the
-wrong width raises ``IngestError`` naming the file, the line (as an editor counts it, the
-CSV header being line 1) and the column.
+Each reader returns a ``Reader``: the file's column names, the schema type of each column
+(declared in ``[input].columns``, else ``string``), and an iterator of row tuples in
+batches that never holds the whole file. Each value is converted to its declared type. A
+value that does not convert, a missing required value or a row of the wrong width makes
+the row a bad row: it is left out of the batches and reported to the ``BadRows``
+collector with the file's line (as an editor counts it, the CSV header being line 1) and
+the column, and the reader goes on. A problem of the whole file (no header, a declared
+column missing, text not valid in its encoding) raises ``IngestError``.
 
-The DuckDB fast path does not use these readers to load, only to point at the first bad
-row when DuckDB refuses the file (``formats.InputFile.locate_problem``). Which reader a
-format uses is in ``formats.FORMATS``.
+The DuckDB fast path does not use these readers: DuckDB reads the file itself. They read
+the file there only when DuckDB cannot name what it refused (``tasks.engine_read``) and
+to point at a duplicate key (``formats.InputFile.locate_duplicate``). Which reader a format
+uses is in ``formats.FORMATS``; CSV batches are checked in ``csv_batches``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,9 @@ from typing import Any
 from qarion_etl.definitions.flow import ColumnSpec
 from qarion_etl.errors import IngestError
 from qarion_etl.jsontext import TooDeep, loads
+from qarion_etl.tasks.bad_rows import BadRow, BadRows
 from qarion_etl.tasks.convert import TEXT_STORED, convert_json_value, converters
-
-BATCH_ROWS = 10_000
+from qarion_etl.tasks.csv_batches import BATCH_ROWS, ColumnCheck, RawLines, csv_batches
 
 
 @dataclass
@@ -133,6 +136,7 @@ def csv_rows(
     shown: str,
     opts: CsvOptions,
     declared: Sequence[ColumnSpec],
+    bad: BadRows,
     extra: tuple[Any, ...] = (),
     as_text: bool = False,
     with_line: bool = False,
@@ -141,14 +145,13 @@ def csv_rows(
     names = csv_header(path, shown, opts)
     types = column_types(names, declared, shown)
     required = {c.name for c in declared if c.required}
+    convs = converters(as_text)
+    columns = [
+        ColumnCheck(i, n, t, n in required, None if t == "string" else convs[t])
+        for i, (n, t) in enumerate(zip(names, types, strict=True))
+    ]
     return Reader(
-        path,
-        shown,
-        names,
-        types,
-        _csv_batches(
-            path, shown, opts, names, types, required, extra, converters(as_text), with_line
-        ),
+        path, shown, names, types, _csv_batches(path, shown, opts, columns, extra, bad, with_line)
     )
 
 
@@ -156,72 +159,36 @@ def _csv_batches(
     path: Path,
     shown: str,
     opts: CsvOptions,
-    names: list[str],
-    types: list[str],
-    required: set[str],
+    columns: list[ColumnCheck],
     extra: tuple[Any, ...],
-    convs: dict[str, Callable[[str], Any]],
-    with_line: bool = False,
+    bad: BadRows,
+    with_line: bool,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    nulls = set(opts.null_values)
-    width = len(names)
-    plan = [
-        (i, convs[t], names[i] in required, names[i], t)
-        for i, t in enumerate(types)
-        if t != "string"
-    ]
-    strings = [(i, names[i] in required, names[i]) for i, t in enumerate(types) if t == "string"]
-    with path.open(newline="", encoding=opts.encoding) as fh:
-        reader = _csv_reader(fh, opts)
-        if opts.header:
-            next(reader, None)
-        batch: list[tuple[Any, ...]] = []
-        last = reader.line_num
-        try:
-            for row in reader:
-                line, last = last + 1, reader.line_num
-                if len(row) != width:
-                    if not row:
-                        continue
-                    raise _fail(shown, line, f"expected {width} fields, found {len(row)}")
-                for i, conv, req, name, stype in plan:
-                    value = row[i]
-                    if value in nulls:
-                        if req:
-                            raise _fail(shown, line, f"column '{name}': missing required value")
-                        row[i] = None
-                        continue
-                    try:
-                        row[i] = conv(value)
-                    except (ValueError, TypeError):
-                        raise _fail(
-                            shown, line, f"column '{name}': {value!r} is not a valid {stype}"
-                        ) from None
-                for i, req, name in strings:
-                    if row[i] in nulls:
-                        if req:
-                            raise _fail(shown, line, f"column '{name}': missing required value")
-                        row[i] = None
-                batch.append((*row, *extra, line) if with_line else (*row, *extra))
-                if len(batch) >= BATCH_ROWS:
-                    yield batch
-                    batch = []
-        except csv.Error as exc:
-            raise _fail(shown, last + 1, f"malformed CSV: {exc}") from None
-        except UnicodeDecodeError:
-            line, reason = undecodable_line(path, opts.encoding)
-            raise _fail(shown, line, f"not valid {opts.encoding} text: {reason}") from None
-        if batch:
-            yield batch
+    raw = RawLines(path, opts.encoding)
+    try:
+        with path.open(newline="", encoding=opts.encoding) as fh:
+            reader = _csv_reader(fh, opts)
+            if opts.header:
+                next(reader, None)
+            nulls = frozenset(opts.null_values)
+            yield from csv_batches(reader, columns, nulls, extra, bad, raw, with_line)
+    except UnicodeDecodeError:
+        line, reason = undecodable_line(path, opts.encoding)
+        raise _fail(shown, line, f"not valid {opts.encoding} text: {reason}") from None
+    finally:
+        raw.close()
 
 
 def jsonl_keys(path: Path, shown: str, encoding: str = "utf-8") -> list[str]:
+    """The keys of the file's first JSON object (the first line that is one)."""
     with path.open(encoding=encoding) as fh:
         for lineno, text in enumerate(fh, 1):
             if text.strip():
-                obj = _json_line(text, shown, lineno)
-                return list(obj)
-    raise IngestError("the file is empty", path=shown, line=1)
+                try:
+                    return list(_json_line(text, shown, lineno))
+                except IngestError:
+                    continue  # a bad row: the next object says what the columns are
+    raise IngestError("the file has no JSON object", path=shown, line=1)
 
 
 def _json_line(text: str, shown: str, lineno: int) -> dict[str, Any]:
@@ -240,6 +207,7 @@ def jsonl_rows(
     path: Path,
     shown: str,
     declared: Sequence[ColumnSpec],
+    bad: BadRows,
     extra: tuple[Any, ...] = (),
     encoding: str = "utf-8",
     as_text: bool = False,
@@ -256,6 +224,26 @@ def jsonl_rows(
         )
     by_name = {c.name: c for c in declared}
     types = [by_name[n].schema_type if n in by_name else "string" for n in names]
+    required = {n for n in names if n in by_name and by_name[n].required}
+    plan = list(zip(names, types, strict=True))
+
+    def row_of(obj: dict[str, Any]) -> list[Any] | tuple[str, str]:
+        out: list[Any] = []
+        for name, stype in plan:
+            value = obj.get(name)
+            if value is None:
+                if name in required:
+                    return name, "missing required value"
+                out.append(None)
+                continue
+            try:
+                converted = convert_json_value(value, stype)
+            except (ValueError, TypeError):
+                return name, f"{value!r} is not a valid {stype}"
+            out.append(
+                TEXT_STORED[stype](converted) if as_text and stype in TEXT_STORED else converted
+            )
+        return out
 
     def batches() -> Iterator[list[tuple[Any, ...]]]:
         batch: list[tuple[Any, ...]] = []
@@ -263,27 +251,15 @@ def jsonl_rows(
             for lineno, text in enumerate(fh, 1):
                 if not text.strip():
                     continue
-                obj = _json_line(text, shown, lineno)
-                out: list[Any] = []
-                for name, stype in zip(names, types, strict=True):
-                    value = obj.get(name)
-                    if value is None:
-                        if name in by_name and by_name[name].required:
-                            raise _fail(shown, lineno, f"column '{name}': missing required value")
-                        out.append(None)
-                        continue
-                    try:
-                        converted = convert_json_value(value, stype)
-                        out.append(
-                            TEXT_STORED[stype](converted)
-                            if as_text and stype in TEXT_STORED
-                            else converted
-                        )
-                    except (ValueError, TypeError):
-                        raise _fail(
-                            shown, lineno, f"column '{name}': {value!r} is not a valid {stype}"
-                        ) from None
-                batch.append((*out, *extra, lineno) if with_line else (*out, *extra))
+                try:
+                    row = row_of(_json_line(text, shown, lineno))
+                except IngestError as exc:
+                    bad.add(BadRow(lineno, None, exc.message, text.rstrip("\r\n")))
+                    continue
+                if isinstance(row, tuple):
+                    bad.add(BadRow(lineno, *row, text.rstrip("\r\n")))
+                    continue
+                batch.append((*row, *extra, lineno) if with_line else (*row, *extra))
                 if len(batch) >= BATCH_ROWS:
                     yield batch
                     batch = []
@@ -294,9 +270,17 @@ def jsonl_rows(
 
 
 def parquet_rows(
-    path: Path, shown: str, declared: Sequence[ColumnSpec], extra: tuple[Any, ...] = ()
+    path: Path,
+    shown: str,
+    declared: Sequence[ColumnSpec],
+    bad: BadRows,
+    extra: tuple[Any, ...] = (),
 ) -> Reader:
-    """Parquet read through DuckDB's reader in batches (for engines other than DuckDB)."""
+    """Parquet read through DuckDB's reader in batches (for engines other than DuckDB).
+
+    A Parquet file has no lines: a bad row (a missing required value) is named by its row
+    number, and its raw text is the row as JSON.
+    """
     import duckdb
 
     con = duckdb.connect()
@@ -309,16 +293,16 @@ def parquet_rows(
         row_no = 0
         try:
             while chunk := rel.fetchmany(BATCH_ROWS):
+                good: list[tuple[Any, ...]] = []
                 for row in chunk:
                     row_no += 1
-                    for i in required:
-                        if row[i] is None:
-                            raise _fail(
-                                shown,
-                                row_no,
-                                f"column '{names[i]}': missing required value (row {row_no})",
-                            )
-                yield [(*row, *extra) for row in chunk]
+                    missing = next((i for i in required if row[i] is None), None)
+                    if missing is None:
+                        good.append((*row, *extra))
+                        continue
+                    text = json.dumps(dict(zip(names, row, strict=True)), default=str)
+                    bad.add(BadRow(row_no, names[missing], "missing required value", text))
+                yield good
         finally:
             con.close()
 
