@@ -12,6 +12,7 @@ command line exits with (design.md §6)::
     ├── FlowValidationError          exit 2   a flow file is wrong (carries every problem)
     ├── TemplateError                exit 2   a SQL template cannot be rendered
     ├── IngestError                  exit 1   a row of an input file is wrong
+    ├── SqlError                     exit 1   the database refused a statement
     ├── TaskTimedOut                 exit 1   a try ran past its timeout_seconds
     ├── Interrupted                  exit 130 the run was stopped (Ctrl-C, SIGTERM)
     ├── BackendLoadError             exit 3   an XCom backend cannot be imported or built
@@ -174,7 +175,9 @@ class TaskFailed(QarionError):
 
     def __init__(self, task_id: str, cause: BaseException | str) -> None:
         self.cause = cause if isinstance(cause, str) else str(cause)
-        super().__init__(self.cause, task_id=task_id)
+        # A cause that already says where (``flows/x.toml:42: task 'calc': …``) is kept as is.
+        located = f"task '{clip(task_id)}':" in self.cause.partition("\n")[0]
+        super().__init__(self.cause, task_id=None if located else task_id)
 
 
 class XComValueError(QarionError, ValueError):
@@ -187,6 +190,45 @@ class XComNotFound(QarionError, LookupError):
 
 class IngestError(QarionError):
     """A row of an input file is wrong (fails its task)."""
+
+
+class SqlError(QarionError):
+    """The database refused a statement: the driver's first line, and the rest of its text.
+
+    ``kind`` says what went wrong (``syntax``, ``binder``, ``catalog``, ``type``,
+    ``constraint``, ``lost_connection``, ``lock``, ``statement_timeout``, ``deadlock``,
+    ``serialization`` or ``other``: ``db.errors``); ``statement_line`` is the line of
+    ``statement`` the driver points at, when it is known. ``str()`` shows the location,
+    the first line, then every other line of the driver's message, indented.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        kind: str = "other",
+        statement: str | None = None,
+        statement_line: int | None = None,
+        **location: Any,
+    ) -> None:
+        super().__init__(message, **location)
+        self.detail = detail
+        self.kind = kind
+        self.statement = statement
+        self.statement_line = statement_line
+
+    def __str__(self) -> str:
+        hint, self.hint = self.hint, None
+        try:
+            text = super().__str__()
+        finally:
+            self.hint = hint
+        lines = [text]
+        lines += [f"  {line}".rstrip() for line in self.detail.splitlines()]
+        if hint:
+            lines.append(f"  hint: {hint}")
+        return "\n".join(lines)
 
 
 class TaskTimedOut(QarionError):

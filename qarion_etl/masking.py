@@ -9,6 +9,7 @@ scrub them from every message; ``mask_url()`` hides the password of a database U
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 MASK = "***"
@@ -46,7 +47,7 @@ def secrets_in(value: Any) -> list[str]:
     if isinstance(value, Secret):
         if value:
             found.append(str(value))
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):  # dicts, and the config's read-only tables
         for v in value.values():
             found.extend(secrets_in(v))
     elif isinstance(value, (list, tuple)):

@@ -43,6 +43,7 @@ class Project:
         self._metadata_db: DatabaseService | None = None
         self._engine_db: DatabaseService | None = None
         self._xcom_backend: BaseXCom | None = None
+        self._secrets: list[str] | None = None
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> Project:
@@ -102,9 +103,17 @@ class Project:
         return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled)
 
     def validate_all(
-        self, refs: list[str] | None = None
+        self,
+        refs: list[str] | None = None,
+        *,
+        variables: dict[str, Any] | None = None,
+        offline: bool = False,
     ) -> list[tuple[str, FlowValidationError | None]]:
-        """Validate the named flows, or every flow in ``flows_dir``."""
+        """Validate the named flows, or every flow in ``flows_dir``.
+
+        With ``offline``, also what ``validation.offline_problems`` finds (missing input
+        files, ``var()`` calls that ``variables`` leaves unset).
+        """
         paths = [self.resolve_flow(r) for r in refs] if refs else self.flow_paths()
         if not paths:
             raise UsageError(f"no flows found in {self.config.project.flows_dir}/")
@@ -113,6 +122,12 @@ class Project:
         for path in paths:
             try:
                 flow, _ = self.validate(path)
+                if offline:
+                    from qarion_etl.definitions.validation import offline_problems
+
+                    found = offline_problems(flow, self.config.root, variables)
+                    if found:
+                        raise FlowValidationError(flow.shown_path, found)
                 if flow.id in seen:
                     raise FlowValidationError(
                         flow.shown_path,
@@ -157,6 +172,27 @@ class Project:
         from qarion_etl.run.history import RunStore
 
         return RunStore(self.metadata_db(), self.config.metadata.namespace)
+
+    def secrets(self) -> list[str]:
+        """Every secret of the configuration (credentials, backend settings, URLs), longest first."""
+        from qarion_etl.masking import secrets_in
+
+        cfg = self.config
+        found = set(
+            secrets_in(dict(cfg.credentials))
+            + secrets_in(dict(cfg.xcom.backend_config))
+            + secrets_in([cfg.engine.url, cfg.metadata.url])
+        )
+        return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret of the configuration replaced by ``***``."""
+        if self._secrets is None:
+            self._secrets = self.secrets()
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
 
     def close(self) -> None:
         backend, self._xcom_backend = self._xcom_backend, None

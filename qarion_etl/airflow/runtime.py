@@ -84,7 +84,10 @@ def run_task(
         raise AirflowFailException(str(exc)) from None
     outcome = result.tasks[0]
     if outcome.status != TaskStatus.SUCCESS:
-        raise AirflowException(f"task '{task_id}' {outcome.status}: {outcome.error}")
+        message = f"task '{task_id}' {outcome.status}: {outcome.error}"
+        if outcome.not_retried:  # Airflow's retries cannot mend it either
+            raise AirflowFailException(f"{message}\n  not retried: {outcome.not_retried}")
+        raise AirflowException(message)
     return outcome.result
 
 
@@ -118,5 +121,20 @@ class _LogReporter:
         else:
             log.error("qarion-etl: task %s %s: %s", outcome.task_id, outcome.status, outcome.error)
 
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        share = "" if fraction is None else f", {fraction:.0%} of the file"
+        log.info(
+            "qarion-etl: task %s: %s rows%s, %.0f rows/s",
+            task_id,
+            f"{rows:,}",
+            share,
+            rows_per_second,
+        )
+
     def run_finished(self, result: RunResult) -> None:
-        log.info("qarion-etl: results in %s", result.results_path)
+        log.info("qarion-etl: results in %s, log in %s", result.results_path, result.log_path)
+
+    def event(self, record: dict[str, Any]) -> None:
+        pass

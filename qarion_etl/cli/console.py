@@ -1,11 +1,15 @@
 """Run output: the reporters of ``qarion-etl run`` (rich only for the live view).
 
-- ``RichReporter``: a live task table on a terminal, then a summary table.
+- ``RichReporter``: a live task table on a terminal (rows, share of the file read and rows
+  per second of a long load), then the errors and a summary line.
 - ``PlainReporter``: one "N of M task … OK in 0.12s" line per task (not a terminal, or
-  ``NO_COLOR``), then a summary line.
-- ``JsonReporter``: plain lines on stderr and one JSON document on stdout at the end.
+  ``NO_COLOR``), a progress line at most every 10 s of a long task, then a summary line.
+- ``EventReporter`` (``--log-format json``): one JSON object per event on stderr instead
+  of the human view.
 
-Everything human goes to stderr; stdout carries only ``--json`` documents.
+``-q`` shows only errors and the summary, ``-v`` also every statement with its timing.
+After a failed or interrupted run a line gives the command that resumes it. Everything
+human goes to stderr; stdout carries only the ``--json`` summary.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def _detail(o: TaskOutcome) -> str:
     if o.duration_seconds is not None and o.status in (SUCCESS, FAILED, INTERRUPTED):
         parts.append(f"in {o.duration_seconds:.2f}s")
     if o.rows is not None and o.status == SUCCESS:
-        parts.append(f"({o.rows} row{'s' if o.rows != 1 else ''})")
+        parts.append(f"({o.rows:,} row{'s' if o.rows != 1 else ''})")
     if o.tries > 1:
         parts.append(f"after {o.tries} tries")
     return " ".join(parts)
@@ -68,12 +72,43 @@ def summary_line(result: RunResult) -> str:
     )
 
 
-class PlainReporter:
-    """Line-per-event output on stderr."""
+def progress_text(rows: int, fraction: float | None, rows_per_second: float) -> str:
+    """``1,234,567 rows, 25% of the file, 120,000 rows/s``."""
+    text = f"{rows:,} row{'s' if rows != 1 else ''}"
+    if fraction is not None:
+        text += f", {fraction:.0%} of the file"
+    return text + f", {rows_per_second:,.0f} rows/s"
 
-    def __init__(self, stream: Any = None) -> None:
+
+def resume_hint(result: RunResult) -> str | None:
+    """The command that resumes a failed or interrupted run."""
+    if result.ok or result.dry_run or result.status == "running":
+        return None
+    return f"Resume with: qarion-etl run {result.flow_id} --resume {result.dag_run_id}"
+
+
+def _one_line(sql: str, limit: int = 300) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class PlainReporter:
+    """Line-per-event output on stderr.
+
+    Args:
+        verbosity: ``-1`` errors and the summary only (``-q``), ``1`` also every statement
+            with its timing (``-v``).
+        summary_json: also print the run summary as one JSON document on stdout (``--json``).
+    """
+
+    PROGRESS_EVERY = 10.0  # seconds between progress lines of one task
+
+    def __init__(self, stream: Any = None, verbosity: int = 0, summary_json: bool = False) -> None:
         self.stream = stream or sys.stderr
         self.width = 30
+        self.verbosity = verbosity
+        self.summary_json = summary_json
+        self._last_progress: dict[str, float] = {}
 
     def _out(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -83,51 +118,116 @@ class PlainReporter:
     ) -> None:
         self.width = max([len(t) for t in task_ids] + [10]) + 2
         n = len(task_ids)
-        self._out(
-            f"Running {flow_id}: {n} task{'s' if n != 1 else ''} (run {dag_run_id}, batch {batch_id})"
-        )
+        if self.verbosity >= 0:
+            self._out(
+                f"Running {flow_id}: {n} task{'s' if n != 1 else ''} (run {dag_run_id}, batch {batch_id})"
+            )
 
     def task_started(self, task_id: str, try_number: int) -> None:
-        pass
+        self._last_progress[task_id] = time.monotonic()
 
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
-        self._out(
-            f"  retrying {task_id} (try {try_number} failed: {error.splitlines()[0]}) in {delay:g}s"
-        )
+        if self.verbosity >= 0:
+            self._out(
+                f"  retrying {task_id} (try {try_number} failed: {error.splitlines()[0]}) in {delay:g}s"
+            )
+
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        now = time.monotonic()
+        if self.verbosity < 0 or now - self._last_progress.get(task_id, 0.0) < self.PROGRESS_EVERY:
+            return
+        self._last_progress[task_id] = now
+        self._out(f"  {task_id}: {progress_text(rows, fraction, rows_per_second)}")
 
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
+        failed = outcome.status == FAILED
+        if self.verbosity < 0 and not failed:
+            return
         name = f"{outcome.task_id} ".ljust(self.width, ".")
         label = _paint(_LABEL.get(outcome.status, outcome.status.upper()), outcome.status)
         self._out(f"{index} of {total} {name} {label} {_detail(outcome)}".rstrip())
-        if outcome.status == FAILED and outcome.error:
+        if failed and outcome.error:
             for line in outcome.error.splitlines():
                 self._out(f"    {line}")
+
+    def event(self, record: dict[str, Any]) -> None:
+        if self.verbosity > 0 and record["event"] == "statement":
+            seconds = record.get("duration_seconds", 0.0)
+            failed = " FAILED" if record.get("error") else ""
+            self._out(
+                f"    {record.get('task_id', '')}: {seconds:.3f}s{failed} {_one_line(record['sql'])}"
+            )
 
     def run_finished(self, result: RunResult) -> None:
         self._out(_paint(summary_line(result), SUCCESS if result.ok else FAILED))
         if result.results_path:
             self._out(f"Results: {result.results_path}")
+        hint = resume_hint(result)
+        if hint:
+            self._out(hint)
+        self._summary(result)
+
+    def _summary(self, result: RunResult) -> None:
+        if self.summary_json:
+            sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+            sys.stdout.flush()
 
 
 class JsonReporter(PlainReporter):
     """Plain lines on stderr, and the run summary as one JSON document on stdout."""
 
+    def __init__(self, stream: Any = None, verbosity: int = 0) -> None:
+        super().__init__(stream, verbosity, summary_json=True)
+
+
+class EventReporter(PlainReporter):
+    """``--log-format json``: every event of the run as one JSON object per line on stderr.
+
+    Statements (``event: statement``) only with ``-v``; with ``-q`` only errors and the
+    end of the run.
+    """
+
+    def run_started(
+        self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
+    ) -> None:
+        pass
+
+    def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
+        pass
+
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        pass
+
+    def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
+        pass
+
+    def event(self, record: dict[str, Any]) -> None:
+        name = record["event"]
+        if name == "statement" and self.verbosity <= 0:
+            return
+        if self.verbosity < 0 and record["level"] not in ("error", "warning") and name != "run_end":
+            return
+        self._out(json.dumps(record, default=str, ensure_ascii=False))
+
     def run_finished(self, result: RunResult) -> None:
-        super().run_finished(result)
-        sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
-        sys.stdout.flush()
+        self._summary(result)
 
 
 class RichReporter(PlainReporter):
     """A live table of task states on a terminal."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, verbosity: int = 0, summary_json: bool = False) -> None:
+        super().__init__(verbosity=verbosity, summary_json=summary_json)
         from rich.console import Console
 
         self.console = Console(stderr=True)
         self.states: dict[str, tuple[str, str]] = {}
         self.started: dict[str, float] = {}
+        self.progress: dict[str, str] = {}
         self.live: Any = None
         self.total = 0
         self.done = 0
@@ -152,6 +252,8 @@ class RichReporter(PlainReporter):
         for tid, (state, detail) in self.states.items():
             if state == TaskStatus.RUNNING:
                 detail = f"{time.perf_counter() - self.started.get(tid, time.perf_counter()):.1f}s"
+                if tid in self.progress:
+                    detail += f"  {self.progress[tid]}"
             table.add_row(tid, f"[{styles.get(state, 'white')}]{state}[/]", detail)
         table.caption = f"{self.done} of {self.total} done"
         return table
@@ -160,8 +262,11 @@ class RichReporter(PlainReporter):
         self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
     ) -> None:
         from rich.live import Live
+        from rich.markup import escape
 
-        self.console.print(f"[bold]Running {flow_id}[/] (run {dag_run_id}, batch {batch_id})")
+        self.console.print(
+            f"[bold]Running {escape(flow_id)}[/] (run {escape(dag_run_id)}, batch {batch_id})"
+        )
         self.total = len(task_ids)
         self.states = {t: ("queued", "") for t in task_ids}
         self.live = Live(
@@ -176,27 +281,66 @@ class RichReporter(PlainReporter):
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
         self.states[task_id] = ("retrying", error.splitlines()[0][:60])
 
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        self.progress[task_id] = progress_text(rows, fraction, rows_per_second)
+
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
         self.done = index
+        self.progress.pop(outcome.task_id, None)
         self.states[outcome.task_id] = (outcome.status, _detail(outcome))
 
+    def event(self, record: dict[str, Any]) -> None:
+        if self.verbosity > 0 and record["event"] == "statement":
+            seconds = record.get("duration_seconds", 0.0)
+            failed = " FAILED" if record.get("error") else ""
+            self.console.print(
+                f"    {record.get('task_id', '')}: {seconds:.3f}s{failed} {_one_line(record['sql'])}",
+                markup=False,
+                highlight=False,
+            )
+
     def run_finished(self, result: RunResult) -> None:
+        from rich.markup import escape
+
+        # The last frame shows how every task ended (an interrupted one too).
+        for o in result.tasks:
+            if o.task_id in self.states:
+                self.states[o.task_id] = (o.status, _detail(o))
         if self.live is not None:
+            self.live.refresh()
             self.live.stop()
         for o in result.tasks:
             if o.status == FAILED and o.error:
-                self.console.print(f"[red]{o.task_id}[/]: {o.error}", markup=True, highlight=False)
+                self.console.print(
+                    f"[red]{escape(o.task_id)}[/]: {escape(o.error)}", highlight=False
+                )
         self.console.print(
-            summary_line(result), style="green" if result.ok else "red", highlight=False
+            summary_line(result),
+            style="green" if result.ok else "red",
+            highlight=False,
+            markup=False,
         )
         if result.results_path:
-            self.console.print(f"Results: {result.results_path}", highlight=False)
+            self.console.print(f"Results: {result.results_path}", highlight=False, markup=False)
+        hint = resume_hint(result)
+        if hint:
+            self.console.print(hint, highlight=False, markup=False)
+        self._summary(result)
 
 
-def make_reporter(json_out: bool = False) -> PlainReporter:
-    """The reporter for this terminal: JSON, rich live view, or plain lines."""
-    if json_out:
-        return JsonReporter()
-    if sys.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
-        return RichReporter()
-    return PlainReporter()
+def make_reporter(
+    json_out: bool = False, *, log_format: str = "text", verbosity: int = 0
+) -> PlainReporter:
+    """The reporter for this terminal: JSON events, the rich live view, or plain lines."""
+    if log_format == "json":
+        return EventReporter(verbosity=verbosity, summary_json=json_out)
+    if (
+        verbosity >= 0
+        and sys.stderr.isatty()
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM") != "dumb"
+    ):
+        return RichReporter(verbosity=verbosity, summary_json=json_out)
+    return PlainReporter(verbosity=verbosity, summary_json=json_out)

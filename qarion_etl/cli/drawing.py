@@ -29,10 +29,10 @@ def render_text(graph: TaskGraph, flow: Flow) -> str:
 def render_mermaid(graph: TaskGraph, flow: Flow) -> str:
     lines = ["flowchart LR"]
     for tid in topological_order(graph, flow):
-        lines.append(f'    {_node(tid)}["{tid} ({flow.task(tid).type})"]')
+        lines.append(f'    {node_name(tid)}["{tid} ({flow.task(tid).type})"]')
     for a, b, data in graph.edges(data=True):
         arrow = "-.->" if data.get("reason") == "dataset" else "-->"
-        lines.append(f"    {_node(a)} {arrow} {_node(b)}")
+        lines.append(f"    {node_name(a)} {arrow} {node_name(b)}")
     return "\n".join(lines)
 
 
@@ -47,5 +47,6 @@ def render_dot(graph: TaskGraph, flow: Flow) -> str:
     return "\n".join(lines)
 
 
-def _node(task_id: str) -> str:
+def node_name(task_id: str) -> str:
+    """The mermaid node name of a task."""
     return "t_" + "".join(c if c.isalnum() else "_" for c in task_id)

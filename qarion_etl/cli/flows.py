@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from qarion_etl.cli import output
-from qarion_etl.cli.state import get_project
+from qarion_etl.cli.state import get_project, get_state
 from qarion_etl.errors import UsageError
 
 
@@ -15,10 +15,22 @@ def validate(
         None, metavar="[FLOW]...", help="Flow files or ids (default: every flow in flows_dir)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    var: list[str] = typer.Option(
+        None, "--var", help="Template variable NAME=VALUE the runs will get; repeatable."
+    ),
+    vars_file: str = typer.Option(
+        None, "--vars-file", help="JSON or TOML file of template variables."
+    ),
 ) -> None:
-    """Check flows offline: schema, DAG, SQL templates and xcom_pull targets."""
+    """Check flows offline: schema, DAG, SQL templates, xcom_pull targets, input files and
+    var() calls that neither a default nor --var/--vars-file sets."""
+    from qarion_etl.cli.params import load_vars_file, parse_pairs
+
+    variables = load_vars_file(vars_file) if vars_file else {}
+    variables.update(parse_pairs(var or [], "--var"))
     project = get_project(ctx)
-    results = project.validate_all(flows or None)
+    get_state(ctx).json_stdout = json_out
+    results = project.validate_all(flows or None, variables=variables, offline=True)
     failed = [err for _, err in results if err is not None]
     if json_out:
         output.emit_json(
@@ -49,6 +61,13 @@ def validate(
                     output.error(problem.format(err.path))
         total = len(results)
         output.info(f"{total - len(failed)} of {total} flow{'s' if total != 1 else ''} valid")
+    from qarion_etl.cli import github
+
+    if github.enabled():
+        import sys
+
+        for err in failed:
+            github.annotate_error(err, stream=sys.stderr if json_out else sys.stdout)
     if failed:
         raise typer.Exit(2)
 

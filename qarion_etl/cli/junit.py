@@ -40,11 +40,18 @@ def write_junit(result: RunResult, path: str | Path) -> None:
                 "time": f"{task.duration_seconds or 0:.3f}",
             },
         )
+        if task.sql_path or task.attempts:
+            case_props = ET.SubElement(case, "properties")
+            if task.sql_path:
+                ET.SubElement(case_props, "property", {"name": "sql_path", "value": task.sql_path})
+            ET.SubElement(case_props, "property", {"name": "tries", "value": str(task.tries)})
         if task.status in (FAILED, INTERRUPTED):
             node = ET.SubElement(
                 case, "failure", {"message": (task.error or task.status).splitlines()[0]}
             )
-            node.text = task.error or task.status
+            node.text = task.error or task.status  # the whole error, the SQL file named
+            if task.sql_path:
+                ET.SubElement(case, "system-out").text = f"SQL that ran: {task.sql_path}"
         elif task.status in (SKIPPED, NOT_RUN):
             ET.SubElement(case, "skipped", {"message": task.error or task.status})
     root = ET.Element("testsuites")

@@ -19,29 +19,22 @@ from typer.core import TyperGroup
 from qarion_etl import __version__
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_state
-from qarion_etl.errors import QarionError
+from qarion_etl.errors import QarionError, TaskFailed
 
 
 def _scrub(text: str, ctx: typer.Context) -> str:
-    state = ctx.obj
-    project = getattr(state, "_project", None)
-    if project is None:
-        return text
-    from qarion_etl.masking import secrets_in
+    project = getattr(ctx.obj, "_project", None)
+    return text if project is None else str(project.scrub(text))
 
-    cfg = project.config
-    for secret in sorted(
-        set(
-            secrets_in(dict(cfg.credentials))
-            + secrets_in(dict(cfg.xcom.backend_config))
-            + secrets_in([cfg.engine.url, cfg.metadata.url])
-        ),
-        key=len,
-        reverse=True,
-    ):
-        if len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+
+class _Scrubbed:
+    """An error's location, problems and text (without the location), secrets masked."""
+
+    def __init__(self, exc: QarionError, ctx: typer.Context) -> None:
+        self.path, self.line = exc.path, exc.line
+        self.problems = getattr(exc, "problems", None)
+        where = f"{exc.path}:{exc.line}: " if exc.line else f"{exc.path}: "
+        self.message = _scrub(str(exc).removeprefix(where) if exc.path else str(exc), ctx)
 
 
 class QarionGroup(TyperGroup):
@@ -51,9 +44,16 @@ class QarionGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except QarionError as exc:
-            if get_state(ctx).debug:
+            state = get_state(ctx)
+            if state.debug:
                 traceback.print_exc()
             output.error(_scrub(str(exc), ctx))
+            if not isinstance(exc, TaskFailed):  # a run annotates its failed tasks itself
+                from qarion_etl.cli import github
+
+                if github.enabled():
+                    stream = sys.stderr if state.json_stdout else sys.stdout
+                    github.annotate_error(_Scrubbed(exc, ctx), stream=stream)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             output.error("interrupted")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from qarion_etl.cli import output
-from qarion_etl.cli.state import get_project
+from qarion_etl.cli.state import get_project, get_state
 
 
 def run(
@@ -54,14 +54,32 @@ def run(
         None, "--junit-xml", help="Also write a JUnit XML report to this file."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        metavar="text|json",
+        help="json: one JSON object per event on stderr instead of the human view.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and the summary."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also every statement with its timing."
+    ),
 ) -> None:
-    """Run a flow: ingest, transform and push results to XCom, in dependency order."""
+    """Run a flow: ingest, transform and push results to XCom, in dependency order.
+
+    Every run writes .qarion/runs/<run id>/run.log and, per task, the SQL each try ran
+    (<task>.sql). --resume latest resumes the newest run of the flow.
+    """
     from qarion_etl.cli.console import make_reporter
     from qarion_etl.cli.params import load_vars_file, parse_pairs
-    from qarion_etl.errors import TaskFailed
+    from qarion_etl.errors import TaskFailed, UsageError
     from qarion_etl.run.model import RunOptions, TaskStatus
     from qarion_etl.run.runner import FlowRunner
 
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format {log_format!r}: use text or json")
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose cannot be used together")
     variables = load_vars_file(vars_file) if vars_file else {}
     variables.update(parse_pairs(var or [], "--var"))
     options = RunOptions(
@@ -78,7 +96,10 @@ def run(
         dry_run=dry_run,
     )
     project = get_project(ctx)
-    reporter = make_reporter(json_out)
+    get_state(ctx).json_stdout = json_out
+    reporter = make_reporter(
+        json_out, log_format=log_format, verbosity=-1 if quiet else 1 if verbose else 0
+    )
     result = FlowRunner(project, reporter).run(flow, options)
     if dry_run:
         if json_out:
@@ -92,10 +113,27 @@ def run(
         from qarion_etl.cli.junit import write_junit
 
         write_junit(result, junit_xml)
+    from qarion_etl.cli import github
+
+    if github.enabled():
+        import sys
+
+        spec, graph = project.validate(flow)
+        github.annotate_failures(result, spec, stream=sys.stderr if json_out else sys.stdout)
+        github.write_summary(result, spec, graph)
     failed = result.first_failure()
+    if failed is not None and failed.exception is not None and get_state(ctx).debug:
+        import traceback
+
+        # The task's own traceback, down to the driver's exception it was raised from.
+        traceback.print_exception(failed.exception)
     if failed is not None:
-        error = TaskFailed(failed.task_id, failed.error or "failed")
-        error.exit_code = failed.exit_code or error.exit_code  # 3: a store was unreachable
+        exit_code = failed.exit_code or TaskFailed.exit_code  # 3: a store was unreachable
+        if log_format == "json":
+            raise typer.Exit(exit_code)  # the events said it all, as JSON
+        # The whole error is above, under the task; the last line names it again.
+        error = TaskFailed(failed.task_id, (failed.error or "failed").splitlines()[0])
+        error.exit_code = exit_code
         raise error
     if not result.ok:
         raise TaskFailed(

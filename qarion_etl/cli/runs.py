@@ -59,7 +59,9 @@ def list_runs(
 @app.command("show")
 def show_run(
     ctx: typer.Context,
-    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The dag_run_id."),
+    run_id: str = typer.Argument(
+        ..., metavar="RUN_ID", help="The dag_run_id, or 'latest' for the newest run."
+    ),
     flow: str = typer.Option(
         None, "--flow", help="The run's flow (when several flows have a run with this id)."
     ),
@@ -69,10 +71,17 @@ def show_run(
     from qarion_etl.errors import UsageError, clip
 
     store = _store(ctx)
+    if run_id == "latest":
+        newest = store.list_runs(flow, limit=1)
+        if not newest:
+            raise UsageError("no runs yet" + (f" of flow '{clip(flow)}'" if flow else ""))
+        run_id, flow = newest[0].dag_run_id, newest[0].flow_id
     run = store.get_run(run_id, flow)
     if run is None:
         raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
     tis = store.task_instances(run.flow_id, run_id)
+    kept = store.tries(run.flow_id, run_id)
+    attempts = {t.task_id: _attempts(t, kept.get(t.task_id, [])) for t in tis}
     if json_out:
         output.emit_json(
             {
@@ -92,6 +101,7 @@ def show_run(
                         "rows": t.rows,
                         "xcom_keys": t.xcom_keys,
                         "error": t.error,
+                        "attempts": attempts[t.task_id],
                     }
                     for t in tis
                 ],
@@ -113,6 +123,34 @@ def show_run(
         for t in tis
     ]
     output.emit(_table(("TASK", "STATUS", "TRIES", "ROWS", "ERROR"), rows))
+    failed = [
+        (t.task_id, a)
+        for t in tis
+        for a in attempts[t.task_id]
+        if a["status"] != "success" and a["try_number"] != t.try_number
+    ]
+    if failed:
+        output.emit("\nearlier tries:")
+        for task_id, a in failed:
+            first = (a["error"] or a["status"]).splitlines()[0][:100]
+            output.emit(f"  {task_id} try {a['try_number']} {a['status']}: {first}")
+
+
+def _attempts(ti: Any, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every try of a task instance: the failed ones kept, then the last one."""
+    out = [a for a in kept if a["try_number"] != ti.try_number]
+    last = next((a for a in kept if a["try_number"] == ti.try_number), None)
+    out.append(
+        last
+        or {
+            "try_number": ti.try_number,
+            "status": ti.status,
+            "started_at": ti.started_at,
+            "ended_at": ti.ended_at,
+            "error": ti.error,
+        }
+    )
+    return out
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> str:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 class AppState:
     config_path: str | None = None
     debug: bool = False
+    #: The command prints a JSON document on stdout (workflow commands then go to stderr).
+    json_stdout: bool = False
     _project: Project | None = field(default=None, repr=False)
 
     def project(self) -> Project:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qarion_etl.db.statements import StatementLog, run_recorded
+
 if TYPE_CHECKING:
     from qarion_etl.db.dialects import Dialect
 
@@ -46,6 +48,7 @@ class Connection(Protocol):
     """One connection to one database."""
 
     dialect: Dialect
+    statement_log: StatementLog | None
 
     def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> Result:
         """Run one statement (``?`` or ``%s`` placeholders as the dialect says)."""
@@ -203,7 +206,17 @@ class DriverConnection:
     def cancel(self) -> None:
         cancel(self.dialect, self._raw)
 
+    #: Set by ``DatabaseService.connect``: where this connection reports its statements.
+    statement_log: StatementLog | None = None
+
     def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> DriverResult:
+        log = self.statement_log
+        if log is not None and log.sink is not None:
+            result: DriverResult = run_recorded(log, sql, params, lambda: self._exec(sql, params))
+            return result
+        return self._exec(sql, params)
+
+    def _exec(self, sql: str, params: Sequence[Any] | None) -> DriverResult:
         if self.dialect.connection_is_cursor:  # DuckDB: the connection is its own cursor
             if params:
                 self._raw.execute(sql, params)
@@ -223,6 +236,13 @@ class DriverConnection:
 
     def _plain(self, sql: str) -> None:
         """Run a statement with no rows to read (``BEGIN``, ``COMMIT``) on a reused cursor."""
+        log = self.statement_log
+        if log is not None and log.sink is not None:
+            run_recorded(log, sql, None, lambda: self._plain_now(sql))
+            return
+        self._plain_now(sql)
+
+    def _plain_now(self, sql: str) -> None:
         if self.dialect.connection_is_cursor:
             self._raw.execute(sql)
             return

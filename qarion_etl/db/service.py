@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from qarion_etl.db.native import NativeSource
 from qarion_etl.db.sqlalchemy_source import SqlAlchemySource, create_engine
+from qarion_etl.db.statements import StatementLog
 from qarion_etl.db.urls import native_target, resolve_url
-from qarion_etl.errors import QarionError, StoreUnavailable
+from qarion_etl.errors import SqlError, StoreUnavailable
 from qarion_etl.masking import mask_url
 
 T = TypeVar("T")
@@ -94,6 +95,8 @@ class DatabaseService:
         self, engine: Engine | str, *, root: Path | None = None, what: str = "database"
     ) -> None:
         self.what = what
+        #: Statements run on this database's connections, for the thread recording them.
+        self.statements = StatementLog()
         self._source: ConnectionSource
         if isinstance(engine, str):
             url = resolve_url(str(engine), root)
@@ -173,6 +176,7 @@ class DatabaseService:
             conn = self._source.connect()
         except self._source.connect_errors() as exc:
             raise self.unavailable(exc) from exc
+        conn.statement_log = self.statements
         with conn:
             yield conn
 
@@ -209,16 +213,25 @@ class DatabaseService:
 
     @contextmanager
     def errors(self, sql: str | None = None) -> Iterator[None]:
-        """Turn a database error inside the block into a ``QarionError`` with a short message."""
+        """Turn a database error inside the block into an ``SqlError`` (``db.errors``).
+
+        It keeps the driver's whole message, its kind (which decides whether another try
+        can pass) and, with ``sql`` (the statement the block runs), the line it is about.
+        """
+        from qarion_etl.db.errors import sql_error
+
         try:
             yield
+        except SqlError:
+            raise
         except Exception as exc:
-            if self._source.connection_lost(exc):
-                raise QarionError(
-                    f"lost the {self.what} connection: {describe_db_error(exc)}"
-                ) from exc
-            if self._source.is_database_error(exc):
-                raise QarionError(describe_db_error(exc, sql)) from exc
+            lost = self._source.connection_lost(exc)
+            if lost or self._source.is_database_error(exc):
+                error = sql_error(exc, self.dialect, sql, self.what)
+                if lost and error.kind == "other":
+                    error.kind = "lost_connection"
+                    error.message = f"lost the {self.what} connection: {error.message}"
+                raise error from exc
             raise
 
     def connection_errors(self) -> tuple[type[BaseException], ...]:

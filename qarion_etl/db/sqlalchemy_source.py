@@ -26,6 +26,7 @@ from qarion_etl.db.connection import (
     set_autocommit,
 )
 from qarion_etl.db.dialects import GENERIC, Dialect, dialect_of_url, known_dialect
+from qarion_etl.db.statements import StatementLog, run_recorded
 from qarion_etl.db.urls import resolve_url
 from qarion_etl.errors import StoreUnavailable
 from qarion_etl.masking import mask_url
@@ -108,7 +109,17 @@ class SqlAlchemyConnection:
     def cancel(self) -> None:
         cancel(self.dialect, self.raw)
 
+    #: Set by ``DatabaseService.connect``: where this connection reports its statements.
+    statement_log: StatementLog | None = None
+
     def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        log = self.statement_log
+        if log is not None and log.sink is not None:
+            result: Result = run_recorded(log, sql, params, lambda: self._exec(sql, params))
+            return result
+        return self._exec(sql, params)
+
+    def _exec(self, sql: str, params: Sequence[Any] | None) -> Result:
         if params:
             return self.sa.exec_driver_sql(sql, tuple(params))
         return self.sa.exec_driver_sql(sql)

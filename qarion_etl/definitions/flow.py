@@ -7,6 +7,7 @@ template checks in ``validation.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,12 @@ from types import MappingProxyType
 from typing import Any
 
 from qarion_etl.errors import shown_path
+
+#: The values of a task's ``retry_on``.
+RETRY_ON = ("transient", "any")
+
+#: ``sql = …`` in a flow file: group 1 is a multi-line string's opening quotes.
+_SQL_KEY = re.compile(r"""^\s*"?sql"?\s*=\s*("{3}|'{3})?(.*)$""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,8 @@ class TaskSpec:
     retries: int = 0
     retry_delay_seconds: float = 0.0
     retry_exponential_backoff: bool = False
+    #: ``transient``: retry only errors another try can pass; ``any``: retry every error.
+    retry_on: str = "transient"
     do_xcom_push: bool = True
     timeout_seconds: float | None = None
     line: int | None = None
@@ -88,3 +97,35 @@ class Flow:
     @property
     def shown_path(self) -> str:
         return shown_path(self.path)
+
+    def sql_line(self, task: TaskSpec, template_line: int = 1) -> int | None:
+        """The line of this file that holds line ``template_line`` of ``task``'s ``sql``.
+
+        The ``sql =`` line itself for a one-line string (or for the first line of a
+        multi-line string written on it), the lines below it for a multi-line string that
+        starts on the next line.
+        """
+        if task.line is None or not self.text:
+            return task.line
+        lines = self.text.splitlines()
+        for i in range(task.line - 1, len(lines)):
+            if i > task.line - 1 and lines[i].strip().startswith("[[tasks]]"):
+                break
+            m = _SQL_KEY.match(lines[i])
+            if m:
+                starts_below = bool(m.group(1)) and not m.group(2).strip()
+                return i + 1 + template_line - (0 if starts_below else 1)
+        return task.line
+
+    def config_line(self, task: TaskSpec, key: str) -> int | None:
+        """The line of ``key = …`` in ``task``'s tables (``[tasks.config]`` …), else the task's."""
+        if task.line is None or not self.text:
+            return task.line
+        pattern = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""")
+        lines = self.text.splitlines()
+        for i in range(task.line - 1, len(lines)):
+            if i > task.line - 1 and lines[i].strip().startswith("[[tasks]]"):
+                break
+            if pattern.match(lines[i]):
+                return i + 1
+        return task.line

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.definitions.flow import ColumnSpec, Flow, InputSpec, TaskSpec
+from qarion_etl.definitions.flow import RETRY_ON, ColumnSpec, Flow, InputSpec, TaskSpec
 from qarion_etl.definitions.task_types import (
     PROCESSING_TYPES,
     PROPERTY_KEYS,
@@ -48,6 +48,7 @@ TASK_KEYS = {
     "retries",
     "retry_delay_seconds",
     "retry_exponential_backoff",
+    "retry_on",
     "do_xcom_push",
     "timeout_seconds",
 }
@@ -310,6 +311,15 @@ class FlowParser:
         )
         if timeout is not None and timeout <= 0:
             self.problem("'timeout_seconds' must be positive", kl("timeout_seconds"), task_id)
+        retry_on = self._typed(raw, "retry_on", str, "transient", kl("retry_on"), task_id)
+        if retry_on not in RETRY_ON:
+            self.problem(
+                f"'retry_on' must be one of {', '.join(map(repr, RETRY_ON))}, got {_show(retry_on)}"
+                f"{did_you_mean(str(retry_on), RETRY_ON)}",
+                kl("retry_on"),
+                task_id,
+            )
+            retry_on = "transient"
         return TaskSpec(
             id=task_id,
             type=str(ttype),
@@ -334,6 +344,7 @@ class FlowParser:
                 kl("retry_exponential_backoff"),
                 task_id,
             ),
+            retry_on=retry_on,
             do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
             timeout_seconds=float(timeout) if timeout is not None else None,
             line=line,

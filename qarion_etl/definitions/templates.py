@@ -111,3 +111,27 @@ def find_pulls(tree: nodes.Template) -> Iterator[PullRef]:
             isinstance(kwargs["flow_id"], nodes.Const) and kwargs["flow_id"].value is None
         )
         yield PullRef(task_ids, key, other, "default" in kwargs, call.lineno)
+
+
+@dataclass(frozen=True, slots=True)
+class VarRef:
+    """One ``var('name')`` call found in a template."""
+
+    name: str | None  # None when not a constant
+    has_default: bool
+    lineno: int
+
+
+def find_vars(tree: nodes.Template) -> Iterator[VarRef]:
+    """Every ``var(...)`` call: the variable's name and whether it has a default."""
+    from jinja2 import nodes
+
+    for call in tree.find_all(nodes.Call):
+        if not (isinstance(call.node, nodes.Name) and call.node.name == "var"):
+            continue
+        first = call.args[0] if call.args else None
+        name = (
+            first.value if isinstance(first, nodes.Const) and isinstance(first.value, str) else None
+        )
+        has_default = len(call.args) > 1 or any(kw.key == "default" for kw in call.kwargs)
+        yield VarRef(name, has_default, call.lineno)

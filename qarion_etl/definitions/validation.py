@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
 from qarion_etl.definitions.task_types import task_type
-from qarion_etl.definitions.templates import find_pulls, parse_template
+from qarion_etl.definitions.templates import find_pulls, find_vars, parse_template
 from qarion_etl.errors import FlowValidationError, Problem, did_you_mean
-
-
-def _sql_line(flow: Flow, task: TaskSpec) -> tuple[int | None, bool]:
-    """The file line of the task's ``sql =`` and whether the string starts on the next line."""
-    if task.line is None or not flow.text:
-        return task.line, False
-    lines = flow.text.splitlines()
-    pattern = re.compile(r'^\s*"?sql"?\s*=\s*(""")?(.*)$')
-    for i in range(task.line - 1, len(lines)):
-        if i > task.line - 1 and lines[i].strip().startswith("[[tasks]]"):
-            break
-        m = pattern.match(lines[i])
-        if m:
-            return i + 1, bool(m.group(1)) and not m.group(2).strip()
-    return task.line, False
-
 
 #: Names every SQL template can use (``source_dataset``/``target_dataset`` when the task has them).
 CONTEXT_NAMES = (
@@ -67,12 +53,9 @@ def template_problems(
         sql = task.config.get("sql")
         if kind is None or not kind.has_sql or not isinstance(sql, str):
             continue
-        sql_line, starts_below = _sql_line(flow, task)
 
-        def at(lineno: int, _l: int | None = sql_line, _s: bool = starts_below) -> int | None:
-            if _l is None:
-                return None
-            return _l + lineno if _s else _l + lineno - 1
+        def at(lineno: int, _task: TaskSpec = task) -> int | None:
+            return flow.sql_line(_task, lineno)
 
         try:
             tree = parse_template(sql)
@@ -145,3 +128,54 @@ def validate_flow(flow: Flow, *, xcom_enabled: bool = True) -> TaskGraph:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None
     return graph
+
+
+def offline_problems(
+    flow: Flow, root: Path, variables: Mapping[str, Any] | None = None
+) -> list[Problem]:
+    """What ``qarion-etl validate`` also finds, which a run finds only when it gets there.
+
+    An input file that does not exist, and a ``var('name')`` without a default that
+    ``variables`` (the ``--var``/``--vars-file`` given to ``validate``) does not set. Not
+    part of ``validate_flow``: a run checks its input files when it loads them, and a DAG
+    file parsed by Airflow on a scheduler without the data must not fail.
+    """
+    import jinja2
+
+    given = variables or {}
+    problems: list[Problem] = []
+    for task in flow.tasks:
+        kind = task_type(task.type)
+        raw_path = task.config.get("path")
+        if task.type == "ingestion" and isinstance(raw_path, str) and "{" not in raw_path:
+            path = Path(raw_path).expanduser()
+            path = path if path.is_absolute() else root / path
+            if not path.is_file():
+                what = "is a folder" if path.is_dir() else "does not exist"
+                problems.append(
+                    Problem(
+                        f"input file {raw_path!r} {what} (looked for {path})",
+                        flow.config_line(task, "path"),
+                        task.id,
+                    )
+                )
+        sql = task.config.get("sql")
+        if kind is None or not kind.has_sql or not isinstance(sql, str):
+            continue
+        try:
+            tree = parse_template(sql)
+        except jinja2.TemplateSyntaxError:
+            continue  # template_problems reports it
+        for ref in find_vars(tree):
+            if ref.name is None or ref.has_default or ref.name in given:
+                continue
+            problems.append(
+                Problem(
+                    f"var('{ref.name}') has no default and is not set: give "
+                    f"--var {ref.name}=… (or --vars-file) to validate and run, or "
+                    f"var('{ref.name}', default=…)",
+                    flow.sql_line(task, ref.lineno),
+                    task.id,
+                )
+            )
+    return problems

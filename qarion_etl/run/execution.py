@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import Interrupted, StoreUnavailable, UsageError, clip
+from qarion_etl.errors import Interrupted, StoreUnavailable, UsageError, clip, shown_path
 from qarion_etl.run.history import RunStore, TaskInstanceRecord, write_results
+from qarion_etl.run.logs import RunLog, TrySql, run_folder, safe_name
 from qarion_etl.run.model import (
     RunOptions,
     RunResult,
@@ -31,11 +33,14 @@ from qarion_etl.run.model import (
 from qarion_etl.run.owner import owner_alive
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.reporting import Reporter
+from qarion_etl.run.retry import not_retried
 from qarion_etl.run.scheduling import schedule
 from qarion_etl.tasks import get_task_class
 from qarion_etl.tasks.base import TaskContext
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from qarion_etl.db.service import DatabaseService
     from qarion_etl.definitions.flow import Flow, TaskSpec
     from qarion_etl.definitions.graph import TaskGraph
@@ -73,6 +78,7 @@ class RunExecution:
             t: TaskOutcome(t) for t in flow.task_ids if t in selected
         }
         self.clear_first: set[str] = set()
+        self.try_base: dict[str, int] = {}  # task id -> tries it had in this run before
         self.active: dict[str, TaskContext] = {}  # task id -> the context of its running try
         self.run_for_task: dict[str, str] = {}
         # Set by execute(): the run's identity, its stores and the SQLite write lock.
@@ -84,6 +90,8 @@ class RunExecution:
         self.db: DatabaseService | None = None
         self.xcom: XComService | None = None
         self.write_lock: threading.Lock | None = None
+        self.log: RunLog | None = None
+        self.folder = Path()  # .qarion/runs/<dag_run_id>/
 
     # --- setup ---------------------------------------------------------------------
     def _prepare(self, store: RunStore) -> None:
@@ -137,6 +145,8 @@ class RunExecution:
                             ti.ended_at,
                         )
             self.clear_first = {t for t in self.outcomes if t in prior or opts.task}
+            if not opts.orchestrated:  # the orchestrator counts its own tries
+                self.try_base = {t: prior[t].try_number for t in self.outcomes if t in prior}
             self.run_for_task = {
                 t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
             }
@@ -162,6 +172,9 @@ class RunExecution:
         db.check()
         self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
         self._prepare(self.store)
+        self.folder = run_folder(project.config.state_dir, self.dag_run_id)
+        self.log = RunLog(self.folder, self.flow.id, self.dag_run_id, self.reporter, project.scrub)
+        self.reporter = self.log
         self.write_lock = threading.Lock() if db.dialect.single_writer else None
         todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
@@ -248,15 +261,17 @@ class RunExecution:
         full: dict[str, Any] = {}
         pushed = False
         retries = 0 if self.opts.orchestrated else spec.retries  # the orchestrator retries
+        base = self.try_base.get(tid, 0) + self.opts.try_number - 1
         for attempt in range(1, retries + 2):
-            o.tries = attempt + self.opts.try_number - 1
-            self.reporter.task_started(tid, attempt)
+            o.tries = base + attempt
+            self.reporter.task_started(tid, o.tries)
+            sql = self._sql_file(tid, o.tries)
+            o.sql_path = str(sql.path)
+            began, error = now_iso(), None
             timer = None
             if spec.timeout_seconds:
                 ctx.deadline = time.monotonic() + spec.timeout_seconds
-                timer = threading.Timer(spec.timeout_seconds, ctx.interrupt)
-                timer.daemon = True
-                timer.start()
+                timer = _Watchdog(spec.timeout_seconds, ctx.interrupt)
             try:
                 if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
                     # Every value of the task in this run, whatever batch it carries (a
@@ -264,15 +279,19 @@ class RunExecution:
                     self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
                 ctx.check_cancel()
                 if result is None:
-                    result = get_task_class(spec.type)(spec).execute(ctx)
+                    assert self.db is not None
+                    with self.db.statements.recording(sql):
+                        result = get_task_class(spec.type)(spec).execute(ctx)
                     full = self._full_result(result, t0)
                 # The work is done (and written); a failed push is retried on its own, so a
                 # store outage never makes an INCREMENTAL task append its batch twice.
                 o.xcom_keys = self._push(spec, full)
-                o.error, o.exit_code, pushed = None, None, True
+                o.error, o.exit_code, o.exception, pushed = None, None, None, True
+                o.not_retried = None
                 break
             except (Interrupted, KeyboardInterrupt) as exc:
                 o.status, o.error = INTERRUPTED, "interrupted"
+                o.attempts.append(_attempt(o.tries, INTERRUPTED, began, "interrupted"))
                 self._close(o, t0)
                 if isinstance(exc, KeyboardInterrupt):
                     raise
@@ -280,35 +299,70 @@ class RunExecution:
             except Exception as exc:  # a task failure of any kind
                 if self.cancel.is_set() and not self.opts.fail_fast:
                     o.status, o.error = INTERRUPTED, "interrupted"
+                    o.attempts.append(_attempt(o.tries, INTERRUPTED, began, "interrupted"))
                     self._close(o, t0)
                     return o
+                o.exception = exc
                 o.error = error_text(exc)
                 if result is not None:
                     o.error = f"pushing the result to XCom failed: {o.error}"
                 o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None
                 if ctx.timed_out():
+                    # The driver's own words for it ("Interrupted!") say less than this.
+                    line = self.flow.config_line(spec, "timeout_seconds")
+                    where = f"{self.flow.shown_path}:{line}: " if line else ""
                     o.error = (
-                        f"timed out after {spec.timeout_seconds:g}s (timeout_seconds): {o.error}"
+                        f"{where}task '{tid}': timed out after {spec.timeout_seconds:g}s"
+                        " (timeout_seconds)"
                     )
-                if attempt > retries or self.cancel.is_set():
+                if sql.statements:
+                    o.error += f"\n  SQL that ran: {shown_path(sql.path)}"
+                why = o.not_retried = not_retried(exc, spec)
+                if why is not None and attempt <= retries:
+                    o.error += f"\n  not retried: {why}"
+                error = o.error
+                o.attempts.append(_attempt(o.tries, FAILED, began, error))
+                if why is not None or attempt > retries or self.cancel.is_set():
                     break
                 delay = spec.retry_delay_seconds * (
                     2 ** (attempt - 1) if spec.retry_exponential_backoff else 1
                 )
-                self.reporter.task_retrying(tid, attempt, o.error, delay)
+                self.reporter.task_retrying(tid, o.tries, o.error, delay)
                 if self.cancel.wait(delay):
                     break
             finally:
+                sql.close()
                 if timer is not None:
-                    timer.cancel()
+                    timer.stop()
         if result is None or not pushed:
             o.status = FAILED
             self._close(o, t0)
             return o
         o.status, o.result = SUCCESS, full
+        o.attempts.append(_attempt(o.tries, SUCCESS, began, None))
         o.rows = result.get("rows_loaded", result.get("rows_written"))
         self._close(o, t0)
         return o
+
+    def _sql_file(self, tid: str, try_number: int) -> TrySql:
+        """The SQL file of one try (``-v`` hears of each statement as it ends)."""
+        log = self.log
+
+        def heard(sql: str, seconds: float, error: BaseException | None) -> None:
+            if log is not None:
+                log.emit(
+                    "statement",
+                    "debug",
+                    tid,
+                    sql=sql,
+                    duration_seconds=round(seconds, 6),
+                    error=None if error is None else str(error).splitlines()[0][:300],
+                )
+
+        header = (
+            f"flow {self.flow.id}, run {self.dag_run_id}, task {tid}, try {try_number}, {now_iso()}"
+        )
+        return TrySql(self.folder / f"{safe_name(tid)}.sql", header, self.project.scrub, heard)
 
     def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
         # The task already keeps its own fields over same-named result columns.
@@ -324,6 +378,10 @@ class RunExecution:
         o.ended_at = now_iso()
         o.duration_seconds = round(time.perf_counter() - t0, 4)
         self._record(o, o.status)
+        # The task instance keeps the last try; the run history keeps each one that failed.
+        for attempt in o.attempts:
+            if attempt["status"] != SUCCESS:
+                self.store.record_try(self.flow.id, self.dag_run_id, o.task_id, attempt)
 
     def _record(self, o: TaskOutcome, status: TaskStatus) -> None:
         record = TaskInstanceRecord.of(o, self.dag_run_id, self.flow.id, self.batch_id, status)
@@ -353,6 +411,8 @@ class RunExecution:
             if o.status in (SKIPPED, NOT_RUN):
                 o.ended_at = o.ended_at or now_iso()
                 self._record(o, o.status)
+        if self.log is not None:
+            result.log_path = str(self.log.path)
         result.results_path = write_results(result, self.project.config.state_dir / "runs")
         if self.opts.orchestrated:  # one task of many processes: the run is settled from all
             self.store.settle_run(self.flow.id, result.dag_run_id, self.flow.task_ids)
@@ -365,3 +425,42 @@ class RunExecution:
                 {"counts": result.counts(), "duration_seconds": result.duration_seconds},
             )
         self.reporter.run_finished(result)
+
+
+def _attempt(try_number: int, status: str, started_at: str, error: str | None) -> dict[str, Any]:
+    """One try of a task, as the run history and the results file keep it."""
+    return {
+        "try_number": try_number,
+        "status": str(status),
+        "started_at": started_at,
+        "ended_at": now_iso(),
+        "error": error,
+    }
+
+
+class _Watchdog:
+    """Interrupts a try once its timeout has passed, and again until the try ends.
+
+    A single interrupt can fall between two statements (while a connection opens, or
+    before the statement starts), where the driver ignores it; repeating it every
+    ``REPEAT`` seconds makes sure the statement that then runs is stopped too.
+    """
+
+    REPEAT = 0.25
+
+    def __init__(self, seconds: float, interrupt: Callable[[], None]) -> None:
+        self._done = threading.Event()
+        self._interrupt = interrupt
+        self._thread = threading.Thread(target=self._watch, args=(seconds,), daemon=True)
+        self._thread.start()
+
+    def _watch(self, seconds: float) -> None:
+        if self._done.wait(seconds):
+            return
+        while True:
+            self._interrupt()
+            if self._done.wait(self.REPEAT):
+                return
+
+    def stop(self) -> None:
+        self._done.set()

@@ -28,7 +28,7 @@ from typing import Any
 
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.errors import UsageError
-from qarion_etl.run.history_schema import run_tables, upgrade_first_layout
+from qarion_etl.run.history_schema import run_tables, tries_table, upgrade_first_layout
 from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus, now_iso
 from qarion_etl.run.owner import current_owner, owner_alive
 
@@ -95,6 +95,8 @@ class RunStore:
     def __init__(self, db: DatabaseService, namespace: str = "qarion") -> None:
         self.db = db
         self.specs = run_tables(namespace)
+        self.tries_spec = tries_table(namespace)
+        self._tries = db.quote(self.tries_spec.name)
         runs, tis, batches = (db.quote(t.name) for t in self.specs)
         q = db.quote
         self._runs, self._tis, self._batches = runs, tis, batches
@@ -106,14 +108,14 @@ class RunStore:
         """Create the tables if they do not exist (safe to call from several processes)."""
         if not self._created:
             upgrade_first_layout(self.db, self.specs)  # before: it frees the old index names
-            self.db.create_tables(list(self.specs))
+            self.db.create_tables([*self.specs, self.tries_spec])
             self._created = True
 
     def drop_tables(self) -> None:
         """Drop the three tables (for tests and tools that clean up after themselves)."""
         self.create_tables()  # a first-layout database is upgraded (nothing is left behind)
         with self.db.begin() as conn:
-            for t in self.specs:
+            for t in (*self.specs, self.tries_spec):
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.db.quote(t.name)}")
         self._created = False
 
@@ -335,6 +337,59 @@ class RunStore:
                 conn.exec_driver_sql(sql, values)
 
         self.db.retry_conflicts(write)
+
+    def record_try(
+        self, flow_id: str, dag_run_id: str, task_id: str, attempt: dict[str, Any]
+    ) -> None:
+        """Keep one try that did not succeed (``try_number``, ``status``, times, ``error``)."""
+        q = self.db.quote
+        cols = (
+            "flow_id",
+            "dag_run_id",
+            "task_id",
+            "try_number",
+            "status",
+            "started_at",
+            "ended_at",
+            "error",
+        )
+        insert = f"INSERT INTO {self._tries} ({', '.join(q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+        key = ", ".join(q(c) for c in cols[:4])
+        sql = self.db.sql(self.db.dialect.upsert(insert, key, [q(c) for c in cols[4:]]))
+        values = (
+            flow_id, dag_run_id, task_id, int(attempt["try_number"]), str(attempt["status"]),
+            attempt.get("started_at"), attempt.get("ended_at"), attempt.get("error"),
+        )  # fmt: skip
+
+        def write() -> None:
+            with self.db.begin() as conn:
+                conn.exec_driver_sql(sql, values)
+
+        self.db.retry_conflicts(write)
+
+    def tries(self, flow_id: str, dag_run_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The kept tries of each task of a run (see ``record_try``), by task, in order."""
+        self.create_tables()
+        q = self.db.quote
+        sql = (
+            f"SELECT {q('task_id')}, {q('try_number')}, {q('status')}, {q('started_at')}, "
+            f"{q('ended_at')}, {q('error')} FROM {self._tries} WHERE {q('flow_id')} = ? "
+            f"AND {q('dag_run_id')} = ? ORDER BY {q('task_id')}, {q('try_number')}"
+        )
+        with self.db.connect() as conn:
+            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, dag_run_id)).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for task_id, number, status, started, ended, error in rows:
+            out.setdefault(str(task_id), []).append(
+                {
+                    "try_number": int(number),
+                    "status": str(status),
+                    "started_at": started,
+                    "ended_at": ended,
+                    "error": error,
+                }
+            )
+        return out
 
     def task_instances(self, flow_id: str, dag_run_id: str) -> list[TaskInstanceRecord]:
         self.create_tables()

@@ -89,3 +89,25 @@ def upgrade_first_layout(
                 f"INSERT INTO {q(t.name)} ({cols}) SELECT {cols} FROM {q(t.name + _OLD)}"
             )
             conn.exec_driver_sql(f"DROP TABLE {q(t.name + _OLD)}")
+
+
+def tries_table(namespace: str) -> TableSpec:
+    """``<namespace>_task_tries``: every try of a task that did not succeed, with its error.
+
+    A task instance holds the last try; this table keeps the failed and interrupted ones
+    before it, so a retried or resumed task still shows why its earlier tries failed.
+    """
+    ident = f"str:{_ID}"
+    return TableSpec(
+        f"{namespace}_task_tries",
+        (
+            Column("flow_id", ident, primary_key=True),
+            Column("dag_run_id", ident, primary_key=True),
+            Column("task_id", ident, primary_key=True),
+            Column("try_number", "int", primary_key=True),
+            Column("status", "str:20", nullable=False),
+            Column("started_at", "str:40"),
+            Column("ended_at", "str:40"),
+            Column("error", "text"),
+        ),
+    )

@@ -7,10 +7,11 @@ equal to (and are stored as) their plain names.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from qarion_etl.errors import QarionError
@@ -76,9 +77,21 @@ class TaskOutcome:
     result: dict[str, Any] | None = None
     error: str | None = None
     exit_code: int | None = None  # 3 when the last try failed because a store was unreachable
+    #: Why the last error cannot pass on another try (``run.retry``), if it cannot.
+    not_retried: str | None = None
+    #: ``.qarion/runs/<dag_run_id>/<task_id>.sql``: the statements of every try.
+    sql_path: str | None = None
+    #: Every try of this run: ``try_number``, ``status``, ``started_at``, ``ended_at``, ``error``.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: The exception of the last failed try (for ``--debug``; not serialised).
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "exception"
+        }
 
 
 @dataclass
@@ -94,6 +107,8 @@ class RunResult:
     duration_seconds: float | None = None
     tasks: list[TaskOutcome] = field(default_factory=list)
     results_path: str | None = None
+    #: ``.qarion/runs/<dag_run_id>/run.log``.
+    log_path: str | None = None
     dry_run: bool = False
 
     @property
@@ -110,7 +125,8 @@ class RunResult:
         return next((t for t in self.tasks if t.status == TaskStatus.FAILED), None)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}
+        data["tasks"] = [t.as_dict() for t in self.tasks]
         data["counts"] = self.counts()
         return data
 

@@ -212,18 +212,30 @@ def render_sql(source: str, context: dict[str, Any], dialect: Dialect) -> str:
         env = _ENVS[dialect.name] = make_environment(_quoting_filters(dialect))
     try:
         return str(env.from_string(source).render(context))
-    except TemplateError:
+    except TemplateError as exc:
+        exc.line = exc.line or _template_line(exc)
         raise
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"SQL template syntax error: {exc.message}", line=exc.lineno) from exc
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"SQL template: {exc.message}",
+            line=_template_line(exc),
             hint="names available: xcom_pull, ti, var, source_dataset, target_dataset, "
             "batch_id, dag_run_id, flow_id, ds",
         ) from exc
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"SQL template: {exc}") from exc
+        raise TemplateError(f"SQL template: {exc}", line=_template_line(exc)) from exc
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error raised while rendering came from (Jinja's own frames)."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def render_task(
@@ -292,9 +304,15 @@ def render_task_sql(
         variables=variables,
         resolver=resolver,
     )
-    return render_sql(
-        source if source is not None else str(spec.config["sql"]), context, db.dialect
-    )
+    own = str(spec.config.get("sql", ""))
+    try:
+        return render_sql(source if source is not None else own, context, db.dialect)
+    except TemplateError as exc:
+        if exc.path is None and (source is None or source == own):
+            # Point at the line of the flow file, as validation does.
+            exc.path, exc.line = flow.shown_path, flow.sql_line(spec, exc.line or 1)
+        exc.task_id = exc.task_id or spec.id
+        raise
 
 
 def task_renderer(

@@ -9,7 +9,7 @@ that worker threads never interleave its output.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from qarion_etl.run.model import RunResult, TaskOutcome
 
@@ -28,11 +28,19 @@ class Reporter(Protocol):
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
         """Try ``try_number`` failed with ``error``; the next one starts after ``delay`` s."""
 
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        """A long task got on: ``rows`` so far, ``fraction`` of its input read (if known)."""
+
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
         """``outcome`` is final; it is the ``index``-th of ``total`` to finish."""
 
     def run_finished(self, result: RunResult) -> None:
         """The run is over (any status)."""
+
+    def event(self, record: dict[str, Any]) -> None:
+        """Every event of the run as a structured record (``run.logs``), statements included."""
 
 
 class NullReporter:
@@ -49,10 +57,18 @@ class NullReporter:
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
         pass
 
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        pass
+
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
         pass
 
     def run_finished(self, result: RunResult) -> None:
+        pass
+
+    def event(self, record: dict[str, Any]) -> None:
         pass
 
 
@@ -77,6 +93,12 @@ class SerialReporter:
         with self.lock:
             self.inner.task_retrying(task_id, try_number, error, delay)
 
+    def task_progress(
+        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+    ) -> None:
+        with self.lock:
+            self.inner.task_progress(task_id, rows, fraction, rows_per_second)
+
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
         with self.lock:
             self.inner.task_finished(outcome, index, total)
@@ -84,3 +106,7 @@ class SerialReporter:
     def run_finished(self, result: RunResult) -> None:
         with self.lock:
             self.inner.run_finished(result)
+
+    def event(self, record: dict[str, Any]) -> None:
+        with self.lock:
+            self.inner.event(record)

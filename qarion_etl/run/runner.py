@@ -8,6 +8,7 @@ field). ``FlowRunner.render`` renders one task's SQL without running anything.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,11 @@ class FlowRunner:
                     f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters"
                 )
         flow, graph = self.project.validate(flow_ref)
+        if opts.resume == "latest":
+            newest = self.project.run_store().list_runs(flow.id, limit=1)
+            if not newest:
+                raise UsageError(f"--resume latest: flow '{flow.id}' has no runs yet")
+            opts = replace(opts, resume=newest[0].dag_run_id)
         order = topological_order(graph, flow)
         if opts.task:
             if opts.task not in graph:

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from qarion_etl.db.materialize import INCREMENTAL, staged_write
+from qarion_etl.errors import SqlError
 from qarion_etl.tasks.base import BaseTask, TaskContext
 
 #: Result fields the runner owns; a one-row column with one of these names is not copied.
@@ -29,7 +30,21 @@ class TransformationTask(BaseTask):
     """Run ``config.sql`` (a SELECT) and write its rows to ``target_dataset_id``."""
 
     def execute(self, ctx: TaskContext) -> dict[str, Any]:
-        sql = ctx.render(str(self.spec.config["sql"])).strip().rstrip(";").strip()
+        template = str(self.spec.config["sql"])
+        rendered = ctx.render(template)
+        sql = rendered.strip().rstrip(";").strip()
+        try:
+            return self._run(ctx, sql)
+        except SqlError as exc:
+            # The line of the rendered SQL the driver points at, found in the flow file.
+            lead = rendered[: len(rendered) - len(rendered.lstrip())].count("\n")
+            at = None if exc.statement_line is None else exc.statement_line + lead
+            exc.path = ctx.flow.shown_path
+            exc.line = ctx.flow.sql_line(self.spec, _template_line(template, rendered, at) or 1)
+            exc.task_id = self.spec.id
+            raise
+
+    def _run(self, ctx: TaskContext, sql: str) -> dict[str, Any]:
         target = self.spec.target_dataset_id
         if target is None:
             return self._execute_only(ctx, sql)
@@ -56,7 +71,12 @@ class TransformationTask(BaseTask):
         return result
 
     def _execute_only(self, ctx: TaskContext, sql: str) -> dict[str, Any]:
-        with ctx.writing(), ctx.db.errors(sql), ctx.db.begin() as conn:
+        with (
+            ctx.writing(),
+            ctx.db.errors(sql),
+            ctx.db.begin() as conn,
+            ctx.interruptible(conn),
+        ):
             res = conn.exec_driver_sql(sql)
             result: dict[str, Any] = {"target_dataset": None}
             if res.returns_rows:
@@ -69,6 +89,24 @@ class TransformationTask(BaseTask):
             else:
                 result["rows_written"] = max(res.rowcount, 0)
         return result
+
+
+def _template_line(template: str, rendered: str, line: int | None) -> int | None:
+    """The line of ``template`` that rendered as line ``line`` of ``rendered``.
+
+    The same line when rendering kept the number of lines (pulls and names fill in their
+    line); else the one template line whose text is that line's, if there is one.
+    """
+    if line is None:
+        return None
+    t_lines, r_lines = template.splitlines(), rendered.splitlines()
+    if len(t_lines) == len(r_lines):
+        return line if 1 <= line <= len(t_lines) else None
+    if not 1 <= line <= len(r_lines):
+        return None
+    text = r_lines[line - 1].strip()
+    hits = [i for i, t in enumerate(t_lines, start=1) if t.strip() == text and text]
+    return hits[0] if len(hits) == 1 else None
 
 
 def row_fields(columns: list[str], row: Any) -> dict[str, Any]:

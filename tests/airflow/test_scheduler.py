@@ -56,6 +56,7 @@ type = "transformation"
 dependencies = ["load"]
 retries = 1
 retry_delay_seconds = 8
+retry_on = "any"  # a missing table is no transient error: retry it all the same
 [tasks.config]
 sql = 'SELECT COUNT(*) AS opened FROM "{ns}"."gate"'
 """

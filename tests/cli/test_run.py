@@ -187,6 +187,7 @@ def test_retries_clear_the_tasks_xcoms_before_each_try(project: Path) -> None:
         type = "transformation"
         retries = 2
         retry_delay_seconds = 0
+        retry_on = "any"
         [tasks.config]
         sql = "SELECT * FROM no_such_table"
     """,
@@ -385,7 +386,7 @@ def test_interrupt_marks_run_and_leaves_no_half_written_table(
             if task_id == "filter_high_value":
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(console, "make_reporter", lambda json_out=False: Interrupting())
+    monkeypatch.setattr(console, "make_reporter", lambda *args, **kwargs: Interrupting())
     result = run_cli(project, "data_pipeline", "--run-id", "ri", "--max-workers", "1")
     assert result.exit_code == 130
     assert results_file(project, "ri")["status"] == "interrupted"
@@ -522,7 +523,7 @@ def test_timeout_cancels_a_running_postgresql_statement(tmp_path: Path, pg_url: 
         result = run_cli(project, "slow")
         took = time.monotonic() - started
         assert result.exit_code == 1
-        assert "timed out after 1s" in result.stderr and "cancel" in result.stderr.lower()
+        assert "timed out after 1s (timeout_seconds)" in result.stderr
         assert took < 15, took
         assert "slept" not in table_names(pg_url, ns)
     finally:

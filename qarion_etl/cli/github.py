@@ -1,0 +1,130 @@
+"""GitHub Actions: error annotations and a Markdown run summary (``GITHUB_ACTIONS=true``).
+
+Under GitHub Actions every validation problem and every task error is also printed as an
+``::error file=…,line=…::…`` workflow command, so it shows on the line of the flow file
+in the pull request, and each run appends a summary (a table of its tasks, the error, a
+mermaid graph coloured by status) to the file ``$GITHUB_STEP_SUMMARY`` names.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qarion_etl.definitions.flow import Flow
+    from qarion_etl.definitions.graph import TaskGraph
+    from qarion_etl.run.model import RunResult
+
+
+def enabled() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotate(
+    message: str,
+    *,
+    path: str | None = None,
+    line: int | None = None,
+    title: str = "qarion-etl",
+    stream: Any = None,
+) -> None:
+    """Print one ``::error`` workflow command (on stdout, where the runner reads them)."""
+    props = [f"title={_prop(title)}"]
+    if path:
+        props.insert(0, f"file={_prop(path)}")
+        if line:
+            props.insert(1, f"line={line}")
+    out = stream or sys.stdout
+    print(f"::error {','.join(props)}::{_data(message)}", file=out, flush=True)
+
+
+def annotate_error(exc: Any, stream: Any = None) -> None:
+    """Annotate a ``QarionError``: each problem of a flow that does not validate, else it."""
+    problems = getattr(exc, "problems", None)
+    if problems:
+        for p in problems:
+            where = f"task '{p.task_id}': " if p.task_id else ""
+            annotate(f"{where}{p.message}", path=exc.path, line=p.line, stream=stream)
+        return
+    annotate(getattr(exc, "message", str(exc)), path=exc.path, line=exc.line, stream=stream)
+
+
+def annotate_failures(result: RunResult, flow: Flow, stream: Any = None) -> None:
+    """One annotation per failed task: where its error points, else the task's line."""
+    for o in result.tasks:
+        if o.status != "failed" or not o.error:
+            continue
+        exc = o.exception
+        path = getattr(exc, "path", None)
+        line = getattr(exc, "line", None)
+        message = o.error
+        if path and str(path).endswith(".toml"):
+            message = message.removeprefix(f"{path}:{line}: " if line else f"{path}: ")
+        else:
+            path, line = flow.shown_path, flow.task(o.task_id).line
+        title = f"qarion-etl: task {o.task_id}"
+        annotate(message, path=path, line=line, title=title, stream=stream)
+
+
+_STATUS_STYLE = {
+    "success": "fill:#d4edda,stroke:#28a745",
+    "failed": "fill:#f8d7da,stroke:#dc3545",
+    "skipped": "fill:#fff3cd,stroke:#ffc107",
+    "interrupted": "fill:#e2d9f3,stroke:#6f42c1",
+    "not_run": "fill:#eeeeee,stroke:#999999",
+    "kept": "fill:#d1ecf1,stroke:#17a2b8",
+}
+
+
+def summary_markdown(result: RunResult, flow: Flow, graph: TaskGraph) -> str:
+    """The run as Markdown: a headline, a table of tasks, the first error, a mermaid graph."""
+    from qarion_etl.cli.drawing import render_mermaid
+
+    icon = "✅" if result.ok else "❌"
+    lines = [
+        f"### {icon} qarion-etl: `{result.flow_id}` {str(result.status).upper()}",
+        "",
+        f"Run `{result.dag_run_id}`, batch {result.batch_id}, {result.duration_seconds or 0:.2f}s.",
+        "",
+        "| task | status | duration | rows |",
+        "|---|---|---:|---:|",
+    ]
+    for o in result.tasks:
+        duration = "" if o.duration_seconds is None else f"{o.duration_seconds:.2f}s"
+        rows = "" if o.rows is None else f"{o.rows:,}"
+        lines.append(f"| `{o.task_id}` | {o.status} | {duration} | {rows} |")
+    failed = result.first_failure()
+    if failed is not None and failed.error:
+        lines += ["", f"**`{failed.task_id}` failed:**", "", "```text", failed.error, "```"]
+    mermaid = render_mermaid(graph, flow).splitlines()
+    status = {o.task_id: str(o.status) for o in result.tasks}
+    for name, style in _STATUS_STYLE.items():
+        mermaid.append(f"    classDef {name} {style}")
+    from qarion_etl.cli.drawing import node_name
+
+    for tid, st in status.items():
+        mermaid.append(f"    class {node_name(tid)} {st}")
+    lines += ["", "```mermaid", *mermaid, "```", ""]
+    return "\n".join(lines)
+
+
+def write_summary(result: RunResult, flow: Flow, graph: TaskGraph) -> None:
+    """Append the run's summary to ``$GITHUB_STEP_SUMMARY`` (nothing when it is not set)."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(summary_markdown(result, flow, graph) + "\n")
+    except OSError as exc:
+        print(f"warning: cannot write GITHUB_STEP_SUMMARY ({target}): {exc}", file=sys.stderr)

@@ -1,0 +1,77 @@
+"""The statements a thread runs on one database, told to whoever records them.
+
+A ``DatabaseService`` has one ``StatementLog``; every connection it hands out reports each
+statement to it (``BEGIN`` and ``COMMIT`` included) before running it and when it ends.
+Nothing is recorded unless the current thread is inside ``log.recording(sink)``: the runner
+records each try of a task that way (the SQL file of the try, ``-v``), while XCom pulls,
+run history and other threads go unrecorded. Outside a recording the cost is one
+thread-local lookup per statement.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+
+class StatementSink(Protocol):
+    """Receives the statements of one recording."""
+
+    def started(self, sql: str, params: Sequence[Any] | None) -> None:
+        """``sql`` is about to run (``params``: its parameters, if any)."""
+
+    def finished(self, seconds: float, error: BaseException | None) -> None:
+        """The statement last started ended after ``seconds`` (with ``error`` if it failed)."""
+
+
+class StatementLog:
+    """Where a database's connections report their statements (per thread)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def sink(self) -> StatementSink | None:
+        """The current thread's recording, if any."""
+        return getattr(self._local, "sink", None)
+
+    @contextmanager
+    def recording(self, sink: StatementSink) -> Iterator[None]:
+        """Report the statements this thread runs inside the block to ``sink``."""
+        previous = self.sink
+        self._local.sink = sink
+        try:
+            yield
+        finally:
+            self._local.sink = previous
+
+    def note(self, text: str) -> None:
+        """Record work that is not one statement (a bulk load through the driver)."""
+        sink = self.sink
+        if sink is not None:
+            sink.started(f"-- {text}", None)
+            sink.finished(0.0, None)
+
+
+def run_recorded(
+    log: StatementLog | None,
+    sql: str,
+    params: Sequence[Any] | None,
+    run: Any,
+) -> Any:
+    """``run()`` (which executes ``sql``), reported to the thread's recording if there is one."""
+    sink = log.sink if log is not None else None
+    if sink is None:
+        return run()
+    sink.started(sql, params)
+    start = time.perf_counter()
+    try:
+        result = run()
+    except BaseException as exc:
+        sink.finished(time.perf_counter() - start, exc)
+        raise
+    sink.finished(time.perf_counter() - start, None)
+    return result
