@@ -28,6 +28,7 @@ from qarion_etl.errors import ConfigError, FlowValidationError, UsageError
 from qarion_etl.masking import secrets_in
 from qarion_etl.project import Project
 from qarion_etl.run.model import RunOptions, RunResult, TaskOutcome, TaskStatus
+from qarion_etl.run.reporting import progress_text
 from qarion_etl.run.runner import FlowRunner
 
 log = logging.getLogger("qarion_etl.airflow")
@@ -122,16 +123,9 @@ class _LogReporter:
             log.error("qarion-etl: task %s %s: %s", outcome.task_id, outcome.status, outcome.error)
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
-        share = "" if fraction is None else f", {fraction:.0%} of the file"
-        log.info(
-            "qarion-etl: task %s: %s rows%s, %.0f rows/s",
-            task_id,
-            f"{rows:,}",
-            share,
-            rows_per_second,
-        )
+        log.info("qarion-etl: task %s: %s", task_id, progress_text(rows, fraction, rows_per_second))
 
     def run_finished(self, result: RunResult) -> None:
         log.info("qarion-etl: results in %s, log in %s", result.results_path, result.log_path)

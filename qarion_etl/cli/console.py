@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
+from qarion_etl.run.reporting import progress_text
 
 SUCCESS, FAILED, SKIPPED = TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.SKIPPED
 KEPT, INTERRUPTED, NOT_RUN = TaskStatus.KEPT, TaskStatus.INTERRUPTED, TaskStatus.NOT_RUN
@@ -70,14 +71,6 @@ def summary_line(result: RunResult) -> str:
         f"Run {result.dag_run_id} (batch {result.batch_id}) {result.status.upper()}: {text} "
         f"in {result.duration_seconds or 0:.2f}s"
     )
-
-
-def progress_text(rows: int, fraction: float | None, rows_per_second: float) -> str:
-    """``1,234,567 rows, 25% of the file, 120,000 rows/s``."""
-    text = f"{rows:,} row{'s' if rows != 1 else ''}"
-    if fraction is not None:
-        text += f", {fraction:.0%} of the file"
-    return text + f", {rows_per_second:,.0f} rows/s"
 
 
 def resume_hint(result: RunResult) -> str | None:
@@ -133,7 +126,7 @@ class PlainReporter:
             )
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         now = time.monotonic()
         if self.verbosity < 0 or now - self._last_progress.get(task_id, 0.0) < self.PROGRESS_EVERY:
@@ -198,7 +191,7 @@ class EventReporter(PlainReporter):
         pass
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         pass
 
@@ -282,7 +275,7 @@ class RichReporter(PlainReporter):
         self.states[task_id] = ("retrying", error.splitlines()[0][:60])
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         self.progress[task_id] = progress_text(rows, fraction, rows_per_second)
 

@@ -299,6 +299,19 @@ class Dialect:
                 cur.close()
         return total
 
+    def load_statement(self, table: str, columns: Sequence[str]) -> str:
+        """The statement ``load_rows`` runs for each batch, as it reads in a SQL file."""
+        col_list = ", ".join(self.quote(c) for c in columns)
+        if self.bulk_load == "copy":
+            sql = f"COPY {table} ({col_list}) FROM STDIN"
+        elif self.insert_by_unnest:
+            sql = (
+                f"INSERT INTO {table} ({col_list}) SELECT {', '.join(['unnest(?)'] * len(columns))}"
+            )
+        else:
+            sql = f"INSERT INTO {table} ({col_list}) VALUES ({self.placeholders(len(columns))})"
+        return f"-- once per batch of rows:\n{sql}"
+
     def _insert_batch(
         self, cur: Any, table: str, columns: Sequence[str], batch: Sequence[tuple[Any, ...]]
     ) -> None:

@@ -26,6 +26,9 @@ class StatementSink(Protocol):
     def finished(self, seconds: float, error: BaseException | None) -> None:
         """The statement last started ended after ``seconds`` (with ``error`` if it failed)."""
 
+    def note(self, text: str) -> None:
+        """A remark on the work done (``3,000 rows loaded``), not a statement."""
+
 
 class StatementLog:
     """Where a database's connections report their statements (per thread)."""
@@ -52,8 +55,7 @@ class StatementLog:
         """Record work that is not one statement (a bulk load through the driver)."""
         sink = self.sink
         if sink is not None:
-            sink.started(f"-- {text}", None)
-            sink.finished(0.0, None)
+            sink.note(text)
 
 
 def run_recorded(

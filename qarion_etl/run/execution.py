@@ -248,6 +248,7 @@ class RunExecution:
             full_refresh=self.opts.full_refresh,
             cancel=self.cancel,
             write_lock=self.write_lock,
+            progress=_Progress(self.reporter, tid),
         )
         self.active[tid] = ctx
         try:
@@ -464,3 +465,26 @@ class _Watchdog:
 
     def stop(self) -> None:
         self._done.set()
+
+
+class _Progress:
+    """A task's progress callback: passes rows so far on to the reporter, once a second.
+
+    Rows per second count from the first report of the try (its first batch).
+    """
+
+    EVERY = 1.0
+
+    def __init__(self, reporter: Reporter, task_id: str) -> None:
+        self.reporter = reporter
+        self.task_id = task_id
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def __call__(self, rows: int | None, fraction: float | None) -> None:
+        now = time.monotonic()
+        if now - self.last < self.EVERY:
+            return
+        self.last = now
+        rate = None if rows is None else rows / max(now - self.started, 1e-6)
+        self.reporter.task_progress(self.task_id, rows, fraction, rate)

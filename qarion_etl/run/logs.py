@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,8 @@ from qarion_etl.run.reporting import Reporter
 
 log = logging.getLogger("qarion_etl.run")
 
+#: Seconds between two progress records of one task in run.log and the JSON log.
+PROGRESS_EVERY = 10.0
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS["error"] = logging.ERROR
 
@@ -73,6 +76,7 @@ class RunLog:
         self.inner = inner
         self.scrub = scrub
         self._lock = threading.Lock()
+        self._progress_at: dict[str, float] = {}  # task id -> when its progress was last logged
         self._file: IO[str] | None = None
         self._broken = False
 
@@ -137,16 +141,24 @@ class RunLog:
         self.inner.task_retrying(task_id, try_number, error, delay)
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
+    ) -> None:
+        now = time.monotonic()
+        if now - self._progress_at.get(task_id, 0.0) >= PROGRESS_EVERY:
+            self._progress_at[task_id] = now
+            self._emit_progress(task_id, rows, fraction, rows_per_second)
+        self.inner.task_progress(task_id, rows, fraction, rows_per_second)
+
+    def _emit_progress(
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         self.emit(
             "task_progress",
             task_id=task_id,
             rows=rows,
             fraction=None if fraction is None else round(fraction, 4),
-            rows_per_second=round(rows_per_second, 1),
+            rows_per_second=None if rows_per_second is None else round(rows_per_second, 1),
         )
-        self.inner.task_progress(task_id, rows, fraction, rows_per_second)
 
     def task_finished(self, outcome: TaskOutcome, index: int, total: int) -> None:
         failed = outcome.status == TaskStatus.FAILED
@@ -246,6 +258,13 @@ class TrySql:
                 self._file = None
         if self.on_statement is not None and not self._sql.startswith("--"):
             self.on_statement(self._sql, seconds, error)
+
+    def note(self, text: str) -> None:
+        if self._file is not None:
+            try:
+                self._file.write(f"-- {self.scrub(text)}\n")
+            except OSError:
+                self._file = None
 
     def close(self) -> None:
         if self._file is not None:

@@ -29,7 +29,7 @@ class Reporter(Protocol):
         """Try ``try_number`` failed with ``error``; the next one starts after ``delay`` s."""
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         """A long task got on: ``rows`` so far, ``fraction`` of its input read (if known)."""
 
@@ -58,7 +58,7 @@ class NullReporter:
         pass
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         pass
 
@@ -94,7 +94,7 @@ class SerialReporter:
             self.inner.task_retrying(task_id, try_number, error, delay)
 
     def task_progress(
-        self, task_id: str, rows: int, fraction: float | None, rows_per_second: float
+        self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
     ) -> None:
         with self.lock:
             self.inner.task_progress(task_id, rows, fraction, rows_per_second)
@@ -110,3 +110,18 @@ class SerialReporter:
     def event(self, record: dict[str, Any]) -> None:
         with self.lock:
             self.inner.event(record)
+
+
+def progress_text(rows: int | None, fraction: float | None, rows_per_second: float | None) -> str:
+    """``1,234,567 rows, 25% of the file, 120,000 rows/s``.
+
+    The engine that reads a file itself (DuckDB) tells only the share of it read so far.
+    """
+    parts = []
+    if rows is not None:
+        parts.append(f"{rows:,} row{'s' if rows != 1 else ''}")
+    if fraction is not None:
+        parts.append(f"{fraction:.0%} of the file")
+    if rows_per_second is not None:
+        parts.append(f"{rows_per_second:,.0f} rows/s")
+    return ", ".join(parts) or "working"

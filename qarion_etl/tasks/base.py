@@ -38,6 +38,9 @@ class TaskContext:
     write_lock: threading.Lock | None = None
     interrupters: dict[int, Callable[[], None]] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic() after which the try has timed out
+    #: Called with the rows so far and the share of the input read (either may be unknown)
+    #: while a long task works; the runner passes it on to the live view, at most once a second.
+    progress: Callable[[int | None, float | None], None] | None = None
 
     @property
     def namespace(self) -> str:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ from qarion_etl.tasks.rejects import RejectsWriter
 
 #: Rejected rows translated (and quarantined) per query of DuckDB's reject table.
 _PAGE = 10_000
+#: Seconds between two looks at DuckDB's progress while it reads a file.
+PROGRESS_POLL = 0.5
 
 
 class ReadAgain(Exception):
@@ -51,6 +55,7 @@ def engine_read(
     bad: BadRows,
     rejects: RejectsWriter | None,
     check_cancel: Callable[[], None],
+    progress: Callable[[int | None, float | None], None] | None = None,
 ) -> int:
     """Create and fill ``stage.table`` from ``source`` in DuckDB; returns the rows loaded.
 
@@ -65,7 +70,8 @@ def engine_read(
         f"FROM {source.duckdb_source(d, tables)}"
     )
     try:
-        conn.exec_driver_sql(sql)
+        with _watching(conn, progress):
+            conn.exec_driver_sql(sql)
     except Exception as exc:
         check_cancel()  # interrupted, not refused
         if not source.kind.reread_refused:
@@ -80,6 +86,42 @@ def engine_read(
             for name in tables:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {d.quote(name)}")
     return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
+
+
+@contextmanager
+def _watching(
+    conn: Connection, progress: Callable[[int | None, float | None], None] | None
+) -> Iterator[None]:
+    """While inside, tell ``progress`` DuckDB's estimate of the share of the file read.
+
+    DuckDB does not count rows while it reads a file; its query progress (kept only with
+    ``enable_progress_bar`` on, printed nowhere) is the share of the scan done.
+    """
+    if progress is None:
+        yield
+        return
+    raw = conn.raw
+    raw.execute("SET enable_progress_bar = true")
+    raw.execute("SET enable_progress_bar_print = false")
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(PROGRESS_POLL):
+            try:
+                share = raw.query_progress()
+            except Exception:  # the statement just ended
+                return
+            if share >= 0:
+                progress(None, min(share / 100, 1.0))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        raw.execute("SET enable_progress_bar = false")
 
 
 def first_line(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.materialize import Stage, publish_all, staged_write
+from qarion_etl.db.statements import run_recorded
 from qarion_etl.errors import IngestError
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
@@ -96,7 +97,7 @@ class IngestionTask(BaseTask):
             unique = False
             if engine_reads and db.dialect.bulk_load == "read_file":
                 rows = engine_read(
-                    conn, stage, source, ctx.batch_id, bad, rejects, ctx.check_cancel
+                    conn, stage, source, ctx.batch_id, bad, rejects, ctx.check_cancel, ctx.progress
                 )
             else:
                 rows, unique = _load_rows(ctx, conn, stage, source, bad, rejects, pk)
@@ -128,6 +129,8 @@ def _load_rows(
     reader = source.reader((ctx.batch_id,), bad=bad, as_text=dialect.typed_values_as_text)
     _create_table(conn, stage, reader)
     batches = _while_hopeful(reader.batches, bad, ctx.check_cancel)
+    if ctx.progress is not None:
+        batches = _reporting(batches, ctx.progress, reader)
     order = KeyOrder.of(reader.names, reader.types, pk)
     if order is not None:
         batches = order.watch(batches)
@@ -137,9 +140,19 @@ def _load_rows(
         if rejects is not None:
             rejects.write(bad.drain())
 
-    rows = dialect.load_rows(
-        conn.raw, stage.table, [*reader.names, "batch_id"], batches, after_batch=after_batch
+    columns = [*reader.names, "batch_id"]
+    rows = int(
+        run_recorded(
+            conn.statement_log,
+            dialect.load_statement(stage.table, columns),
+            None,
+            lambda: dialect.load_rows(
+                conn.raw, stage.table, columns, batches, after_batch=after_batch
+            ),
+        )
     )
+    if conn.statement_log is not None:
+        conn.statement_log.note(f"{rows:,} rows loaded into {stage.table}")
     return rows, order is not None and order.increasing
 
 
@@ -152,6 +165,19 @@ def _while_hopeful(
             check_cancel()
             continue
         yield batch
+
+
+def _reporting(
+    batches: Iterable[list[tuple[Any, ...]]],
+    progress: Callable[[int | None, float | None], None],
+    reader: Reader,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """``batches``, unchanged, telling ``progress`` the rows so far after each."""
+    rows = 0
+    for batch in batches:
+        yield batch
+        rows += len(batch)
+        progress(rows, None if reader.position is None else reader.position.fraction())
 
 
 def _create_table(conn: Connection, stage: Stage, reader: Reader) -> None:

@@ -42,6 +42,26 @@ class Reader:
     names: list[str]
     types: list[str]
     batches: Iterator[list[tuple[Any, ...]]] = field(default_factory=lambda: iter(()))
+    #: The share of the file read so far, where the reader can tell.
+    position: FilePosition | None = None
+
+
+class FilePosition:
+    """How far into its file an open reader is, as a share of the file's size."""
+
+    def __init__(self, path: Path) -> None:
+        self.size = max(path.stat().st_size, 1)
+        self.handle: Any = None  # the text handle being read; its binary buffer knows the offset
+
+    def fraction(self) -> float | None:
+        fh = self.handle
+        if fh is None:
+            return None
+        try:
+            offset: int = fh.buffer.tell()
+            return min(offset / self.size, 1.0)
+        except (ValueError, OSError, AttributeError):  # closed, or not a file
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +170,9 @@ def csv_rows(
         ColumnCheck(i, n, t, n in required, None if t == "string" else convs[t])
         for i, (n, t) in enumerate(zip(names, types, strict=True))
     ]
-    return Reader(
-        path, shown, names, types, _csv_batches(path, shown, opts, columns, extra, bad, with_line)
-    )
+    position = FilePosition(path)
+    batches = _csv_batches(path, shown, opts, columns, extra, bad, with_line, position)
+    return Reader(path, shown, names, types, batches, position)
 
 
 def _csv_batches(
@@ -163,10 +183,12 @@ def _csv_batches(
     extra: tuple[Any, ...],
     bad: BadRows,
     with_line: bool,
+    position: FilePosition,
 ) -> Iterator[list[tuple[Any, ...]]]:
     raw = RawLines(path, opts.encoding)
     try:
         with path.open(newline="", encoding=opts.encoding) as fh:
+            position.handle = fh
             reader = _csv_reader(fh, opts)
             if opts.header:
                 next(reader, None)
@@ -245,9 +267,12 @@ def jsonl_rows(
             )
         return out
 
+    position = FilePosition(path)
+
     def batches() -> Iterator[list[tuple[Any, ...]]]:
         batch: list[tuple[Any, ...]] = []
         with path.open(encoding=encoding) as fh:
+            position.handle = fh
             for lineno, text in enumerate(fh, 1):
                 if not text.strip():
                     continue
@@ -266,7 +291,7 @@ def jsonl_rows(
         if batch:
             yield batch
 
-    return Reader(path, shown, names, types, batches())
+    return Reader(path, shown, names, types, batches(), position)
 
 
 def parquet_rows(

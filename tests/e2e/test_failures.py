@@ -368,3 +368,83 @@ def test_github_actions_annotations_and_step_summary(tmp_path: Path) -> None:
         line.startswith("::error file=") and ",line=5," in line and "unknown task type" in line
         for line in validated.stdout.splitlines()
     ), validated.stdout
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_a_long_ingestion_reports_its_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """Rows so far (grouped), the share of the file read and rows per second; DuckDB reads
+    the file itself and tells only the share. Throttles are set to zero so a short load
+    reports too; the defaults are one report a second, one printed line every 10 s."""
+    from qarion_etl.cli.console import PlainReporter
+    from qarion_etl.run import execution, logs
+    from qarion_etl.tasks import engine_read
+
+    monkeypatch.setattr(engine_read, "PROGRESS_POLL", 0.002)
+    monkeypatch.setattr(execution._Progress, "EVERY", 0.0)
+    monkeypatch.setattr(PlainReporter, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(logs, "PROGRESS_EVERY", 0.0)
+    url = f"{engine}:///{tmp_path / ('w.' + engine)}"
+    project = make_project(tmp_path / "p", engine_url=url, example=False)
+    data = project / "data" / "many.csv"
+    data.parent.mkdir(exist_ok=True)
+    data.write_text("id,value\n" + "".join(f"{i},{i * 0.5}\n" for i in range(300_000)))
+    write_flow(
+        project,
+        "many",
+        """\
+        id = "many"
+        namespace = "m"
+        [[tasks]]
+        id = "load"
+        type = "ingestion"
+        target_dataset_id = "landed"
+        [tasks.config]
+        path = "data/many.csv"
+        format = "csv"
+        """,
+    )
+    done = cli("run", "many", "--run-id", "r1", project=project)
+    assert done.exit_code == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("  load: ")]
+    if engine == "duckdb":
+        assert lines, done.stderr
+        assert all(re.fullmatch(r"  load: \d+% of the file", ln) for ln in lines), lines
+    else:
+        assert lines, done.stderr
+        pattern = r"  load: \d{1,3}(,\d{3})* rows, \d+% of the file, [\d,]+ rows/s"
+        assert all(re.fullmatch(pattern, ln) for ln in lines), lines
+        assert "  load: 300,000 rows, 100% of the file" in done.stderr
+        log = (project / ".qarion" / "runs" / "r1" / "run.log").read_text()
+        assert "task_progress task=load rows=" in log
+    assert "OK" in done.stderr and "300,000 rows" in done.stderr
+
+
+#: The statement each engine's bulk load runs, as the SQL file of the load shows it.
+LOAD_STATEMENT = {
+    "duckdb": r"CREATE TABLE \S+ AS SELECT \*, CAST\(\d+ AS BIGINT\) AS batch_id FROM read_csv",
+    "sqlite": r"-- once per batch of rows:\nINSERT INTO \S+ \(.*\) VALUES \(\?",
+    "postgres": r"-- once per batch of rows:\nCOPY \S+ \(.*\) FROM STDIN",
+    "mariadb": r"-- once per batch of rows:\nINSERT INTO \S+ \(.*\) VALUES \(%s",
+}
+
+
+def test_the_sql_file_of_a_load_shows_the_bulk_statement_and_the_swap(
+    tmp_path: Path, engine_url: str
+) -> None:
+    ns = unique_name("ld")
+    project = make_project(tmp_path / "p", engine_url=engine_url, namespace=ns)
+    try:
+        done = cli("run", "data_pipeline", "--run-id", "r1", project=project)
+        assert done.exit_code == 0, done.stderr
+        results = json.loads((project / ".qarion" / "runs" / "r1.json").read_text())
+        load = next(t for t in results["tasks"] if "rows_loaded" in (t.get("result") or {}))
+        text = Path(load["sql_path"]).read_text()
+        assert re.search(LOAD_STATEMENT[_kind(engine_url)], text), text
+        if _kind(engine_url) != "duckdb":
+            assert re.search(r"-- \d[\d,]* rows loaded into ", text), text
+        assert "RENAME" in text.upper() or "INSERT INTO" in text.upper()
+    finally:
+        if not engine_url.startswith(("sqlite", "duckdb")):
+            drop_namespace(engine_url, ns)
