@@ -52,7 +52,7 @@ def ratio_line(
     ratio = ours / raw if raw else float("inf")
     verdict = ""
     if target is not None:
-        verdict = f"  target <= {target:.1f}x: {'met' if ratio <= target else 'MISSED'}"
+        verdict = f"  target <= {target:g}x: {'met' if ratio <= target else 'MISSED'}"
     return (
         f"{name:<48} ours {ours:9.3f} {unit}  raw {raw:9.3f} {unit}  ratio {ratio:5.2f}x{verdict}"
     )

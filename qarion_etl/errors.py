@@ -192,6 +192,10 @@ class IngestError(QarionError):
     """A row of an input file is wrong (fails its task)."""
 
 
+class InputMissing(IngestError):
+    """An ingestion's input file does not exist."""
+
+
 class SqlError(QarionError):
     """The database refused a statement: the driver's first line, and the rest of its text.
 

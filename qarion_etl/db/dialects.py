@@ -99,6 +99,9 @@ class Dialect:
     datetime_as_text: bool = False
     #: The unique-key check sorts and compares neighbours instead of grouping.
     sorted_unique_check: bool = False
+    #: Gather statistics on a freshly loaded table before the unique-key check: PostgreSQL
+    #: plans a hash aggregate for 200 groups on a table it knows nothing of, and spills.
+    analyze_before_key_check: bool = False
     #: pysqlite opens a transaction only before DML: a SQLAlchemy ``begin()`` must also
     #: send ``begin_statement`` so DDL belongs to the transaction.
     driver_begins_lazily: bool = False
@@ -411,6 +414,7 @@ _POSTGRESQL = Dialect(
     transactional_ddl=True,
     paramstyle="format",
     bulk_load="copy",
+    analyze_before_key_check=True,
     locking_read=" FOR UPDATE",
     cancel_method="cancel",
     autocommit_style="attribute",

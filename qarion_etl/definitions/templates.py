@@ -73,6 +73,11 @@ def _not_rendered(value: Any) -> str:
     raise AssertionError("templates are only parsed here, never rendered")
 
 
+def is_plain(source: str) -> bool:
+    """Whether ``source`` has no Jinja syntax at all: it renders as itself."""
+    return "{{" not in source and "{%" not in source and "{#" not in source
+
+
 def parse_template(source: str) -> nodes.Template:
     """Parse ``source``; raises ``jinja2.TemplateSyntaxError``."""
     return make_environment(dict.fromkeys(FILTER_NAMES, _not_rendered)).parse(source)

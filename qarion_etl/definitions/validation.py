@@ -11,7 +11,7 @@ from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
 from qarion_etl.definitions.task_types import task_type
-from qarion_etl.definitions.templates import find_pulls, find_vars, parse_template
+from qarion_etl.definitions.templates import find_pulls, find_vars, is_plain, parse_template
 from qarion_etl.errors import FlowValidationError, Problem, did_you_mean
 
 #: Names every SQL template can use (``source_dataset``/``target_dataset`` when the task has them).
@@ -51,7 +51,7 @@ def template_problems(
     for task in flow.tasks:
         kind = task_type(task.type)
         sql = task.config.get("sql")
-        if kind is None or not kind.has_sql or not isinstance(sql, str):
+        if kind is None or not kind.has_sql or not isinstance(sql, str) or is_plain(sql):
             continue
 
         def at(lineno: int, _task: TaskSpec = task) -> int | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.task_types import task_type
-from qarion_etl.definitions.templates import make_environment
+from qarion_etl.definitions.templates import is_plain, make_environment
 from qarion_etl.errors import TemplateError, UsageError, XComNotFound, did_you_mean
 from qarion_etl.xcom import MISSING
 
@@ -205,6 +205,8 @@ def _quoting_filters(dialect: Dialect) -> dict[str, Callable[[Any], str]]:
 
 def render_sql(source: str, context: dict[str, Any], dialect: Dialect) -> str:
     """Render one SQL template; every failure becomes a ``TemplateError`` (line kept)."""
+    if is_plain(source):
+        return source.replace("\r\n", "\n")  # as Jinja would, without compiling it
     import jinja2
 
     env = _ENVS.get(dialect.name)

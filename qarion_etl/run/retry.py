@@ -18,6 +18,7 @@ from qarion_etl.errors import (
     ConfigError,
     FlowValidationError,
     IngestError,
+    InputMissing,
     SqlError,
     TemplateError,
     UsageError,
@@ -43,9 +44,9 @@ def not_retried(exc: BaseException, spec: TaskSpec) -> str | None:
         return None
     if isinstance(exc, TemplateError):
         return "a template error cannot pass on another try"
+    if isinstance(exc, InputMissing):
+        return "the input file is missing"
     if isinstance(exc, IngestError):
-        if "not found" in exc.message:
-            return "the input file is missing"
         return "bad input rows cannot pass on another try"
     if isinstance(exc, XComValueError):
         return "XCom cannot store this result"

@@ -77,7 +77,7 @@ def engine_read(
         if not source.kind.reread_refused:
             raise QarionError(f"{source.shown}: cannot load: {first_line(exc)}") from exc
         raise ReadAgain(first_line(exc)) from exc
-    if _missing_required(conn, stage, source):
+    if missing_required(conn, stage, source):
         raise ReadAgain("a required column has missing values")
     if tables is not None:
         try:
@@ -130,7 +130,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _missing_required(conn: Connection, stage: Stage, source: InputFile) -> bool:
+def missing_required(conn: Connection, stage: Stage, source: InputFile) -> bool:
     required = [c.name for c in source.columns if c.required]
     if not required:
         return False

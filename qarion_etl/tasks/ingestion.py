@@ -7,7 +7,9 @@ table that is swapped in at the end (``db.materialize``):
   declared column types) straight into the table, and lists the CSV rows it rejects in
   its own reject tables (``engine_read``); when it refuses a file or cannot say which
   rows are bad, the checked reader reads the file instead.
-- PostgreSQL receives the checked rows through ``COPY … FROM STDIN`` (psycopg 3).
+- PostgreSQL parses a clean CSV file itself: its bytes go to ``COPY … (FORMAT csv)``
+  (``copy_read``); other files, and a CSV file the server refuses, are read by the checked
+  reader and sent through ``COPY … FROM STDIN`` row by row (psycopg 3).
 - SQLite and MySQL/MariaDB receive them in batched ``executemany`` calls of tuples.
 
 Rows are streamed in batches; the whole file is never in memory. Every landing table gets
@@ -30,7 +32,7 @@ from typing import Any
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.materialize import Stage, publish_all, staged_write
 from qarion_etl.db.statements import run_recorded
-from qarion_etl.errors import IngestError
+from qarion_etl.errors import InputMissing
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
 from qarion_etl.tasks.engine_read import ReadAgain, engine_read
@@ -49,7 +51,7 @@ class IngestionTask(BaseTask):
         raw_path = str(cfg["path"])
         path = ctx.resolve_path(raw_path)
         if not path.is_file():
-            raise IngestError(f"input file not found (looked for {path})", path=raw_path)
+            raise InputMissing(f"input file not found (looked for {path})", path=raw_path)
         source = InputFile(
             path, raw_path, str(cfg.get("format", "csv")).lower(), cfg, ctx.flow.input.columns
         )
@@ -95,7 +97,11 @@ class IngestionTask(BaseTask):
             if policy.quarantine:
                 rejects = RejectsWriter(conn, stage.companion(also[0]), source.shown, ctx.batch_id)
             unique = False
-            if engine_reads and db.dialect.bulk_load == "read_file":
+            if engine_reads and db.dialect.bulk_load == "copy" and _server_parses(source):
+                from qarion_etl.tasks.copy_read import copy_read
+
+                rows = copy_read(conn, stage, source, ctx.batch_id, ctx.progress)
+            elif engine_reads and db.dialect.bulk_load == "read_file":
                 rows = engine_read(
                     conn, stage, source, ctx.batch_id, bad, rejects, ctx.check_cancel, ctx.progress
                 )
@@ -113,6 +119,12 @@ class IngestionTask(BaseTask):
                 writes.append((rejects.stage, ctx.processing_type, []))
             publish_all(conn, writes)
         return rows, bad.count
+
+
+def _server_parses(source: InputFile) -> bool:
+    from qarion_etl.tasks.copy_read import copy_parses
+
+    return copy_parses(source)
 
 
 def _load_rows(

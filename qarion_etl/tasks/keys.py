@@ -61,7 +61,10 @@ class KeyOrder:
 
 def check_unique(conn: Connection, stage: Stage, key: list[str], source: InputFile) -> None:
     """Raise ``IngestError`` for a key that occurs twice in the staging table."""
-    sql = stage.ns.db.dialect.duplicate_key_sql(stage.table, key)
+    dialect = stage.ns.db.dialect
+    if dialect.analyze_before_key_check:
+        conn.exec_driver_sql(f"ANALYZE {stage.table}")
+    sql = dialect.duplicate_key_sql(stage.table, key)
     dup = conn.exec_driver_sql(sql).first()
     if dup is None:
         return

@@ -425,7 +425,7 @@ def test_a_long_ingestion_reports_its_progress(
 LOAD_STATEMENT = {
     "duckdb": r"CREATE TABLE \S+ AS SELECT \*, CAST\(\d+ AS BIGINT\) AS batch_id FROM read_csv",
     "sqlite": r"-- once per batch of rows:\nINSERT INTO \S+ \(.*\) VALUES \(\?",
-    "postgres": r"-- once per batch of rows:\nCOPY \S+ \(.*\) FROM STDIN",
+    "postgres": r"COPY \S+ \(.*\) FROM STDIN \(FORMAT csv, HEADER true",
     "mariadb": r"-- once per batch of rows:\nINSERT INTO \S+ \(.*\) VALUES \(%s",
 }
 
