@@ -143,7 +143,7 @@ class PlainReporter:
         self._out(f"{index} of {total} {name} {label} {_detail(outcome)}".rstrip())
         if failed and outcome.error:
             for line in outcome.error.splitlines():
-                self._out(f"    {line}")
+                self._out(f"    {line}".rstrip())
 
     def event(self, record: dict[str, Any]) -> None:
         if self.verbosity > 0 and record["event"] == "statement":
