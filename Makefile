@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint fmt bench check-fresh services clean
+.PHONY: help run test test-fast lint fmt bench check-fresh services browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,11 +29,11 @@ run: $(VENV)/.installed-runtime ## Install into .venv and run the example flow o
 	@printf 'avg_value pulled from XCom: '
 	@$(BIN)/qarion-etl xcom get calculate_stats --key avg_value --flow data_pipeline
 
-test: $(VENV)/.installed-dev services ## Install test tools and run every test (real PostgreSQL, MariaDB, S3 server, Airflow)
+test: $(VENV)/.installed-dev services browser ## Install test tools and run every test (real PostgreSQL, MariaDB, S3 server, Airflow, chromium)
 	$(BIN)/python -m pytest
 
-test-fast: $(VENV)/.installed-dev ## Tests without PostgreSQL, MariaDB, S3, Airflow or slow ones
-	$(BIN)/python -m pytest -m 'not postgres and not mariadb and not s3 and not airflow and not slow'
+test-fast: $(VENV)/.installed-dev ## Tests without PostgreSQL, MariaDB, S3, Airflow, a browser or slow ones
+	$(BIN)/python -m pytest -m 'not postgres and not mariadb and not s3 and not airflow and not browser and not slow'
 
 lint: $(VENV)/.installed-dev ## ruff check, format check and strict mypy on qarion_etl
 	$(BIN)/ruff check .
@@ -49,6 +49,9 @@ bench: $(VENV)/.installed-dev services ## Benchmarks: ratios against the raw eng
 
 services: ## Start PostgreSQL and MariaDB if they are down (needs root)
 	@bash .ci/services || true
+
+browser: ## Install Debian's chromium for the browser tests if it is missing (needs root)
+	@bash .ci/browser || true
 
 check-fresh: ## Clone to a temporary folder and run make test there
 	rm -rf /tmp/qarion-etl-fresh && git clone -q . /tmp/qarion-etl-fresh && $(MAKE) -C /tmp/qarion-etl-fresh test

@@ -114,3 +114,17 @@ def xcom(project: Path, task: str, key: str = "return_value", **ident: Any) -> A
 
 
 __all__ = ["cli", "write_flow", "make_project"]
+
+
+def drop_metadata(url: str, namespace: str) -> None:
+    """Remove the run history and the XCom table a test kept under ``namespace``."""
+    from qarion_etl.db_service import DatabaseService
+    from qarion_etl.run.history import RunStore
+
+    db = DatabaseService(url)
+    try:
+        RunStore(db, namespace).drop_tables()
+        with db.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {db.quote(namespace + '_xcom')}")
+    finally:
+        db.close()

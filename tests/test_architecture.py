@@ -10,6 +10,9 @@
 - ``airflow`` (the DAG factory and operator) sits beside ``cli`` on top of ``project``:
   neither imports the other, and no stage below imports it. Only it and the
   ``${airflow_conn:…}`` resolver in ``definitions.connections`` import Airflow itself.
+- ``report`` (the HTML pictures) and ``ui`` (the web UI, which serves them) sit on top too:
+  no stage below imports them, ``report`` imports neither face, and only ``ui`` imports
+  Starlette and uvicorn.
 ARCHITECTURE.md explains the rules; this test keeps them true.
 """
 
@@ -104,14 +107,19 @@ def test_no_import_cycles() -> None:
     assert not cycles, f"import cycles: {cycles}"
 
 
+#: The faces on top (the command line, Airflow, the pictures and the web UI).
+FACES = {"cli", "airflow", "report", "ui"}
 RULES = [
-    ("definitions", {"run", "db", "tasks", "xcom", "cli", "project", "diagnostics", "airflow"}),
-    ("db", {"definitions", "run", "tasks", "xcom", "cli", "project", "diagnostics", "airflow"}),
-    ("tasks", {"run", "xcom", "cli", "project", "diagnostics", "airflow"}),
-    ("run", {"cli", "diagnostics", "airflow"}),
-    ("xcom", {"run", "tasks", "cli", "definitions", "project", "diagnostics", "airflow"}),
+    ("definitions", {"run", "db", "tasks", "xcom", "project", "diagnostics"} | FACES),
+    ("db", {"definitions", "run", "tasks", "xcom", "project", "diagnostics"} | FACES),
+    ("tasks", {"run", "xcom", "project", "diagnostics"} | FACES),
+    ("run", {"diagnostics"} | FACES),
+    ("xcom", {"run", "tasks", "definitions", "project", "diagnostics"} | FACES),
     ("cli", {"airflow"}),
-    ("airflow", {"cli"}),
+    ("airflow", {"cli", "report", "ui"}),
+    # The pictures are drawn from the library; the web UI serves them.
+    ("report", {"cli", "airflow", "ui"}),
+    ("ui", {"cli", "airflow"}),
 ]
 
 
@@ -164,3 +172,24 @@ def test_only_the_airflow_face_imports_airflow() -> None:
         if m.split(".")[0] == "airflow"
     )
     assert not broken, broken
+
+
+def test_only_the_ui_imports_the_web_stack() -> None:
+    broken = sorted(
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in PACKAGE.rglob("*.py")
+        if "ui" not in path.relative_to(PACKAGE).parts[:1]
+        for name in _imported_names(path)
+        if name.split(".")[0] in ("starlette", "uvicorn")
+    )
+    assert not broken, broken
+
+
+def _imported_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names

@@ -76,16 +76,29 @@ def graph(
     ctx: typer.Context,
     flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or id."),
     fmt: str = typer.Option(
-        "text", "--format", "-f", metavar="FORMAT", help="text, mermaid or dot."
+        "text", "--format", "-f", metavar="FORMAT", help="text, mermaid, dot, svg or html."
     ),
 ) -> None:
-    """Draw a flow's task graph (dependencies and dataset edges)."""
+    """Draw a flow's task graph (dependencies and dataset edges).
+
+    svg is the picture alone, html a self-contained page with each task's config.
+    Example: qarion-etl graph data_pipeline --format html > graph.html
+    """
     from qarion_etl.cli.drawing import render_dot, render_mermaid, render_text  # not for --help
 
     renderers = {"text": render_text, "mermaid": render_mermaid, "dot": render_dot}
-    if fmt not in renderers:
-        raise UsageError(f"unknown --format '{fmt}' (use text, mermaid or dot)")
-    spec, graph_ = get_project(ctx).validate(flow)
+    if fmt not in (*renderers, "svg", "html"):
+        raise UsageError(f"unknown --format '{fmt}' (use text, mermaid, dot, svg or html)")
+    project = get_project(ctx)
+    if fmt in ("svg", "html"):
+        from qarion_etl.report.data import flow_view
+        from qarion_etl.report.html import render_report
+        from qarion_etl.report.svg import graph_svg
+
+        view = flow_view(project, flow)
+        output.emit(graph_svg(view) if fmt == "svg" else render_report(view))
+        return
+    spec, graph_ = project.validate(flow)
     output.emit(renderers[fmt](graph_, spec))
 
 

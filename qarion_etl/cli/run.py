@@ -53,6 +53,11 @@ def run(
     junit_xml: str = typer.Option(
         None, "--junit-xml", help="Also write a JUnit XML report to this file."
     ),
+    html_report: bool = typer.Option(
+        False,
+        "--report",
+        help="Also write the run's HTML report (.qarion/runs/<run id>/report.html).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
     log_format: str = typer.Option(
         "text",
@@ -113,6 +118,12 @@ def run(
         from qarion_etl.cli.junit import write_junit
 
         write_junit(result, junit_xml)
+    if html_report:
+        from qarion_etl.cli.report import write_run_report
+
+        path = write_run_report(project, result.dag_run_id, result.flow_id)
+        if not json_out and log_format != "json":
+            output.info(f"Report: {path}")
     from qarion_etl.cli import github
 
     if github.enabled():

@@ -69,6 +69,7 @@ def show_run(
 ) -> None:
     """Show one run and its task instances."""
     from qarion_etl.errors import UsageError, clip
+    from qarion_etl.run.history import all_tries
 
     store = _store(ctx)
     if run_id == "latest":
@@ -81,7 +82,7 @@ def show_run(
         raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
     tis = store.task_instances(run.flow_id, run_id)
     kept = store.tries(run.flow_id, run_id)
-    attempts = {t.task_id: _attempts(t, kept.get(t.task_id, [])) for t in tis}
+    attempts = {t.task_id: all_tries(t, kept.get(t.task_id, [])) for t in tis}
     if json_out:
         output.emit_json(
             {
@@ -134,23 +135,6 @@ def show_run(
         for task_id, a in failed:
             first = (a["error"] or a["status"]).splitlines()[0][:100]
             output.emit(f"  {task_id} try {a['try_number']} {a['status']}: {first}")
-
-
-def _attempts(ti: Any, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every try of a task instance: the failed ones kept, then the last one."""
-    out = [a for a in kept if a["try_number"] != ti.try_number]
-    last = next((a for a in kept if a["try_number"] == ti.try_number), None)
-    out.append(
-        last
-        or {
-            "try_number": ti.try_number,
-            "status": ti.status,
-            "started_at": ti.started_at,
-            "ended_at": ti.ended_at,
-            "error": ti.error,
-        }
-    )
-    return out
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> str:

@@ -403,6 +403,19 @@ class RunStore:
             rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, dag_run_id)).fetchall()
         return [_ti(row) for row in rows]
 
+    def task_history(self, flow_id: str, task_id: str, limit: int = 50) -> list[TaskInstanceRecord]:
+        """``task_id``'s instances in the runs of ``flow_id``, newest first."""
+        self.create_tables()
+        q = self.db.quote
+        sql = (
+            f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('flow_id')} = ? "
+            f"AND {q('task_id')} = ? ORDER BY COALESCE({q('started_at')}, {q('ended_at')}, '') "
+            f"DESC LIMIT {max(0, int(limit))}"
+        )
+        with self.db.connect() as conn:
+            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, task_id)).fetchall()
+        return [_ti(row) for row in rows]
+
     def last_success_run_of_task(
         self, flow_id: str, task_id: str, before: str | None = None
     ) -> str | None:
@@ -469,3 +482,20 @@ def write_results(result: RunResult, folder: Path) -> str | None:
         return str(path)
     except OSError:
         return None
+
+
+def all_tries(ti: TaskInstanceRecord, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every try of a task instance, in order: the kept ones, then its last one."""
+    out = [a for a in kept if a["try_number"] != ti.try_number]
+    last = next((a for a in kept if a["try_number"] == ti.try_number), None)
+    out.append(
+        last
+        or {
+            "try_number": ti.try_number,
+            "status": ti.status,
+            "started_at": ti.started_at,
+            "ended_at": ti.ended_at,
+            "error": ti.error,
+        }
+    )
+    return out

@@ -249,6 +249,8 @@ def test_sigterm_and_sigint_stop_cleanly(case_factory: Any, kind: str, sig: sign
     code, err = kill_and_resume(case, "calculate_stats:running", sig)
     assert code == 130, err
     assert "interrupted" in err.lower()
+    # The last lines say how to go on.
+    assert "Resume with: qarion-etl run crashy --resume r1" in err, err
     assert case.datasets()["orders_stats"] == before["orders_stats"]
     check_consistent(case, before, full)
     assert [(r[0], r[1]) for r in procs.runs(case.meta)] == [("r1", "interrupted")]

@@ -1,0 +1,34 @@
+"""``ui``: the local, read-only web UI over run history and XComs."""
+
+from __future__ import annotations
+
+import typer
+
+from qarion_etl.cli import output
+from qarion_etl.cli.state import get_project
+
+
+def ui(
+    ctx: typer.Context,
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="The port to listen on."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="The address to bind (default: this machine only)."
+    ),
+) -> None:
+    """Browse runs, flows, task history and XComs in a web browser (read-only).
+
+    Example: qarion-etl ui --port 8765, then open http://127.0.0.1:8765/
+    """
+    from qarion_etl.ui import LOCAL_HOSTS, serve
+
+    if host not in LOCAL_HOSTS:
+        output.warn(
+            f"binding {host}: anyone who can reach it sees your runs, SQL and XComs "
+            "(there is no login)"
+        )
+    output.info(f"qarion-etl ui on http://{host}:{port}/ (Ctrl-C stops it)")
+    serve(get_project(ctx), host, port)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ui)

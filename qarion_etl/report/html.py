@@ -1,0 +1,93 @@
+"""One self-contained HTML page of a run (or of a flow): ``qarion-etl report`` and ``graph --format html``.
+
+Everything the page needs is inline (style, script, SVG); its Content-Security-Policy
+forbids fetching anything, so opening the file makes no network request. Text reaches
+the page through Jinja's autoescaping; the run's data is already masked (``report.data``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qarion_etl.report.data import RunView, moment
+from qarion_etl.report.svg import STATUSES, graph_svg, timeline_svg
+
+if TYPE_CHECKING:
+    import jinja2
+
+
+def _asset(name: str) -> str:
+    return (resources.files("qarion_etl.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The Jinja environment of the pages (the report and the web UI)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("qarion_etl.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(seconds=format_seconds, when=format_when, first_line=first_line)
+    env.globals.update(css=_asset("report.css"), script=_asset("report.js"), statuses=STATUSES)
+    return env
+
+
+def format_seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, secs = divmod(int(round(value)), 60)
+    return f"{minutes}m {secs:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def format_when(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return moment(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value
+
+
+def first_line(value: str) -> str:
+    lines = value.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def render_report(view: RunView, **page: Any) -> str:
+    """The page of ``view`` as HTML text.
+
+    ``page`` adds what the web UI needs: ``nav`` (label, href pairs), ``live`` (the URL the
+    page polls while the run goes on) with its ``stamp``, ``task_links`` (task history).
+    """
+    from qarion_etl import __version__
+
+    title = f"{view.flow_id} · {view.dag_run_id}" if view.dag_run_id else view.flow_id
+    context: dict[str, Any] = {
+        "view": view,
+        "title": f"{title} · qarion-etl",
+        "graph": graph_svg(view),
+        "timeline": timeline_svg(view) if view.dag_run_id else "",
+        "version": __version__,
+        "written": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **page,
+    }
+    return environment().get_template("report.html.j2").render(context)
+
+
+def write_report(view: RunView, path: Path) -> Path:
+    """Write the page of ``view`` to ``path`` atomically (a half-written report never shows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render_report(view), encoding="utf-8")
+    tmp.replace(path)
+    return path

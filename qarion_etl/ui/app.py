@@ -1,0 +1,317 @@
+"""``qarion-etl ui``: a local, read-only web app over the run history and the XCom store.
+
+Pages (all ``GET``; nothing is ever written):
+
+- ``/``: runs, newest first, filtered by flow and status;
+- ``/runs/<flow>/<run>``: the report of a run (``report.html``), which looks again every
+  second while the run goes on (``/api/runs/<flow>/<run>`` gives its state);
+- ``/flows/<flow>``: the graph with the last run's statuses, each task's config and the
+  SQL it last ran;
+- ``/tasks/<flow>/<task>``: one task across runs;
+- ``/xcoms``: the filters of ``xcom list`` over light entries (the backend's
+  ``orm_deserialize_value``, never a full value); ``/xcoms/value`` loads one full value
+  when it is at most ``VALUE_LIMIT`` bytes.
+
+Starlette runs sync endpoints on a thread pool; one lock keeps the project's database
+connections to one request at a time, which a local viewer never notices.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from qarion_etl.errors import QarionError, UsageError
+from qarion_etl.report.data import run_view, seconds_between
+from qarion_etl.report.html import environment, render_report
+from qarion_etl.report.svg import STATUSES
+
+if TYPE_CHECKING:
+    from qarion_etl.project import Project
+
+#: The largest XCom value the browser loads in full (bytes as stored).
+VALUE_LIMIT = 1_000_000
+#: Rows on one page of the runs list and the XCom browser.
+PAGE_ROWS = 200
+NAV = [("Runs", "/"), ("XComs", "/xcoms")]
+
+
+class Viewer:
+    """The project's history and XCom store, as the pages read them."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.lock = threading.Lock()
+        self.store = project.run_store()
+        self._xcom: Any = None
+
+    @property
+    def xcom(self) -> Any:
+        if self._xcom is None:
+            self._xcom = self.project.xcom_service()
+        return self._xcom
+
+    def close(self) -> None:
+        if self._xcom is not None:
+            self._xcom.close()
+        self.project.close()
+
+
+def _page(template: str, **context: Any) -> HTMLResponse:
+    html = environment().get_template(template).render(nav=NAV, **context)
+    return HTMLResponse(html)
+
+
+def _viewer(request: Request) -> Viewer:
+    viewer: Viewer = request.app.state.viewer
+    return viewer
+
+
+def _known(exc: QarionError) -> HTTPException:
+    return HTTPException(404 if isinstance(exc, UsageError) else 500, str(exc).splitlines()[0])
+
+
+def runs_page(request: Request) -> HTMLResponse:
+    v = _viewer(request)
+    flow = request.query_params.get("flow") or None
+    status = request.query_params.get("status") or None
+    with v.lock:
+        runs = v.store.list_runs(flow, limit=5_000 if status else PAGE_ROWS + 1)
+        flows = sorted({r.flow_id for r in v.store.list_runs(None, limit=5_000)})
+        flow_files = _flow_ids(v.project)
+    if status:
+        runs = [r for r in runs if r.status == status]
+    more = max(len(runs) - PAGE_ROWS, 0)
+    shown = [
+        {
+            "dag_run_id": r.dag_run_id,
+            "flow_id": r.flow_id,
+            "batch_id": r.batch_id,
+            "status": r.status,
+            "started_at": r.started_at,
+            "duration": seconds_between(r.started_at, r.ended_at),
+        }
+        for r in runs[:PAGE_ROWS]
+    ]
+    return _page(
+        "ui_runs.html.j2",
+        title="Runs",
+        project_name=v.project.config.project.name,
+        runs=shown,
+        more=more,
+        flow=flow,
+        status=status,
+        flows=sorted(set(flows) | set(flow_files)),
+        statuses=[s for s in STATUSES if s != "not_run"] + ["abandoned"],
+        flow_files=flow_files,
+    )
+
+
+def _flow_ids(project: Project) -> list[str]:
+    ids = []
+    for path in project.flow_paths():
+        try:
+            ids.append(project.load_flow(path).id)
+        except QarionError:
+            continue
+    return sorted(ids)
+
+
+def _stamp(view: Any) -> str:
+    return json.dumps([view.status, view.ended_at, [(t.status, t.tries) for t in view.tasks]])
+
+
+def run_page(request: Request) -> HTMLResponse:
+    v = _viewer(request)
+    flow, run_id = request.path_params["flow"], request.path_params["run"]
+    try:
+        with v.lock:
+            view = run_view(v.project, run_id, flow, store=v.store)
+    except QarionError as exc:
+        raise _known(exc) from exc
+    live = None
+    if view.status == "running":
+        live = f"/api/runs/{quote(flow, safe='')}/{quote(str(view.dag_run_id), safe='')}"
+    html = render_report(
+        view,
+        nav=[*NAV, (f"Flow {view.flow_id}", f"/flows/{view.flow_id}")],
+        live=live,
+        stamp=_stamp(view),
+        task_links=f"/tasks/{view.flow_id}",
+    )
+    return HTMLResponse(html)
+
+
+def run_state(request: Request) -> JSONResponse:
+    v = _viewer(request)
+    flow, run_id = request.path_params["flow"], request.path_params["run"]
+    try:
+        with v.lock:
+            view = run_view(v.project, run_id, flow, with_xcoms=False, store=v.store)
+    except QarionError as exc:
+        raise _known(exc) from exc
+    return JSONResponse(
+        {
+            "status": view.status,
+            "tasks": {t.task_id: t.status for t in view.tasks},
+            "stamp": _stamp(view),
+        }
+    )
+
+
+def flow_page(request: Request) -> HTMLResponse:
+    """The flow's graph with its last run's statuses (or none), config and last SQL."""
+    from qarion_etl.report.data import flow_view
+
+    v = _viewer(request)
+    flow = request.path_params["flow"]
+    try:
+        with v.lock:
+            newest = v.store.list_runs(flow, limit=1)
+            view = (
+                run_view(v.project, newest[0].dag_run_id, flow, with_xcoms=False, store=v.store)
+                if newest
+                else flow_view(v.project, flow)
+            )
+    except QarionError as exc:
+        raise _known(exc) from exc
+    nav = [*NAV]
+    if view.dag_run_id:
+        nav.append((f"Last run {view.dag_run_id}", f"/runs/{flow}/{view.dag_run_id}"))
+    return HTMLResponse(render_report(view, nav=nav, task_links=f"/tasks/{view.flow_id}"))
+
+
+def task_page(request: Request) -> HTMLResponse:
+    v = _viewer(request)
+    flow, task = request.path_params["flow"], request.path_params["task"]
+    with v.lock:
+        rows = v.store.task_history(flow, task, limit=PAGE_ROWS)
+    shown = [
+        {
+            "dag_run_id": t.dag_run_id,
+            "batch_id": t.batch_id,
+            "status": t.status,
+            "try_number": t.try_number,
+            "started_at": t.started_at,
+            "duration": seconds_between(t.started_at, t.ended_at),
+            "rows": t.rows,
+            "error": v.project.scrub(t.error) if t.error else None,
+        }
+        for t in rows
+    ]
+    return _page(
+        "ui_task.html.j2",
+        title=f"{flow} · task {task}",
+        project_name=v.project.config.project.name,
+        rows=shown,
+        flow_id=flow,
+    )
+
+
+def _filters(request: Request) -> dict[str, str | None]:
+    return {k: (request.query_params.get(k) or None) for k in ("flow", "task", "run", "key")}
+
+
+def _entries(v: Viewer, f: dict[str, str | None], limit: int) -> list[Any]:
+    return list(
+        v.xcom.list(
+            flow_id=f["flow"], task_id=f["task"], dag_run_id=f["run"], key=f["key"], limit=limit
+        )
+    )
+
+
+def xcoms_page(request: Request) -> HTMLResponse:
+    v = _viewer(request)
+    f = _filters(request)
+    if not v.project.config.xcom.enabled:
+        entries: list[Any] = []
+    else:
+        with v.lock:
+            entries = _entries(v, f, PAGE_ROWS + 1)
+    shown = [
+        {**e.to_dict(), "preview": v.project.scrub(" ".join(str(e.preview).split()))[:500]}
+        for e in entries[:PAGE_ROWS]
+    ]
+    return _page(
+        "ui_xcoms.html.j2",
+        title="XComs",
+        project_name=v.project.config.project.name,
+        entries=shown,
+        more=len(entries) > PAGE_ROWS,
+        filters=f,
+    )
+
+
+def xcom_value_page(request: Request) -> HTMLResponse:
+    """One full value, read only when it is small enough (the listing says its size)."""
+    v = _viewer(request)
+    f = _filters(request)
+    if not (f["flow"] and f["run"] and f["task"] and f["key"]):
+        raise HTTPException(400, "flow, run, task and key are needed")
+    with v.lock:
+        found = _entries(v, f, 1)
+        if not found:
+            raise HTTPException(404, "no such XCom")
+        entry = found[0]
+        refused = None
+        value = None
+        if entry.size > VALUE_LIMIT:
+            refused = (
+                f"{entry.size:,} bytes: larger than the {VALUE_LIMIT:,} bytes the browser loads; "
+                "read it with qarion-etl xcom get."
+            )
+        else:
+            full = v.xcom.get(
+                entry.task_id, entry.key, dag_run_id=entry.dag_run_id, flow_id=entry.flow_id
+            )
+            text = full if isinstance(full, str) else json.dumps(full, indent=2, default=str)
+            value = v.project.scrub(text)
+    shown = {**entry.to_dict(), "preview": v.project.scrub(str(entry.preview))}
+    return _page(
+        "ui_value.html.j2",
+        title=f"XCom {entry.task_id}.{entry.key}",
+        project_name=v.project.config.project.name,
+        entry=shown,
+        value=value,
+        refused=refused,
+    )
+
+
+def _timed(endpoint: Any) -> Any:
+    """``endpoint``, answering with its server time in ``Server-Timing``."""
+
+    def wrapped(request: Request) -> Response:
+        start = time.perf_counter()
+        response: Response = endpoint(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.1f}"
+        return response
+
+    return wrapped
+
+
+def create_app(project: Project) -> Starlette:
+    """The web app over ``project`` (its metadata database and XCom store)."""
+    routes = [
+        Route("/", _timed(runs_page)),
+        Route("/runs/{flow}/{run:path}", _timed(run_page)),
+        Route("/api/runs/{flow}/{run:path}", _timed(run_state)),
+        Route("/flows/{flow}", _timed(flow_page)),
+        Route("/tasks/{flow}/{task}", _timed(task_page)),
+        Route("/xcoms", _timed(xcoms_page)),
+        Route("/xcoms/value", _timed(xcom_value_page)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.viewer = Viewer(project)
+    return app
+
+
+__all__ = ["VALUE_LIMIT", "create_app"]
