@@ -153,9 +153,10 @@ def run_view(
     kept = store.tries(run.flow_id, run.dag_run_id)
     folder = run_folder(project.config.state_dir, run.dag_run_id)
     order = _order(spec, graph, list(instances))
+    ids = frozenset(spec.task_ids) if spec is not None else frozenset()
     tasks = []
     for tid in order:
-        view = _task_base(project, spec, tid)
+        view = _task_base(project, spec, tid, ids)
         ti = instances.get(tid)
         if ti is not None:
             view.status, view.tries = ti.status, ti.try_number
@@ -205,7 +206,7 @@ def flow_view(project: Project, ref: str) -> RunView:
         status="not_run",
         started_at=None,
         ended_at=None,
-        tasks=[_task_base(project, spec, tid) for tid in order],
+        tasks=[_task_base(project, spec, tid, frozenset(order)) for tid in order],
         edges=_edges(graph, order),
         flow_path=spec.shown_path,
     )
@@ -233,10 +234,21 @@ def run_xcoms(project: Project, flow_id: str, dag_run_id: str) -> list[XComView]
     ]
 
 
+#: Validated flows by file and version (path, mtime, size): pages of one flow come often.
+_FLOWS: dict[tuple[str, int, int], tuple[Flow, TaskGraph]] = {}
+
+
 def _flow_of(project: Project, flow_id: str) -> tuple[Flow | None, TaskGraph | None, str | None]:
     try:
-        spec, graph = project.validate(flow_id)
-    except QarionError as exc:
+        path = project.resolve_flow(flow_id)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in _FLOWS:
+            if len(_FLOWS) > 64:
+                _FLOWS.clear()
+            _FLOWS[key] = project.validate(path)
+        spec, graph = _FLOWS[key]
+    except (QarionError, OSError) as exc:
         return None, None, f"the flow file does not load now: {str(exc).splitlines()[0]}"
     return spec, graph, None
 
@@ -260,9 +272,9 @@ def _edges(graph: TaskGraph | None, order: list[str]) -> list[tuple[str, str, st
     ]
 
 
-def _task_base(project: Project, spec: Flow | None, tid: str) -> TaskView:
+def _task_base(project: Project, spec: Flow | None, tid: str, ids: frozenset[str]) -> TaskView:
     view = TaskView(tid)
-    if spec is not None and tid in spec.task_ids:
+    if spec is not None and tid in ids:
         task = spec.task(tid)
         view.type = task.type
         view.config = _scrubbed(project, dict(task.config))

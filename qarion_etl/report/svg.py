@@ -9,6 +9,7 @@ so a page's script and the browser tests can find it. No layout library is neede
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from html import escape
 
@@ -126,7 +127,10 @@ def timeline_svg(view: RunView) -> str:
             if not a.started_at:
                 continue
             start = moment(a.started_at).timestamp()
-            end = moment(a.ended_at).timestamp() if a.ended_at else start
+            if a.ended_at:
+                end = moment(a.ended_at).timestamp()
+            else:  # still going: up to now
+                end = time.time() if a.status in ("running", "retrying") else start
             times += [start, end]
             bars.append((r, task.task_id, start, end, a.status))
     if not bars:
@@ -166,6 +170,8 @@ def timeline_svg(view: RunView) -> str:
 
 
 def _tick(value: float, span: float) -> str:
+    if span < 0.02:
+        return f"{value * 1000:.1f} ms"
     if span < 2:
         return f"{value * 1000:.0f} ms"
     return f"{value:.1f} s" if span < 120 else f"{value / 60:.1f} min"

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from qarion_etl.project import Project
 
 #: The largest XCom value the browser loads in full (bytes as stored).
-VALUE_LIMIT = 1_000_000
+VALUE_LIMIT = 256_000
 #: Rows on one page of the runs list and the XCom browser.
 PAGE_ROWS = 200
 NAV = [("Runs", "/"), ("XComs", "/xcoms")]

@@ -1,0 +1,136 @@
+"""``qarion-etl ui`` over HTTP: every page on SQLite and PostgreSQL metadata, read-only.
+
+The browser tests (``tests/browser``) click through the same pages; these check what
+each page answers, the 404 of an unknown run, that nothing but GET is served, and the
+size cap on full XCom values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unique_name
+from tests.report.test_report_cli import TOKEN, run_shop, shop_project
+from tests.runkit import drop_metadata
+from tests.uikit import get, ui_server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shop(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    monkeypatch.setenv("QE_REPORT_TOKEN", TOKEN)
+    if request.param == "sqlite":
+        project = shop_project(tmp_path)
+        run_shop(project)
+        yield project
+        return
+    pg_url = request.getfixturevalue("pg_url")
+    ns = unique_name("ui")
+    project = shop_project(tmp_path, metadata_url=pg_url, namespace=ns)
+    try:
+        run_shop(project)
+        yield project
+    finally:
+        drop_metadata(pg_url, ns)
+
+
+def test_every_page_answers(shop: Path) -> None:
+    with ui_server(shop) as base:
+        status, body, headers = get(base + "/")
+        assert status == 200 and 'data-run="r1"' in body and 'data-status="failed"' in body
+        assert "app;dur=" in headers["server-timing"]
+        status, body, _ = get(base + "/?status=success")
+        assert status == 200 and 'data-run="r1"' not in body
+        status, body, _ = get(base + "/runs/shop/r1")
+        nodes = dict(re.findall(r'data-task="([^"]+)" data-status="([^"]+)" tabindex', body))
+        assert status == 200 and nodes == {
+            "make": "success",
+            "stats": "success",
+            "broken": "failed",
+            "after": "skipped",
+        }
+        assert "<body data-live" not in body  # a finished run is not polled
+        assert TOKEN not in body
+        status, body, _ = get(base + "/api/runs/shop/r1")
+        state = json.loads(body)
+        assert state["status"] == "failed" and state["tasks"]["after"] == "skipped"
+        status, body, _ = get(base + "/flows/shop")
+        assert status == 200 and 'data-status="failed"' in body and "SELECT nope" in body
+        status, body, _ = get(base + "/tasks/shop/broken")
+        assert status == 200 and 'data-run="r1"' in body and "nope" in body
+        status, body, _ = get(base + "/xcoms")
+        all_rows = body.count("<tr data-task=")
+        status, body, _ = get(base + "/xcoms?task=make&key=rows_written")
+        assert status == 200 and body.count("<tr data-task=") == 1 < all_rows
+        status, body, _ = get(base + "/xcoms/value?flow=shop&run=r1&task=make&key=return_value")
+        assert status == 200 and '"rows_written": 2' in body.replace("&#34;", '"')
+        status, body, _ = get(base + "/xcoms/value?flow=shop&run=r1&task=stats&key=t")
+        assert status == 200 and TOKEN not in body and "***" in body
+        assert get(base + "/runs/shop/nope")[0] == 404
+        assert get(base + "/xcoms/value?flow=shop")[0] == 400
+
+
+def test_the_ui_is_read_only_and_warns_off_localhost(shop: Path) -> None:
+    with ui_server(shop) as base:
+        for path in ("/", "/runs/shop/r1", "/xcoms"):
+            req = urllib.request.Request(base + path, data=b"x=1", method="POST")
+            try:
+                urllib.request.urlopen(req, timeout=5)
+                raise AssertionError(f"POST {path} was served")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 405
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qarion_etl",
+            "--config",
+            str(shop / "qarion-etl.toml"),
+            "ui",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "99999",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "99999" in done.stderr  # refused before binding
+
+
+def test_a_large_value_is_not_loaded_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QE_REPORT_TOKEN", TOKEN)
+    project = shop_project(tmp_path)
+    from tests.helpers import cli
+
+    big = json.dumps(["x" * 1000] * 300)  # about 300 KB, over the 256 KB the UI loads
+    pushed = cli(
+        "xcom",
+        "push",
+        "make",
+        big,
+        "--key",
+        "big",
+        "--flow",
+        "shop",
+        "--run",
+        "r9",
+        project=project,
+    )
+    assert pushed.exit_code == 0, pushed.output
+    with ui_server(project) as base:
+        status, body, _ = get(base + "/xcoms/value?flow=shop&run=r9&task=make&key=big")
+        assert status == 200 and 'id="refused"' in body and "xcom get" in body
+        assert body.count("x" * 1000) <= 1
