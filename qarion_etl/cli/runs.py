@@ -25,12 +25,34 @@ def _store(ctx: typer.Context) -> RunStore:
 @app.command("list")
 def list_runs(
     ctx: typer.Context,
-    flow: str = typer.Option(None, "--flow", help="Only runs of this flow id."),
+    flow: str = typer.Option(None, "--flow", metavar="FLOW", help="Only runs of this flow id."),
+    status: str = typer.Option(
+        None,
+        "--status",
+        metavar="STATUS",
+        help="Only runs in this status: success, failed, running, interrupted, abandoned.",
+    ),
     limit: int = typer.Option(20, "--limit", min=1, help="How many runs, newest first."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """List recent runs, newest first."""
-    runs = _store(ctx).list_runs(flow, limit)
+    """List recent runs, newest first, with their duration and tasks by status.
+
+    Example: qarion-etl runs list --flow data_pipeline --status failed
+    """
+    from qarion_etl.errors import UsageError, did_you_mean
+    from qarion_etl.report.data import seconds_between
+    from qarion_etl.run.model import RunStatus
+
+    known = [str(s) for s in RunStatus]
+    if status is not None and status not in known:
+        raise UsageError(
+            f"--status {status!r}: not a run status{did_you_mean(status, known)} "
+            f"(known: {', '.join(known)})"
+        )
+    store = _store(ctx)
+    runs = store.list_runs(flow, limit, status=status)
+    counts = store.task_counts(runs)
+    more = store.count_runs(flow, status) - len(runs) if len(runs) == limit else 0
     if json_out:
         output.emit_json(
             [
@@ -41,19 +63,47 @@ def list_runs(
                     "status": r.status,
                     "started_at": r.started_at,
                     "ended_at": r.ended_at,
+                    "duration_seconds": seconds_between(r.started_at, r.ended_at),
+                    "tasks": counts.get((r.flow_id, r.dag_run_id), {}),
                 }
                 for r in runs
             ]
         )
         return
     if not runs:
-        output.info("No runs yet.")
+        output.info("No runs yet." if not (flow or status) else "No runs match.")
         return
     rows = [
-        (r.dag_run_id, r.flow_id, str(r.batch_id), r.status, r.started_at[:19].replace("T", " "))
+        (
+            r.dag_run_id,
+            r.flow_id,
+            str(r.batch_id),
+            r.status,
+            r.started_at[:19].replace("T", " "),
+            _duration(seconds_between(r.started_at, r.ended_at)),
+            _counts(counts.get((r.flow_id, r.dag_run_id), {})),
+        )
         for r in runs
     ]
-    output.emit(_table(("RUN", "FLOW", "BATCH", "STATUS", "STARTED (UTC)"), rows))
+    header = ("RUN", "FLOW", "BATCH", "STATUS", "STARTED (UTC)", "DURATION", "TASKS")
+    output.emit(_table(header, rows))
+    if more > 0:
+        output.info(f"{more:,} more (--limit {limit + more} shows them, --flow/--status narrow)")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _counts(by_status: dict[str, int]) -> str:
+    order = ["success", "failed", "skipped", "kept", "interrupted", "running", "not_run"]
+    keys = sorted(by_status, key=lambda k: order.index(k) if k in order else len(order))
+    return " ".join(f"{by_status[k]} {k.replace('_', ' ')}" for k in keys)
 
 
 @app.command("show")
@@ -68,20 +118,13 @@ def show_run(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one run and its task instances."""
-    from qarion_etl.errors import UsageError, clip
+    from qarion_etl.report.data import find_run, seconds_between
     from qarion_etl.run.history import all_tries
 
     store = _store(ctx)
-    if run_id == "latest":
-        newest = store.list_runs(flow, limit=1)
-        if not newest:
-            raise UsageError("no runs yet" + (f" of flow '{clip(flow)}'" if flow else ""))
-        run_id, flow = newest[0].dag_run_id, newest[0].flow_id
-    run = store.get_run(run_id, flow)
-    if run is None:
-        raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
-    tis = store.task_instances(run.flow_id, run_id)
-    kept = store.tries(run.flow_id, run_id)
+    run = find_run(store, run_id, flow)
+    tis = store.task_instances(run.flow_id, run.dag_run_id)
+    kept = store.tries(run.flow_id, run.dag_run_id)
     attempts = {t.task_id: all_tries(t, kept.get(t.task_id, [])) for t in tis}
     if json_out:
         output.emit_json(
@@ -101,6 +144,7 @@ def show_run(
                         "ended_at": t.ended_at,
                         "rows": t.rows,
                         "xcom_keys": t.xcom_keys,
+                        "duration_seconds": seconds_between(t.started_at, t.ended_at),
                         "error": t.error,
                         "attempts": attempts[t.task_id],
                     }
@@ -118,23 +162,25 @@ def show_run(
             t.task_id,
             t.status,
             str(t.try_number),
-            "" if t.rows is None else str(t.rows),
+            _duration(seconds_between(t.started_at, t.ended_at)),
+            "" if t.rows is None else f"{t.rows:,}",
             (t.error or "").splitlines()[0][:80] if t.error else "",
         )
         for t in tis
     ]
-    output.emit(_table(("TASK", "STATUS", "TRIES", "ROWS", "ERROR"), rows))
-    failed = [
-        (t.task_id, a)
-        for t in tis
-        for a in attempts[t.task_id]
-        if a["status"] != "success" and a["try_number"] != t.try_number
+    output.emit(_table(("TASK", "STATUS", "TRIES", "DURATION", "ROWS", "ERROR"), rows))
+    earlier = [
+        (t.task_id, a) for t in tis for a in attempts[t.task_id] if a["try_number"] != t.try_number
     ]
-    if failed:
+    if earlier:
         output.emit("\nearlier tries:")
-        for task_id, a in failed:
-            first = (a["error"] or a["status"]).splitlines()[0][:100]
-            output.emit(f"  {task_id} try {a['try_number']} {a['status']}: {first}")
+        for task_id, a in earlier:
+            took = _duration(seconds_between(a["started_at"], a["ended_at"]))
+            first = (a["error"] or "").splitlines()[0][:100] if a["error"] else ""
+            output.emit(
+                f"  {task_id} try {a['try_number']} {a['status']} in {took}"
+                + (f": {first}" if first else "")
+            )
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,17 +303,76 @@ class RunStore:
             ).fetchall()
         return [_run(row) for row in rows]
 
-    def list_runs(self, flow_id: str | None = None, limit: int = 20) -> list[RunRecord]:
+    def list_runs(
+        self, flow_id: str | None = None, limit: int = 20, status: str | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first (of ``flow_id``; with ``status``, only those in it).
+
+        ``abandoned`` is no stored status (a ``running`` run whose process is gone reads
+        so): filtering by it, or by ``running``, reads the running runs and tells them apart.
+        """
         self.create_tables()
         q = self.db.quote
-        where = f" WHERE {q('flow_id')} = ?" if flow_id else ""
+        conds, params = [], []
+        if flow_id:
+            conds.append(f"{q('flow_id')} = ?")
+            params.append(flow_id)
+        if status:
+            conds.append(f"{q('status')} = ?")
+            params.append(RUNNING if status == ABANDONED else status)
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        live = status in (RUNNING, ABANDONED)
         sql = (
-            f"SELECT {self._run_cols} FROM {self._runs}{where} "
-            f"ORDER BY {q('started_at')} DESC LIMIT {max(0, int(limit))}"
+            f"SELECT {self._run_cols} FROM {self._runs}{where} ORDER BY {q('started_at')} DESC"
+            + ("" if live else f" LIMIT {max(0, int(limit))}")
         )
         with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id,) if flow_id else ()).fetchall()
-        return [_run(row) for row in rows]
+            rows = conn.exec_driver_sql(self.db.sql(sql), tuple(params)).fetchall()
+        runs = [_run(row) for row in rows]
+        if live:
+            runs = [r for r in runs if r.status == status][: max(0, int(limit))]
+        return runs
+
+    def count_runs(self, flow_id: str | None = None, status: str | None = None) -> int:
+        """How many runs ``list_runs`` could list with these filters and no limit."""
+        if status in (RUNNING, ABANDONED):
+            return len(self.list_runs(flow_id, limit=10**9, status=status))
+        self.create_tables()
+        q = self.db.quote
+        conds, params = [], []
+        if flow_id:
+            conds.append(f"{q('flow_id')} = ?")
+            params.append(flow_id)
+        if status:
+            conds.append(f"{q('status')} = ?")
+            params.append(status)
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        with self.db.connect() as conn:
+            sql = f"SELECT COUNT(*) FROM {self._runs}{where}"
+            return int(conn.exec_driver_sql(self.db.sql(sql), tuple(params)).scalar() or 0)
+
+    def task_counts(self, runs: Sequence[RunRecord]) -> dict[tuple[str, str], dict[str, int]]:
+        """For each of ``runs``: how many of its tasks are in each status."""
+        if not runs:
+            return {}
+        self.create_tables()
+        q = self.db.quote
+        flows = sorted({r.flow_id for r in runs})
+        ids = sorted({r.dag_run_id for r in runs})
+        sql = (
+            f"SELECT {q('flow_id')}, {q('dag_run_id')}, {q('status')}, COUNT(*) FROM {self._tis} "
+            f"WHERE {q('flow_id')} IN ({', '.join('?' * len(flows))}) "
+            f"AND {q('dag_run_id')} IN ({', '.join('?' * len(ids))}) "
+            f"GROUP BY {q('flow_id')}, {q('dag_run_id')}, {q('status')}"
+        )
+        out: dict[tuple[str, str], dict[str, int]] = {(r.flow_id, r.dag_run_id): {} for r in runs}
+        with self.db.connect() as conn:
+            for flow, run, status, n in conn.exec_driver_sql(
+                self.db.sql(sql), (*flows, *ids)
+            ).fetchall():
+                if (flow, run) in out:
+                    out[(flow, run)][str(status)] = int(n)
+        return out
 
     # --- task instances ----------------------------------------------------------
     def record_task(self, ti: TaskInstanceRecord) -> None:

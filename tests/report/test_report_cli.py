@@ -68,12 +68,16 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def shop_project(
-    tmp_path: Path, metadata_url: str | None = None, namespace: str = "qarion"
+    tmp_path: Path,
+    metadata_url: str | None = None,
+    namespace: str = "qarion",
+    xcom_backend: str | None = None,
 ) -> Path:
     url = metadata_url or f"sqlite:///{tmp_path / 'p' / '.qarion' / 'metadata.db'}"
-    project = make_project(
-        tmp_path / "p", example=False, config=CONFIG.format(metadata_url=url, namespace=namespace)
-    )
+    config = CONFIG.format(metadata_url=url, namespace=namespace)
+    if xcom_backend:
+        config += f'backend = "{xcom_backend}"\n'
+    project = make_project(tmp_path / "p", example=False, config=config)
     write_flow(project, "shop", FLOW.format(ns="shop"))
     return project
 

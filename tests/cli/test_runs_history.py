@@ -1,0 +1,95 @@
+"""``runs list`` and ``runs show``: history you can read (durations, counts, filters, tries)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.helpers import cli, make_project, write_flow
+
+FLOW = """\
+id = "hist"
+namespace = "h"
+[[tasks]]
+id = "one"
+type = "transformation"
+[tasks.config]
+sql = "SELECT 1 AS x"
+[[tasks]]
+id = "two"
+type = "transformation"
+dependencies = ["one"]
+retries = 1
+retry_on = "any"
+retry_delay_seconds = 0
+[tasks.config]
+sql = "SELECT {sql}"
+[[tasks]]
+id = "three"
+type = "transformation"
+dependencies = ["two"]
+[tasks.config]
+sql = "SELECT 3 AS x"
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    project = make_project(tmp_path / "p", example=False)
+    flow = write_flow(project, "hist", FLOW.format(sql="2 AS x"))
+    assert cli("run", "hist", "--run-id", "ok1", project=project).exit_code == 0
+    flow.write_text(FLOW.format(sql="nope"))
+    assert cli("run", "hist", "--run-id", "bad1", project=project).exit_code == 1
+    flow.write_text(FLOW.format(sql="2 AS x"))
+    assert cli("run", "hist", "--run-id", "ok2", project=project).exit_code == 0
+    return project
+
+
+def test_runs_list_shows_durations_counts_and_filters(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    listed = cli("runs", "list", project=project)
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == [
+        "RUN",
+        "FLOW",
+        "BATCH",
+        "STATUS",
+        "STARTED",
+        "(UTC)",
+        "DURATION",
+        "TASKS",
+    ]
+    assert [ln.split()[0] for ln in lines[1:]] == ["ok2", "bad1", "ok1"]
+    bad = next(ln for ln in lines if ln.startswith("bad1"))
+    assert re.search(r" \d+\.\ds +1 success 1 failed 1 skipped$", bad), bad
+    assert re.search(r" \d+\.\ds +3 success$", lines[1]), lines[1]
+
+    short = cli("runs", "list", "--limit", "2", project=project)
+    assert len(short.stdout.splitlines()) == 3
+    assert "1 more (--limit 3 shows them" in short.stderr
+    assert "more" not in cli("runs", "list", "--limit", "3", project=project).stderr
+
+    failed = cli("runs", "list", "--status", "failed", "--json", project=project)
+    doc = json.loads(failed.stdout)
+    assert [r["dag_run_id"] for r in doc] == ["bad1"]
+    assert doc[0]["tasks"] == {"success": 1, "failed": 1, "skipped": 1}
+    assert doc[0]["duration_seconds"] > 0
+    assert (
+        cli("runs", "list", "--flow", "other", project=project).stderr.strip() == "No runs match."
+    )
+    wrong = cli("runs", "list", "--status", "faild", project=project)
+    assert wrong.exit_code == 2
+    assert "--status 'faild': not a run status (did you mean 'failed'?)" in wrong.stderr
+
+
+def test_runs_show_gives_durations_and_every_try(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    shown = cli("runs", "show", "bad1", project=project)
+    assert shown.exit_code == 0
+    assert "TASK   STATUS   TRIES  DURATION  ROWS  ERROR" in shown.stdout.replace("  ", "  ")
+    assert re.search(r"two +failed +2 +\d+\.\ds", shown.stdout), shown.stdout
+    assert re.search(r"two try 1 failed in \d+\.\ds: ", shown.stdout), shown.stdout
+    latest = json.loads(cli("runs", "show", "latest", "--json", project=project).stdout)
+    assert latest["dag_run_id"] == "ok2"
+    assert all(t["duration_seconds"] is not None for t in latest["tasks"])
