@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from qarion_etl.cli import output
@@ -76,30 +78,66 @@ def graph(
     ctx: typer.Context,
     flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or id."),
     fmt: str = typer.Option(
-        "text", "--format", "-f", metavar="FORMAT", help="text, mermaid, dot, svg or html."
+        "text",
+        "--format",
+        "-f",
+        metavar="FORMAT",
+        help="text, mermaid, dot, json, svg or html.",
+    ),
+    select: list[str] = typer.Option(
+        None, "--select", "-s", metavar="SELECTOR", help="Draw only these tasks (as run --select)."
+    ),
+    datasets: bool = typer.Option(
+        False, "--datasets", help="Draw the datasets as nodes between writers and readers."
+    ),
+    run: str = typer.Option(
+        None,
+        "--run",
+        metavar="RUN_ID",
+        help="Colour the tasks by their status in this run ('latest').",
     ),
 ) -> None:
     """Draw a flow's task graph (dependencies and dataset edges).
 
     svg is the picture alone, html a self-contained page with each task's config.
-    Example: qarion-etl graph data_pipeline --format html > graph.html
+    Example: qarion-etl graph data_pipeline --run latest --format mermaid
     """
-    from qarion_etl.cli.drawing import render_dot, render_mermaid, render_text  # not for --help
+    from qarion_etl.cli.drawing import RENDERERS, Drawing  # not for --help
 
-    renderers = {"text": render_text, "mermaid": render_mermaid, "dot": render_dot}
-    if fmt not in (*renderers, "svg", "html"):
-        raise UsageError(f"unknown --format '{fmt}' (use text, mermaid, dot, svg or html)")
+    known = (*RENDERERS, "svg", "html")
+    if fmt not in known:
+        raise UsageError(f"unknown --format '{fmt}' (use {', '.join(known[:-1])} or {known[-1]})")
     project = get_project(ctx)
     if fmt in ("svg", "html"):
-        from qarion_etl.report.data import flow_view
+        from qarion_etl.report.data import flow_view, run_view
         from qarion_etl.report.html import render_report
         from qarion_etl.report.svg import graph_svg
 
-        view = flow_view(project, flow)
+        spec, _ = project.validate(flow)
+        view = run_view(project, run, spec.id) if run else flow_view(project, flow)
         output.emit(graph_svg(view) if fmt == "svg" else render_report(view))
         return
     spec, graph_ = project.validate(flow)
-    output.emit(renderers[fmt](graph_, spec))
+    drawing = Drawing(graph_, spec, datasets=datasets)
+    if select:
+        drawing.only = set(_selected(graph_, spec, list(select)))
+    if run:
+        drawing.statuses = _statuses(project, spec.id, run)
+    output.emit(RENDERERS[fmt](drawing))
+
+
+def _selected(graph_: Any, spec: Any, select: list[str]) -> list[str]:
+    from qarion_etl.run.selection import select_tasks
+
+    return select_tasks(graph_, spec.task_ids, select)
+
+
+def _statuses(project: Any, flow_id: str, run_id: str) -> dict[str, str]:
+    from qarion_etl.report.data import find_run
+
+    store = project.run_store()
+    found = find_run(store, run_id, flow_id)
+    return {t.task_id: t.status for t in store.task_instances(found.flow_id, found.dag_run_id)}
 
 
 def register(app: typer.Typer) -> None:

@@ -76,19 +76,9 @@ def annotate_failures(result: RunResult, flow: Flow, stream: Any = None) -> None
         annotate(message, path=path, line=line, title=title, stream=stream)
 
 
-_STATUS_STYLE = {
-    "success": "fill:#d4edda,stroke:#28a745",
-    "failed": "fill:#f8d7da,stroke:#dc3545",
-    "skipped": "fill:#fff3cd,stroke:#ffc107",
-    "interrupted": "fill:#e2d9f3,stroke:#6f42c1",
-    "not_run": "fill:#eeeeee,stroke:#999999",
-    "kept": "fill:#d1ecf1,stroke:#17a2b8",
-}
-
-
 def summary_markdown(result: RunResult, flow: Flow, graph: TaskGraph) -> str:
     """The run as Markdown: a headline, a table of tasks, the first error, a mermaid graph."""
-    from qarion_etl.cli.drawing import render_mermaid
+    from qarion_etl.cli.drawing import Drawing, render_mermaid
 
     icon = "✅" if result.ok else "❌"
     lines = [
@@ -106,14 +96,8 @@ def summary_markdown(result: RunResult, flow: Flow, graph: TaskGraph) -> str:
     failed = result.first_failure()
     if failed is not None and failed.error:
         lines += ["", f"**`{failed.task_id}` failed:**", "", "```text", failed.error, "```"]
-    mermaid = render_mermaid(graph, flow).splitlines()
     status = {o.task_id: str(o.status) for o in result.tasks}
-    for name, style in _STATUS_STYLE.items():
-        mermaid.append(f"    classDef {name} {style}")
-    from qarion_etl.cli.drawing import node_name
-
-    for tid, st in status.items():
-        mermaid.append(f"    class {node_name(tid)} {st}")
+    mermaid = render_mermaid(Drawing(graph, flow, statuses=status)).splitlines()
     lines += ["", "```mermaid", *mermaid, "```", ""]
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ import base64
 import json
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import typer
@@ -134,24 +135,51 @@ def list_values(
         )
         for e in entries
     ]
+    # On a terminal the table fits the window; in a pipe or a CI log nothing is cut.
+    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 1000)
+    keep = fit_columns(header, rows, console.width)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for i, name in enumerate(header):
+    for i in keep:
+        name = header[i]
         fixed = None if name == "PREVIEW" else min(40, max(len(name), *(len(r[i]) for r in rows)))
         table.add_column(
             name,
             overflow="ellipsis",
             no_wrap=True,
-            min_width=fixed,
+            min_width=fixed if name != "PREVIEW" else PREVIEW_MIN,
             justify="right" if name in ("BATCH", "SIZE") else "left",
         )
     for row in rows:
-        table.add_row(*row)
-    # On a terminal the table fits the window; in a pipe or a CI log nothing is cut.
-    width = None if sys.stdout.isatty() else 1000
-    Console(highlight=False, soft_wrap=False, width=width).print(table)
+        table.add_row(*(row[i] for i in keep))
+    console.print(table)
     if more:
         total = service.count(**filters)
         output.info(f"{len(entries):,} of {total:,} shown: --limit N or --all")
+
+
+#: The narrowest PREVIEW column a table keeps; other columns go first to make room.
+PREVIEW_MIN = 24
+#: The columns a narrow terminal drops first, in order (PREVIEW, TASK and KEY always stay).
+DROP_ORDER = ("CREATED (UTC)", "BATCH", "TYPE", "SIZE", "FLOW", "RUN")
+
+
+def fit_columns(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int) -> list[int]:
+    """The columns of ``header`` (by index) that fit ``width`` with ``PREVIEW_MIN`` for PREVIEW."""
+    sizes = {
+        name: min(40, max(len(name), *(len(r[i]) for r in rows))) for i, name in enumerate(header)
+    }
+    sizes["PREVIEW"] = PREVIEW_MIN
+    shown = list(header)
+
+    def needed() -> int:
+        return sum(sizes[n] for n in shown) + (len(shown) - 1)
+
+    for name in DROP_ORDER:
+        if needed() <= width:
+            break
+        if name in shown:
+            shown.remove(name)
+    return [header.index(n) for n in shown]
 
 
 @app.command("get")

@@ -154,6 +154,18 @@ def test_init_writes_a_working_project(tmp_path: Path) -> None:
     assert cli("--config", str(target / "qarion-etl.toml"), "validate").exit_code == 0
     again = cli("init", str(target))
     assert again.exit_code == 2 and "--force" in again.stderr
+    ignored = (target / ".gitignore").read_text().splitlines()
+    assert {".qarion/", "warehouse.duckdb", ".venv/"} <= set(ignored)
+
+
+def test_init_adds_to_a_gitignore_it_finds(tmp_path: Path) -> None:
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / ".gitignore").write_text("node_modules/\n.venv/")
+    assert cli("init", str(target)).exit_code == 0
+    lines = (target / ".gitignore").read_text().splitlines()
+    assert lines[:2] == ["node_modules/", ".venv/"]
+    assert lines.count(".venv/") == 1 and ".qarion/" in lines and "warehouse.duckdb" in lines
 
 
 def test_scaffold_matches_the_repository_example() -> None:
@@ -211,7 +223,7 @@ def test_graph_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     result = cli("graph", "data_pipeline", "--format", "png", project=project)
     assert result.exit_code == 2
-    assert "unknown --format 'png' (use text, mermaid or dot)" in result.stderr
+    assert "unknown --format 'png' (use text, mermaid, dot, json, svg or html)" in result.stderr
 
 
 def test_init_force_overwrites(tmp_path: Path) -> None:

@@ -93,3 +93,19 @@ def test_runs_show_gives_durations_and_every_try(tmp_path: Path) -> None:
     latest = json.loads(cli("runs", "show", "latest", "--json", project=project).stdout)
     assert latest["dag_run_id"] == "ok2"
     assert all(t["duration_seconds"] is not None for t in latest["tasks"])
+
+
+def test_a_narrow_xcom_table_keeps_the_preview_and_drops_less_useful_columns() -> None:
+    from qarion_etl.cli.xcom import fit_columns
+
+    header = ("FLOW", "RUN", "BATCH", "TASK", "KEY", "TYPE", "SIZE", "CREATED (UTC)", "PREVIEW")
+    row = (
+        "data_pipeline", "data_pipeline__20261202T041710_3fde73", "12", "calculate_stats",
+        "avg_value", "json", "18", "2026-12-02 04:17:10", "250.5",
+    )  # fmt: skip
+    assert [header[i] for i in fit_columns(header, [row], 1000)] == list(header)
+    at_80 = [header[i] for i in fit_columns(header, [row], 80)]
+    assert "PREVIEW" in at_80 and "TASK" in at_80 and "KEY" in at_80
+    assert "CREATED (UTC)" not in at_80 and "BATCH" not in at_80
+    assert at_80 == ["RUN", "TASK", "KEY", "PREVIEW"] or at_80[-1] == "PREVIEW"
+    assert [header[i] for i in fit_columns(header, [row], 120)][-1] == "PREVIEW"

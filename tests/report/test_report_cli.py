@@ -174,7 +174,7 @@ def test_graph_draws_svg_and_html_without_a_run(tmp_path: Path) -> None:
         page.stdout.startswith("<!doctype html>") and "SELECT nope FROM shop.numbers" in page.stdout
     )
     wrong = cli("graph", "shop", "--format", "png", project=project)
-    assert wrong.exit_code == 2 and "use text, mermaid, dot, svg or html" in wrong.stderr
+    assert wrong.exit_code == 2 and "use text, mermaid, dot, json, svg or html" in wrong.stderr
 
 
 @pytest.mark.postgres
