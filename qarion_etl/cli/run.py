@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from qarion_etl.cli import output
@@ -124,10 +126,10 @@ def run(
         path = write_run_report(project, result.dag_run_id, result.flow_id)
         if not json_out and log_format != "json":
             output.info(f"Report: {path}")
-    from qarion_etl.cli import github
-
-    if github.enabled():
+    if os.environ.get("GITHUB_ACTIONS") == "true":
         import sys
+
+        from qarion_etl.cli import github
 
         spec, graph = project.validate(flow)
         github.annotate_failures(result, spec, stream=sys.stderr if json_out else sys.stdout)

@@ -218,8 +218,6 @@ class DatabaseService:
         It keeps the driver's whole message, its kind (which decides whether another try
         can pass) and, with ``sql`` (the statement the block runs), the line it is about.
         """
-        from qarion_etl.db.errors import sql_error
-
         try:
             yield
         except SqlError:
@@ -227,6 +225,8 @@ class DatabaseService:
         except Exception as exc:
             lost = self._source.connection_lost(exc)
             if lost or self._source.is_database_error(exc):
+                from qarion_etl.db.errors import sql_error  # only when something failed
+
                 error = sql_error(exc, self.dialect, sql, self.what)
                 if lost and error.kind == "other":
                     error.kind = "lost_connection"

@@ -33,7 +33,6 @@ from qarion_etl.run.model import (
 from qarion_etl.run.owner import owner_alive
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.reporting import Reporter
-from qarion_etl.run.retry import not_retried
 from qarion_etl.run.scheduling import schedule
 from qarion_etl.tasks import get_task_class
 from qarion_etl.tasks.base import TaskContext
@@ -318,6 +317,8 @@ class RunExecution:
                     )
                 if sql.statements:
                     o.error += f"\n  SQL that ran: {shown_path(sql.path)}"
+                from qarion_etl.run.retry import not_retried  # only when a try failed
+
                 why = o.not_retried = not_retried(exc, spec)
                 if why is not None and attempt <= retries:
                     o.error += f"\n  not retried: {why}"

@@ -448,3 +448,21 @@ def test_the_sql_file_of_a_load_shows_the_bulk_statement_and_the_swap(
     finally:
         if not engine_url.startswith(("sqlite", "duckdb")):
             drop_namespace(engine_url, ns)
+
+
+def test_the_library_logs_through_logging(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A program that uses logging gets the run's events as records of ``qarion_etl.run``."""
+    from qarion_etl.project import Project
+    from qarion_etl.run.model import RunOptions
+    from qarion_etl.run.runner import FlowRunner
+
+    project_dir = make_project(tmp_path / "p")
+    caplog.set_level("INFO", logger="qarion_etl")
+    project = Project.load(project_dir / "qarion-etl.toml")
+    try:
+        result = FlowRunner(project).run("data_pipeline", RunOptions(run_id="lg1"))
+    finally:
+        project.close()
+    assert result.ok
+    events = [r.qarion["event"] for r in caplog.records if r.name == "qarion_etl.run"]  # type: ignore[attr-defined]
+    assert events[0] == "run_start" and events[-1] == "run_end" and "task_end" in events
