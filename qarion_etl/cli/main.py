@@ -37,6 +37,25 @@ class _Scrubbed:
         self.message = _scrub(str(exc).removeprefix(where) if exc.path else str(exc), ctx)
 
 
+def _error_document(exc: QarionError, ctx: typer.Context) -> dict[str, Any]:
+    """The JSON of an error for ``--json``: message, kind, exit code, location, problems."""
+    scrubbed = _Scrubbed(exc, ctx)
+    doc: dict[str, Any] = {
+        "error": scrubbed.message,
+        "type": type(exc).__name__,
+        "exit_code": exc.exit_code,
+        "path": exc.path,
+        "line": exc.line,
+        "task_id": exc.task_id,
+    }
+    if scrubbed.problems:
+        doc["problems"] = [
+            {"message": _scrub(p.message, ctx), "line": p.line, "task_id": p.task_id}
+            for p in scrubbed.problems
+        ]
+    return {"status": "error", **doc}
+
+
 class QarionGroup(TyperGroup):
     """Turns errors into messages and exit codes for every subcommand."""
 
@@ -48,6 +67,10 @@ class QarionGroup(TyperGroup):
             if state.debug:
                 traceback.print_exc()
             output.error(_scrub(str(exc), ctx))
+            if state.json_stdout and not isinstance(exc, TaskFailed):
+                # --json promised a document on stdout: the error is one (a failed task's
+                # run has printed its summary already).
+                output.emit_json(_error_document(exc, ctx))
             if not isinstance(exc, TaskFailed):  # a run annotates its failed tasks itself
                 from qarion_etl.cli import github
 

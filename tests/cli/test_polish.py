@@ -1,0 +1,27 @@
+"""Small promises of the command line: --json always gives JSON, help has examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import cli, make_project, write_flow
+
+
+def test_run_json_on_a_flow_that_does_not_validate_prints_a_json_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", example=False)
+    write_flow(
+        project,
+        "broken",
+        'id = "broken"\nnamespace = "b"\n[[tasks]]\nid = "t"\ntype = "transform"\n',
+    )
+    done = cli("run", "broken", "--json", project=project)
+    assert done.exit_code == 2
+    doc = json.loads(done.stdout)
+    assert doc["status"] == "error" and doc["exit_code"] == 2
+    assert doc["type"] == "FlowValidationError" and doc["line"] == 5 and doc["task_id"] == "t"
+    assert doc["path"].endswith("broken.toml")
+    assert "did you mean 'transformation'" in doc["problems"][0]["message"]
+    assert "Error:" in done.stderr  # the human line stays on stderr
+    unknown = cli("run", "nope", "--json", project=project)
+    assert unknown.exit_code == 2 and json.loads(unknown.stdout)["type"] == "UsageError"
