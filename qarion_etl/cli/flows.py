@@ -18,14 +18,20 @@ def validate(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     var: list[str] = typer.Option(
-        None, "--var", help="Template variable NAME=VALUE the runs will get; repeatable."
+        None,
+        "--var",
+        metavar="NAME=VALUE",
+        help="Template variable NAME=VALUE the runs will get; repeatable.",
     ),
     vars_file: str = typer.Option(
-        None, "--vars-file", help="JSON or TOML file of template variables."
+        None, "--vars-file", metavar="FILE", help="JSON or TOML file of template variables."
     ),
 ) -> None:
     """Check flows offline: schema, DAG, SQL templates, xcom_pull targets, input files and
-    var() calls that neither a default nor --var/--vars-file sets."""
+    var() calls that neither a default nor --var/--vars-file sets.
+
+    Example: qarion-etl validate flows/data_pipeline.toml --var day=2024-01-15
+    """
     from qarion_etl.cli.params import load_vars_file, parse_pairs
 
     variables = load_vars_file(vars_file) if vars_file else {}

@@ -20,7 +20,10 @@ def config_show(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Print the resolved configuration (secrets masked) and the XCom backend class in use."""
+    """Print the resolved configuration (secrets masked) and the XCom backend class in use.
+
+    Example: qarion-etl config show --json
+    """
     from qarion_etl.diagnostics import backend_class_path
 
     project = get_project(ctx)
@@ -56,7 +59,10 @@ def doctor(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
-    """Connect to the warehouse engine, the metadata database and the XCom backend."""
+    """Connect to the warehouse engine, the metadata database and the XCom backend.
+
+    Example: qarion-etl doctor
+    """
     from qarion_etl.diagnostics import run_checks
 
     checks = run_checks(get_project(ctx))
@@ -78,7 +84,10 @@ def init(
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Write a working example project: config, flows/data_pipeline.toml and data/orders.csv."""
+    """Write a working example project: config, flows/data_pipeline.toml and data/orders.csv.
+
+    Also a .gitignore for the local state (added to, if there is one). Example: qarion-etl init my_project
+    """
     from qarion_etl.scaffold import write_scaffold
 
     written = write_scaffold(directory, force=force)

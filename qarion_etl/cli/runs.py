@@ -32,7 +32,9 @@ def list_runs(
         metavar="STATUS",
         help="Only runs in this status: success, failed, running, interrupted, abandoned.",
     ),
-    limit: int = typer.Option(20, "--limit", min=1, help="How many runs, newest first."),
+    limit: int = typer.Option(
+        20, "--limit", metavar="N", min=1, help="How many runs, newest first."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List recent runs, newest first, with their duration and tasks by status.
@@ -113,11 +115,17 @@ def show_run(
         ..., metavar="RUN_ID", help="The dag_run_id, or 'latest' for the newest run."
     ),
     flow: str = typer.Option(
-        None, "--flow", help="The run's flow (when several flows have a run with this id)."
+        None,
+        "--flow",
+        metavar="FLOW",
+        help="The run's flow (when several flows have a run with this id).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show one run and its task instances."""
+    """Show one run: its task instances, their durations and every try.
+
+    Example: qarion-etl runs show latest --flow data_pipeline
+    """
     from qarion_etl.report.data import find_run, seconds_between
     from qarion_etl.run.history import all_tries
 

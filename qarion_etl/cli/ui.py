@@ -10,9 +10,14 @@ from qarion_etl.cli.state import get_project
 
 def ui(
     ctx: typer.Context,
-    port: int = typer.Option(8765, "--port", min=0, max=65535, help="The port to listen on."),
+    port: int = typer.Option(
+        8765, "--port", metavar="PORT", min=0, max=65535, help="The port to listen on."
+    ),
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="The address to bind (default: this machine only)."
+        "127.0.0.1",
+        "--host",
+        metavar="HOST",
+        help="The address to bind (default: this machine only).",
     ),
 ) -> None:
     """Browse runs, flows, task history and XComs in a web browser (read-only).

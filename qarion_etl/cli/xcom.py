@@ -32,9 +32,9 @@ _TYPES = ("json", "string", "integer", "float", "boolean", "binary")
 
 TABLE_LIMIT = 50
 
-FLOW = typer.Option(None, "--flow", help="Flow id.")
-RUN = typer.Option(None, "--run", help="dag_run_id.")
-BATCH = typer.Option(None, "--batch", help="Batch id.")
+FLOW = typer.Option(None, "--flow", metavar="FLOW", help="Flow id.")
+RUN = typer.Option(None, "--run", metavar="RUN_ID", help="dag_run_id.")
+BATCH = typer.Option(None, "--batch", metavar="N", help="Batch id.")
 
 
 def parse_value(
@@ -83,20 +83,24 @@ def _interactive() -> bool:
 def list_values(
     ctx: typer.Context,
     flow: str = FLOW,
-    task: str = typer.Option(None, "--task", help="Task id."),
+    task: str = typer.Option(None, "--task", metavar="TASK", help="Task id."),
     run: str = RUN,
     batch: int = BATCH,
-    key: str = typer.Option(None, "--key", help="XCom key."),
+    key: str = typer.Option(None, "--key", metavar="KEY", help="XCom key."),
     limit: int = typer.Option(
         None,
         "--limit",
+        metavar="N",
         min=1,
         help=f"At most this many values, newest first (table default {TABLE_LIMIT}; --json: all).",
     ),
     every: bool = typer.Option(False, "--all", help="Every matching value in the table too."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """List XCom values, newest first, in their light form (never the full value)."""
+    """List XCom values, newest first, in their light form (never the full value).
+
+    Example: qarion-etl xcom list --flow data_pipeline --task calculate_stats
+    """
     service = get_project(ctx).xcom_service()
     filters: dict[str, Any] = {
         "flow_id": flow,
@@ -186,7 +190,7 @@ def fit_columns(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], width:
 def get_value(
     ctx: typer.Context,
     task: str = typer.Argument(..., metavar="TASK", help="The task that pushed the value."),
-    key: str = typer.Option("return_value", "--key", help="XCom key."),
+    key: str = typer.Option("return_value", "--key", metavar="KEY", help="XCom key."),
     flow: str = FLOW,
     run: str = RUN,
     batch: int = BATCH,
@@ -194,7 +198,10 @@ def get_value(
         False, "--raw", help="Print strings and bytes as they are, not as JSON."
     ),
 ) -> None:
-    """Print one value (JSON) on stdout; exit 1 when nothing matches. The newest match wins."""
+    """Print one value (JSON) on stdout; exit 1 when nothing matches. The newest match wins.
+
+    Example: qarion-etl xcom get calculate_stats --key avg_value --flow data_pipeline
+    """
     value = (
         get_project(ctx)
         .xcom_service()
@@ -216,13 +223,18 @@ def push_value(
     value: str = typer.Argument(
         ..., metavar="VALUE", help="The value: JSON when it parses, else a string."
     ),
-    key: str = typer.Option("return_value", "--key", help="XCom key."),
-    value_type: str = typer.Option(None, "--type", help=f"Force a type: {', '.join(_TYPES)}."),
-    flow: str = typer.Option(None, "--flow", help="Flow id (required)."),
+    key: str = typer.Option("return_value", "--key", metavar="KEY", help="XCom key."),
+    value_type: str = typer.Option(
+        None, "--type", metavar="TYPE", help=f"Force a type: {', '.join(_TYPES)}."
+    ),
+    flow: str = typer.Option(None, "--flow", metavar="FLOW", help="Flow id (required)."),
     run: str = RUN,
     batch: int = BATCH,
 ) -> None:
-    """Push one value, replacing an earlier push with the same identity."""
+    """Push one value, replacing an earlier push with the same identity.
+
+    Example: qarion-etl xcom push calculate_stats 250.5 --key avg_value --flow data_pipeline
+    """
     if not flow:
         raise UsageError("xcom push needs --flow (the flow the value belongs to)")
     if value_type is not None and value_type.lower() not in _TYPES:
@@ -245,16 +257,22 @@ def push_value(
 def clear_values(
     ctx: typer.Context,
     flow: str = FLOW,
-    task: str = typer.Option(None, "--task", help="Task id."),
+    task: str = typer.Option(None, "--task", metavar="TASK", help="Task id."),
     run: str = RUN,
     batch: int = BATCH,
-    key: str = typer.Option(None, "--key", help="XCom key."),
+    key: str = typer.Option(None, "--key", metavar="KEY", help="XCom key."),
     older_than: str = typer.Option(
-        None, "--older-than", help="Only values older than this age: 30d, 12h, 15m, 2w."
+        None,
+        "--older-than",
+        metavar="AGE",
+        help="Only values older than this age: 30d, 12h, 15m, 2w.",
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing every value."),
 ) -> None:
-    """Remove XCom values and report how many were removed."""
+    """Remove XCom values and report how many were removed.
+
+    Example: qarion-etl xcom clear --flow data_pipeline --older-than 30d --yes
+    """
     from qarion_etl.cli.params import parse_age
 
     age = parse_age(older_than) if older_than is not None else None
