@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from qarion_etl.cli import output
+from qarion_etl.cli import complete, output
 from qarion_etl.cli.state import get_project, get_state
 from qarion_etl.errors import UsageError
 
@@ -14,7 +14,10 @@ from qarion_etl.errors import UsageError
 def validate(
     ctx: typer.Context,
     flows: list[str] = typer.Argument(
-        None, metavar="[FLOW]...", help="Flow files or ids (default: every flow in flows_dir)."
+        None,
+        metavar="[FLOW]...",
+        help="Flow files or ids (default: every flow in flows_dir).",
+        autocompletion=complete.flows,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     var: list[str] = typer.Option(
@@ -82,7 +85,9 @@ def validate(
 
 def graph(
     ctx: typer.Context,
-    flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or id."),
+    flow: str = typer.Argument(
+        ..., metavar="FLOW", help="Flow file or id.", autocompletion=complete.flows
+    ),
     fmt: str = typer.Option(
         "text",
         "--format",
@@ -91,7 +96,12 @@ def graph(
         help="text, mermaid, dot, json, svg or html.",
     ),
     select: list[str] = typer.Option(
-        None, "--select", "-s", metavar="SELECTOR", help="Draw only these tasks (as run --select)."
+        None,
+        "--select",
+        "-s",
+        metavar="SELECTOR",
+        help="Draw only these tasks (as run --select).",
+        autocompletion=complete.tasks,
     ),
     datasets: bool = typer.Option(
         False, "--datasets", help="Draw the datasets as nodes between writers and readers."
@@ -101,6 +111,7 @@ def graph(
         "--run",
         metavar="RUN_ID",
         help="Colour the tasks by their status in this run ('latest').",
+        autocompletion=complete.runs,
     ),
 ) -> None:
     """Draw a flow's task graph (dependencies and dataset edges).

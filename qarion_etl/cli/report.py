@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from qarion_etl.cli import output
+from qarion_etl.cli import complete, output
 from qarion_etl.cli.state import get_project
 
 if TYPE_CHECKING:
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 def report(
     ctx: typer.Context,
     run_id: str = typer.Argument(
-        "latest", metavar="[RUN_ID]", help="The dag_run_id, or 'latest' (the default)."
+        "latest",
+        metavar="[RUN_ID]",
+        help="The dag_run_id, or 'latest' (the default).",
+        autocompletion=complete.runs,
     ),
     out: Path = typer.Option(
         None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from qarion_etl.cli import output
+from qarion_etl.cli import complete, output
 from qarion_etl.cli.state import get_project
 
 if TYPE_CHECKING:
@@ -25,7 +25,13 @@ def _store(ctx: typer.Context) -> RunStore:
 @app.command("list")
 def list_runs(
     ctx: typer.Context,
-    flow: str = typer.Option(None, "--flow", metavar="FLOW", help="Only runs of this flow id."),
+    flow: str = typer.Option(
+        None,
+        "--flow",
+        metavar="FLOW",
+        help="Only runs of this flow id.",
+        autocompletion=complete.flows,
+    ),
     status: str = typer.Option(
         None,
         "--status",
@@ -112,13 +118,17 @@ def _counts(by_status: dict[str, int]) -> str:
 def show_run(
     ctx: typer.Context,
     run_id: str = typer.Argument(
-        ..., metavar="RUN_ID", help="The dag_run_id, or 'latest' for the newest run."
+        ...,
+        metavar="RUN_ID",
+        help="The dag_run_id, or 'latest' for the newest run.",
+        autocompletion=complete.runs,
     ),
     flow: str = typer.Option(
         None,
         "--flow",
         metavar="FLOW",
         help="The run's flow (when several flows have a run with this id).",
+        autocompletion=complete.flows,
     ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from qarion_etl.cli import output
+from qarion_etl.cli import complete, output
 from qarion_etl.cli.state import get_project
 from qarion_etl.errors import UsageError, clip
 from qarion_etl.jsontext import TooDeep, loads
@@ -32,8 +32,10 @@ _TYPES = ("json", "string", "integer", "float", "boolean", "binary")
 
 TABLE_LIMIT = 50
 
-FLOW = typer.Option(None, "--flow", metavar="FLOW", help="Flow id.")
-RUN = typer.Option(None, "--run", metavar="RUN_ID", help="dag_run_id.")
+FLOW = typer.Option(None, "--flow", metavar="FLOW", help="Flow id.", autocompletion=complete.flows)
+RUN = typer.Option(
+    None, "--run", metavar="RUN_ID", help="dag_run_id.", autocompletion=complete.runs
+)
 BATCH = typer.Option(None, "--batch", metavar="N", help="Batch id.")
 
 
@@ -83,10 +85,14 @@ def _interactive() -> bool:
 def list_values(
     ctx: typer.Context,
     flow: str = FLOW,
-    task: str = typer.Option(None, "--task", metavar="TASK", help="Task id."),
+    task: str = typer.Option(
+        None, "--task", metavar="TASK", help="Task id.", autocompletion=complete.tasks
+    ),
     run: str = RUN,
     batch: int = BATCH,
-    key: str = typer.Option(None, "--key", metavar="KEY", help="XCom key."),
+    key: str = typer.Option(
+        None, "--key", metavar="KEY", help="XCom key.", autocompletion=complete.keys
+    ),
     limit: int = typer.Option(
         None,
         "--limit",
@@ -189,8 +195,12 @@ def fit_columns(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], width:
 @app.command("get")
 def get_value(
     ctx: typer.Context,
-    task: str = typer.Argument(..., metavar="TASK", help="The task that pushed the value."),
-    key: str = typer.Option("return_value", "--key", metavar="KEY", help="XCom key."),
+    task: str = typer.Argument(
+        ..., metavar="TASK", help="The task that pushed the value.", autocompletion=complete.tasks
+    ),
+    key: str = typer.Option(
+        "return_value", "--key", metavar="KEY", help="XCom key.", autocompletion=complete.keys
+    ),
     flow: str = FLOW,
     run: str = RUN,
     batch: int = BATCH,
@@ -219,15 +229,21 @@ def get_value(
 @app.command("push")
 def push_value(
     ctx: typer.Context,
-    task: str = typer.Argument(..., metavar="TASK", help="Task id to push as."),
+    task: str = typer.Argument(
+        ..., metavar="TASK", help="Task id to push as.", autocompletion=complete.tasks
+    ),
     value: str = typer.Argument(
         ..., metavar="VALUE", help="The value: JSON when it parses, else a string."
     ),
-    key: str = typer.Option("return_value", "--key", metavar="KEY", help="XCom key."),
+    key: str = typer.Option(
+        "return_value", "--key", metavar="KEY", help="XCom key.", autocompletion=complete.keys
+    ),
     value_type: str = typer.Option(
         None, "--type", metavar="TYPE", help=f"Force a type: {', '.join(_TYPES)}."
     ),
-    flow: str = typer.Option(None, "--flow", metavar="FLOW", help="Flow id (required)."),
+    flow: str = typer.Option(
+        None, "--flow", metavar="FLOW", help="Flow id (required).", autocompletion=complete.flows
+    ),
     run: str = RUN,
     batch: int = BATCH,
 ) -> None:
@@ -257,10 +273,14 @@ def push_value(
 def clear_values(
     ctx: typer.Context,
     flow: str = FLOW,
-    task: str = typer.Option(None, "--task", metavar="TASK", help="Task id."),
+    task: str = typer.Option(
+        None, "--task", metavar="TASK", help="Task id.", autocompletion=complete.tasks
+    ),
     run: str = RUN,
     batch: int = BATCH,
-    key: str = typer.Option(None, "--key", metavar="KEY", help="XCom key."),
+    key: str = typer.Option(
+        None, "--key", metavar="KEY", help="XCom key.", autocompletion=complete.keys
+    ),
     older_than: str = typer.Option(
         None,
         "--older-than",
