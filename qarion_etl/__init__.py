@@ -1,12 +1,8 @@
 """qarion-etl: run ETL flows written in TOML, with XCom between tasks.
 
 Nothing heavy is imported here: the command line must start fast. The library logs
-through ``logging`` (logger ``qarion_etl``) and adds no handler but a ``NullHandler``:
-configure logging to see its records.
+through ``logging`` (logger ``qarion_etl``; ``qarion_etl.run.logs`` writes the records
+and gives that logger a ``NullHandler``): configure logging to see them.
 """
 
-import logging
-
 __version__ = "0.1.0"
-
-logging.getLogger("qarion_etl").addHandler(logging.NullHandler())

@@ -30,6 +30,9 @@ from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
 from qarion_etl.run.reporting import Reporter
 
 log = logging.getLogger("qarion_etl.run")
+# The library adds no handler but this one: a program that configures nothing sees
+# nothing (not logging's last resort printing errors on stderr).
+logging.getLogger("qarion_etl").addHandler(logging.NullHandler())
 
 #: Seconds between two progress records of one task in run.log and the JSON log.
 PROGRESS_EVERY = 10.0
