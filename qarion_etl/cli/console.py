@@ -73,6 +73,23 @@ def summary_line(result: RunResult) -> str:
     )
 
 
+def next_hint(result: RunResult) -> str | None:
+    """The commands that look further into a finished run."""
+    if result.dry_run or result.status == "running":
+        return None
+    run = _shell_word(result.dag_run_id)
+    commands = [f"qarion-etl report {run}", f"qarion-etl runs show {run}"]
+    if result.ok:
+        commands.append(f"qarion-etl xcom list --run {run}")
+    return "Next:\n" + "\n".join(f"  {c}" for c in commands)
+
+
+def _shell_word(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
 def resume_hint(result: RunResult) -> str | None:
     """The command that resumes a failed or interrupted run."""
     if result.ok or result.dry_run or result.status == "running":
@@ -160,6 +177,9 @@ class PlainReporter:
         hint = resume_hint(result)
         if hint:
             self._out(hint)
+        further = next_hint(result)
+        if further and self.verbosity >= 0:
+            self._out(further)
         self._summary(result)
 
     def _summary(self, result: RunResult) -> None:
@@ -320,6 +340,9 @@ class RichReporter(PlainReporter):
         hint = resume_hint(result)
         if hint:
             self.console.print(hint, highlight=False, markup=False)
+        further = next_hint(result)
+        if further and self.verbosity >= 0:
+            self.console.print(further, highlight=False, markup=False, style="dim")
         self._summary(result)
 
 

@@ -25,3 +25,21 @@ def test_run_json_on_a_flow_that_does_not_validate_prints_a_json_error(tmp_path:
     assert "Error:" in done.stderr  # the human line stays on stderr
     unknown = cli("run", "nope", "--json", project=project)
     assert unknown.exit_code == 2 and json.loads(unknown.stdout)["type"] == "UsageError"
+
+
+def test_after_a_run_the_next_commands_are_named(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    done = cli("run", "data_pipeline", "--run-id", "n1", project=project)
+    assert done.exit_code == 0
+    assert (
+        "Next:\n  qarion-etl report n1\n  qarion-etl runs show n1\n  qarion-etl xcom list --run n1"
+        in (done.stderr)
+    )
+    for line in (
+        "qarion-etl report n1",
+        "qarion-etl runs show n1",
+        "qarion-etl xcom list --run n1",
+    ):
+        assert cli(*line.split()[1:], project=project).exit_code == 0, line
+    quiet = cli("run", "data_pipeline", "-q", project=project)
+    assert "Next:" not in quiet.stderr
