@@ -15,17 +15,7 @@ from dataclasses import dataclass, field
 from qarion_etl.definitions.dag import topological_order
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
-
-#: Fill and stroke by task status (the report's colours).
-STATUS_STYLE = {
-    "success": ("#d9f2dc", "#2e7d32"),
-    "failed": ("#fbd5d5", "#c62828"),
-    "skipped": ("#ececec", "#757575"),
-    "kept": ("#dbe9f9", "#1565c0"),
-    "not_run": ("#ffffff", "#9e9e9e"),
-    "interrupted": ("#ffe6c7", "#ef6c00"),
-    "running": ("#fff6bf", "#b38f00"),
-}
+from qarion_etl.report.colours import COLOURS
 
 
 @dataclass
@@ -101,7 +91,7 @@ def render_mermaid(d: Drawing) -> str:
         lines.append(f"    {a} -.-> {b}")
     used = sorted({s for t, s in d.statuses.items() if t in set(d.tasks)})
     for status in used:
-        fill, stroke = STATUS_STYLE.get(status, STATUS_STYLE["not_run"])
+        fill, stroke = COLOURS.get(status, COLOURS["not_run"])
         lines.append(f"    classDef {status} fill:{fill},stroke:{stroke}")
     for tid in d.tasks:
         if tid in d.statuses:
@@ -114,7 +104,7 @@ def render_dot(d: Drawing) -> str:
     for tid in d.tasks:
         style = ""
         if tid in d.statuses:
-            fill, stroke = STATUS_STYLE.get(d.statuses[tid], STATUS_STYLE["not_run"])
+            fill, stroke = COLOURS.get(d.statuses[tid], COLOURS["not_run"])
             style = f', style=filled, fillcolor="{fill}", color="{stroke}"'
         lines.append(f'  "{tid}" [label="{tid}\\n{d.flow.task(tid).type}"{style}];')
     for name in sorted({ds for _, ds, _ in d.dataset_links()}):

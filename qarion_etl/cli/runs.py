@@ -100,12 +100,9 @@ def list_runs(
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+    from qarion_etl.report.html import format_seconds
+
+    return format_seconds(seconds) or "-"
 
 
 def _counts(by_status: dict[str, int]) -> str:

@@ -13,22 +13,12 @@ import time
 from collections.abc import Sequence
 from html import escape
 
+from qarion_etl.report.colours import COLOURS
 from qarion_etl.report.data import RunView, TaskView, moment
 
 NODE_W, NODE_H = 180, 34
 GAP_X, GAP_Y = 56, 14
 PAD = 12
-#: Fill and stroke of a node (and a timeline bar) by status.
-COLOURS = {
-    "success": ("#d9f2dc", "#2e7d32"),
-    "failed": ("#fbd5d5", "#c62828"),
-    "skipped": ("#ececec", "#757575"),
-    "kept": ("#dbe9f9", "#1565c0"),
-    "not_run": ("#ffffff", "#9e9e9e"),
-    "interrupted": ("#ffe6c7", "#ef6c00"),
-    "running": ("#fff6bf", "#b38f00"),
-    "retrying": ("#fff6bf", "#b38f00"),
-}
 STATUSES = tuple(COLOURS)
 
 

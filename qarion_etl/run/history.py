@@ -313,21 +313,14 @@ class RunStore:
         """
         self.create_tables()
         q = self.db.quote
-        conds, params = [], []
-        if flow_id:
-            conds.append(f"{q('flow_id')} = ?")
-            params.append(flow_id)
-        if status:
-            conds.append(f"{q('status')} = ?")
-            params.append(RUNNING if status == ABANDONED else status)
-        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        where, params = self._run_filter(flow_id, status)
         live = status in (RUNNING, ABANDONED)
         sql = (
             f"SELECT {self._run_cols} FROM {self._runs}{where} ORDER BY {q('started_at')} DESC"
             + ("" if live else f" LIMIT {max(0, int(limit))}")
         )
         with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self.db.sql(sql), tuple(params)).fetchall()
+            rows = conn.exec_driver_sql(self.db.sql(sql), params).fetchall()
         runs = [_run(row) for row in rows]
         if live:
             runs = [r for r in runs if r.status == status][: max(0, int(limit))]
@@ -338,6 +331,13 @@ class RunStore:
         if status in (RUNNING, ABANDONED):
             return len(self.list_runs(flow_id, limit=10**9, status=status))
         self.create_tables()
+        where, params = self._run_filter(flow_id, status)
+        with self.db.connect() as conn:
+            sql = f"SELECT COUNT(*) FROM {self._runs}{where}"
+            return int(conn.exec_driver_sql(self.db.sql(sql), params).scalar() or 0)
+
+    def _run_filter(self, flow_id: str | None, status: str | None) -> tuple[str, tuple[str, ...]]:
+        """The WHERE clause and parameters of runs of ``flow_id`` in ``status``."""
         q = self.db.quote
         conds, params = [], []
         if flow_id:
@@ -345,11 +345,8 @@ class RunStore:
             params.append(flow_id)
         if status:
             conds.append(f"{q('status')} = ?")
-            params.append(status)
-        where = f" WHERE {' AND '.join(conds)}" if conds else ""
-        with self.db.connect() as conn:
-            sql = f"SELECT COUNT(*) FROM {self._runs}{where}"
-            return int(conn.exec_driver_sql(self.db.sql(sql), tuple(params)).scalar() or 0)
+            params.append(RUNNING if status == ABANDONED else status)
+        return (f" WHERE {' AND '.join(conds)}" if conds else ""), tuple(params)
 
     def task_counts(self, runs: Sequence[RunRecord]) -> dict[tuple[str, str], dict[str, int]]:
         """For each of ``runs``: how many of its tasks are in each status."""

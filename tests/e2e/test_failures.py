@@ -298,7 +298,7 @@ def test_each_try_stays_in_the_history_and_latest_resumes(tmp_path: Path) -> Non
     assert [(a["try_number"], a["status"]) for a in attempts] == [(1, "failed"), (2, "success")]
     assert "missing_table" in attempts[0]["error"]
     human = cli("runs", "show", "latest", project=project).stdout
-    assert "earlier tries:" in human and re.search(r"read try 1 failed in \d+\.\ds: ", human)
+    assert "earlier tries:" in human and re.search(r"read try 1 failed in \d+\.\d+s: ", human)
     assert cli("run", "nothing", "--resume", "latest", project=project).exit_code == 2
 
 
