@@ -136,12 +136,13 @@ def root(
 
 
 def _register() -> None:
-    from qarion_etl.cli import flows, project, report, runs, ui, xcom
+    from qarion_etl.cli import flows, listing, project, report, runs, ui, xcom
     from qarion_etl.cli import run as run_cmd
 
     flows.register(app)
     run_cmd.register(app)
     report.register(app)
+    listing.register(app)
     ui.register(app)
     app.add_typer(xcom.app, name="xcom")
     app.add_typer(runs.app, name="runs")

@@ -1,0 +1,118 @@
+"""``ls``: the flows, tasks and datasets of a project, narrowed by a selection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from qarion_etl.cli import complete, output
+from qarion_etl.cli.state import get_project
+from qarion_etl.errors import QarionError, UsageError
+
+if TYPE_CHECKING:
+    from qarion_etl.project import Project
+
+RESOURCE_TYPES = ("task", "dataset", "flow")
+
+
+def ls(
+    ctx: typer.Context,
+    flow: str = typer.Argument(
+        None,
+        metavar="[FLOW]",
+        help="One flow (default: every flow).",
+        autocompletion=complete.flows,
+    ),
+    select: list[str] = typer.Option(
+        None,
+        "--select",
+        "-s",
+        metavar="SELECTOR",
+        help="Only these tasks (the grammar of run --select).",
+        autocompletion=complete.tasks,
+    ),
+    exclude: list[str] = typer.Option(
+        None, "--exclude", metavar="SELECTOR", help="Leave these tasks out."
+    ),
+    resource_type: str = typer.Option(
+        "task", "--resource-type", metavar="task|dataset|flow", help="What to list."
+    ),
+    fmt: str = typer.Option("text", "--output", "-o", metavar="text|json", help="text or json."),
+) -> None:
+    """List the tasks (or datasets, or flows) of the project, one per line.
+
+    Tasks print as FLOW.TASK, datasets as NAMESPACE.DATASET. Example:
+    qarion-etl ls --select calculate_stats+ --resource-type dataset
+    """
+    if resource_type not in RESOURCE_TYPES:
+        raise UsageError(f"--resource-type {resource_type!r}: use {', '.join(RESOURCE_TYPES)}")
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--output {fmt!r}: use text or json")
+    rows = _rows(get_project(ctx), flow, list(select or []), list(exclude or []), resource_type)
+    if fmt == "json":
+        output.emit_json(rows)
+        return
+    for row in rows:
+        output.emit(row["name"])
+
+
+def _rows(
+    project: Project, flow: str | None, select: list[str], exclude: list[str], kind: str
+) -> list[dict[str, Any]]:
+    from qarion_etl.run.selection import select_tasks
+
+    refs = [flow] if flow else [str(p) for p in project.flow_paths()]
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for ref in refs:
+        spec, graph = project.validate(ref)
+        try:
+            chosen = select_tasks(graph, spec.task_ids, select, exclude)
+        except QarionError:
+            if flow or not select:
+                raise
+            continue  # with several flows, a selection names tasks of some of them
+        if kind == "flow":
+            out.append({"name": spec.id, "path": spec.shown_path, "tasks": len(chosen)})
+            continue
+        for tid in chosen:
+            task = spec.task(tid)
+            if kind == "task":
+                out.append(
+                    {
+                        "name": f"{spec.id}.{tid}",
+                        "flow_id": spec.id,
+                        "task_id": tid,
+                        "type": task.type,
+                        "reads": task.source_dataset_id,
+                        "writes": task.target_dataset_id,
+                        "dependencies": sorted(graph.predecessors(tid)),
+                    }
+                )
+                continue
+            for dataset, how in (
+                (task.target_dataset_id, "writer"),
+                (task.source_dataset_id, "reader"),
+            ):
+                if dataset is None:
+                    continue
+                name = f"{spec.namespace}.{dataset}"
+                if name not in seen:
+                    seen.add(name)
+                    out.append(
+                        {"name": name, "namespace": spec.namespace, "dataset": dataset,
+                         "flow_id": spec.id, "writer": None, "readers": []}
+                    )  # fmt: skip
+                row = next(r for r in out if r["name"] == name)
+                if how == "writer":
+                    row["writer"] = f"{spec.id}.{tid}"
+                else:
+                    row["readers"].append(f"{spec.id}.{tid}")
+    if select and not out and not flow:
+        raise UsageError(f"--select {' '.join(select)}: no task of any flow matches")
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ls")(ls)
