@@ -146,7 +146,7 @@ def graph(
 def _selected(graph_: Any, spec: Any, select: list[str]) -> list[str]:
     from qarion_etl.run.selection import select_tasks
 
-    return select_tasks(graph_, spec.task_ids, select)
+    return select_tasks(graph_, spec.task_ids, select, flow=spec)
 
 
 def _statuses(project: Any, flow_id: str, run_id: str) -> dict[str, str]:

@@ -68,7 +68,7 @@ def _rows(
     for ref in refs:
         spec, graph = project.validate(ref)
         try:
-            chosen = select_tasks(graph, spec.task_ids, select, exclude)
+            chosen = select_tasks(graph, spec.task_ids, select, exclude, flow=spec)
         except QarionError:
             if flow or not select:
                 raise

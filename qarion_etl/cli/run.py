@@ -17,10 +17,20 @@ def run(
         None,
         "--select",
         "-s",
-        help="Tasks to run: task, +task (with ancestors), task+ (with descendants); repeat for a union.",
+        help=(
+            "Tasks to run, in dbt's grammar: task, calc*, tag:T, type:T, dataset:D; +x (with"
+            " ancestors), x+ (with descendants), 2+x / x+1 (to that depth), @x; a space or a"
+            " repeated --select is a union, a comma an intersection."
+        ),
     ),
     exclude: list[str] = typer.Option(
         None, "--exclude", help="Tasks to leave out (same syntax as --select)."
+    ),
+    selector: str = typer.Option(
+        None,
+        "--selector",
+        metavar="NAME",
+        help="A named selection from [selectors] of qarion-etl.toml (united with --select).",
     ),
     run_id: str = typer.Option(
         None, "--run-id", help="The dag_run_id of this run (default: generated)."
@@ -92,6 +102,7 @@ def run(
     options = RunOptions(
         select=list(select or []),
         exclude=list(exclude or []),
+        selector=selector,
         run_id=run_id,
         batch_id=batch_id,
         variables=variables,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -40,7 +40,7 @@ _ALLOWED: dict[str, set[str]] = {
     "metadata": {"url", "namespace"},
     "xcom": {"enabled", "backend", "xcom_backend", "backend_config", "max_value_bytes"},
 }
-_TOP = set(_ALLOWED) | {"credentials"}
+_TOP = set(_ALLOWED) | {"credentials", "selectors"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,9 @@ class ProjectConfig:
     credentials: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    #: ``[selectors]``: named selections for ``run --selector NAME``; each is a union of
+    #: ``--select`` values (``nightly = "tag:nightly,type:ingestion"``).
+    selectors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def flows_dir(self) -> Path:
@@ -111,6 +114,7 @@ class ProjectConfig:
                 "max_value_bytes": self.xcom.max_value_bytes,
             },
             "credentials": {name: mask(dict(v)) for name, v in self.credentials.items()},
+            "selectors": {name: list(v) for name, v in self.selectors.items()},
         }
 
 
@@ -246,6 +250,8 @@ def parse_config(
             "[xcom].max_value_bytes must be positive", loc.key_line("max_value_bytes", "xcom")
         )
 
+    selectors = _selectors(doc.get("selectors", {}), loc, fail)
+
     namespace = get("metadata", "namespace", str, DEFAULT_NAMESPACE)
     if not namespace.replace("_", "").isalnum():
         raise fail(
@@ -271,7 +277,33 @@ def parse_config(
             max_value_bytes=max_bytes,
         ),
         credentials=MappingProxyType({k: MappingProxyType(v) for k, v in credentials.items()}),
+        selectors=MappingProxyType(selectors),
     )
+
+
+def _selectors(
+    table: Any, loc: KeyLocator, fail: Callable[[str, int | None], ConfigError]
+) -> dict[str, tuple[str, ...]]:
+    """``[selectors]``: each name a string of ``--select`` values, or a list of them (a union)."""
+    if not isinstance(table, dict):
+        raise fail(
+            "'selectors' must be a table: [selectors] NAME = \"tag:nightly\"",
+            loc.key_line("selectors"),
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for name, value in table.items():
+        line = loc.key_line(name, "selectors")
+        if not name or not all(c.isalnum() and c.isascii() or c in "_-" for c in name):
+            raise fail(f"selector name {name!r} must be letters, digits, '_' or '-'", line)
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise fail(
+                f"[selectors].{name} must be a string or a list of strings, got {value!r}", line
+            )
+        if not any(v.split() for v in values):
+            raise fail(f"[selectors].{name} selects nothing: give it --select values", line)
+        out[name] = tuple(values)
+    return out
 
 
 def _as_secret(value: Any) -> Any:

@@ -47,6 +47,8 @@ class TaskSpec:
     source_dataset_id: str | None = None
     target_dataset_id: str | None = None
     dependencies: tuple[str, ...] = ()
+    #: The flow's ``tags`` and then the task's own (``--select tag:NAME``).
+    tags: tuple[str, ...] = ()
     properties: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     retries: int = 0
@@ -80,6 +82,8 @@ class Flow:
     description: str | None = None
     flow_type: str = "standard"
     namespace: str = ""
+    #: The flow's own ``tags``; every task has them too.
+    tags: tuple[str, ...] = ()
     input: InputSpec = InputSpec()
     tasks: tuple[TaskSpec, ...] = ()
     text: str = field(default="", repr=False, compare=False)

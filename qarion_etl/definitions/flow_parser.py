@@ -32,7 +32,7 @@ from qarion_etl.errors import (
     with_article,
 )
 
-FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "input", "tasks"}
+FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "tags", "input", "tasks"}
 INPUT_KEYS = {"primary_key", "columns"}
 COLUMN_KEYS = {"name", "schema_type", "required", "description"}
 TASK_KEYS = {
@@ -43,6 +43,7 @@ TASK_KEYS = {
     "source_dataset_id",
     "target_dataset_id",
     "dependencies",
+    "tags",
     "properties",
     "config",
     "retries",
@@ -80,6 +81,7 @@ class FlowParser:
         self.text = text
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
+        self.flow_tags: tuple[str, ...] = ()
 
     def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
         self.problems.append(Problem(message, line, task_id))
@@ -123,6 +125,21 @@ class FlowParser:
             return default
         return value
 
+    def _tags(
+        self, table: Mapping[str, Any], line: int | None, task_id: str | None = None
+    ) -> tuple[str, ...]:
+        """``tags = ["nightly", …]``: a list of names, each at most once."""
+        raw = table.get("tags", [])
+        if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+            self.problem(f"'tags' must be a list of strings, got {_show(raw)}", line, task_id)
+            return ()
+        for tag in raw:
+            if not _is_tag(tag):
+                self.problem(
+                    f"tag {_show(tag)} must be letters, digits, '_', '-' or '.'", line, task_id
+                )
+        return tuple(dict.fromkeys(t for t in raw if _is_tag(t)))
+
     def parse(self) -> Flow:
         doc, loc = self.doc, self.loc
         self._unknown(doc, FLOW_KEYS, "the flow", lambda k: loc.key_line(k) or loc.table_line(k))
@@ -145,6 +162,7 @@ class FlowParser:
                 f"namespace {_show(namespace)} must be letters, digits and '_'",
                 loc.key_line("namespace"),
             )
+        self.flow_tags = self._tags(doc, loc.key_line("tags"))
         input_spec = self._parse_input(doc.get("input", {}))
         raw_tasks = doc.get("tasks", [])
         if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
@@ -160,6 +178,7 @@ class FlowParser:
             description=self._typed(doc, "description", str, None, loc.key_line("description")),
             flow_type=flow_type,
             namespace=namespace,
+            tags=self.flow_tags,
             input=input_spec,
             tasks=tasks,
             text=self.text,
@@ -332,6 +351,7 @@ class FlowParser:
             if isinstance(raw.get("target_dataset_id"), str)
             else None,
             dependencies=tuple(deps),
+            tags=tuple(dict.fromkeys((*self.flow_tags, *self._tags(raw, kl("tags"), task_id)))),
             properties=MappingProxyType(dict(properties)),
             config=MappingProxyType(dict(config)),
             retries=retries,
@@ -360,6 +380,10 @@ def _is_identifier(value: str) -> bool:
         and not value[0].isdigit()
         and value[0] != "-"
     )
+
+
+def _is_tag(value: str) -> bool:
+    return 0 < len(value) <= 128 and all(c.isalnum() and c.isascii() or c in "_-." for c in value)
 
 
 def _show(value: object) -> str:

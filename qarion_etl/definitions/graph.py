@@ -53,6 +53,10 @@ class TaskGraph:
     def nodes(self) -> list[str]:
         return list(self._succ)
 
+    def node_data(self, node: str) -> dict[str, Any]:
+        """The attributes ``add_node`` gave ``node`` (networkx: ``graph.nodes[node]``)."""
+        return self._node_data.get(node, {})
+
     def has_edge(self, a: str, b: str) -> bool:
         return b in self._succ.get(a, {})
 

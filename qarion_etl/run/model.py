@@ -46,6 +46,8 @@ class RunOptions:
 
     select: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    #: ``--selector NAME``: a ``[selectors]`` entry of the configuration, united with ``select``.
+    selector: str | None = None
     run_id: str | None = None
     batch_id: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)

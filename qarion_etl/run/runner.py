@@ -61,7 +61,15 @@ class FlowRunner:
                 raise UsageError("--task needs --run-id (the run this task belongs to)")
             selected = [opts.task]
         else:
-            selected = select_tasks(graph, order, opts.select, opts.exclude)
+            selected = select_tasks(
+                graph,
+                order,
+                opts.select,
+                opts.exclude,
+                flow=flow,
+                selector=opts.selector,
+                selectors=self.project.config.selectors,
+            )
         if opts.dry_run:
             started = now_iso()
             return RunResult(
