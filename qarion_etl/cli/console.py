@@ -112,6 +112,9 @@ class PlainReporter:
     """
 
     PROGRESS_EVERY = 10.0  # seconds between progress lines of one task
+    #: Whether its last lines already show the failed tasks' errors (the final "Error:"
+    #: line of a run then stays out). Plain lines in a CI log end with it.
+    prints_errors_last = False
 
     def __init__(self, stream: Any = None, verbosity: int = 0, summary_json: bool = False) -> None:
         self.stream = stream or sys.stderr
@@ -232,6 +235,9 @@ class EventReporter(PlainReporter):
 
 class RichReporter(PlainReporter):
     """A live table of task states on a terminal."""
+
+    #: The last lines it prints are the failed tasks' errors: nothing repeats them.
+    prints_errors_last = True
 
     def __init__(self, verbosity: int = 0, summary_json: bool = False) -> None:
         super().__init__(verbosity=verbosity, summary_json=summary_json)

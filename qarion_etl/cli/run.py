@@ -17,6 +17,7 @@ def run(
         None,
         "--select",
         "-s",
+        metavar="SELECTOR",
         help=(
             "Tasks to run, in dbt's grammar: task, calc*, tag:T, type:T, dataset:D; +x (with"
             " ancestors), x+ (with descendants), 2+x / x+1 (to that depth), @x; a space or a"
@@ -24,7 +25,7 @@ def run(
         ),
     ),
     exclude: list[str] = typer.Option(
-        None, "--exclude", help="Tasks to leave out (same syntax as --select)."
+        None, "--exclude", metavar="SELECTOR", help="Tasks to leave out (same syntax as --select)."
     ),
     selector: str = typer.Option(
         None,
@@ -33,25 +34,31 @@ def run(
         help="A named selection from [selectors] of qarion-etl.toml (united with --select).",
     ),
     run_id: str = typer.Option(
-        None, "--run-id", help="The dag_run_id of this run (default: generated)."
+        None, "--run-id", metavar="RUN_ID", help="The dag_run_id of this run (default: generated)."
     ),
     batch_id: int = typer.Option(
-        None, "--batch-id", help="The batch id (default: next in the flow's sequence)."
+        None, "--batch-id", metavar="N", help="The batch id (default: next in the flow's sequence)."
     ),
     var: list[str] = typer.Option(
-        None, "--var", help="Template variable NAME=VALUE (JSON values parsed); repeatable."
+        None,
+        "--var",
+        metavar="NAME=VALUE",
+        help="Template variable NAME=VALUE (JSON values parsed); repeatable.",
     ),
     vars_file: str = typer.Option(
-        None, "--vars-file", help="JSON or TOML file of template variables."
+        None, "--vars-file", metavar="FILE", help="JSON or TOML file of template variables."
     ),
     resume: str = typer.Option(
-        None, "--resume", help="Re-run only the tasks of RUN_ID that did not succeed."
+        None,
+        "--resume",
+        metavar="RUN_ID",
+        help="Re-run only the tasks of RUN_ID that did not succeed.",
     ),
     task: str = typer.Option(
-        None, "--task", help="Run this one task inside the run given by --run-id."
+        None, "--task", metavar="TASK", help="Run this one task inside the run given by --run-id."
     ),
     max_workers: int = typer.Option(
-        None, "--max-workers", min=1, help="Tasks run at once (default: CPU cores)."
+        None, "--max-workers", metavar="N", min=1, help="Tasks run at once (default: CPU cores)."
     ),
     fail_fast: bool = typer.Option(
         False, "--fail-fast", help="Stop the run at the first failed task."
@@ -63,7 +70,7 @@ def run(
         False, "--dry-run", help="Validate and list the tasks that would run."
     ),
     junit_xml: str = typer.Option(
-        None, "--junit-xml", help="Also write a JUnit XML report to this file."
+        None, "--junit-xml", metavar="FILE", help="Also write a JUnit XML report to this file."
     ),
     html_report: bool = typer.Option(
         False,
@@ -86,6 +93,7 @@ def run(
 
     Every run writes .qarion/runs/<run id>/run.log and, per task, the SQL each try ran
     (<task>.sql). --resume latest resumes the newest run of the flow.
+    Example: qarion-etl run data_pipeline --select "tag:nightly,type:ingestion" --report
     """
     from qarion_etl.cli.console import make_reporter
     from qarion_etl.cli.params import load_vars_file, parse_pairs
@@ -153,8 +161,10 @@ def run(
         traceback.print_exception(failed.exception)
     if failed is not None:
         exit_code = failed.exit_code or TaskFailed.exit_code  # 3: a store was unreachable
-        if log_format == "json":
-            raise typer.Exit(exit_code)  # the events said it all, as JSON
+        if log_format == "json" or reporter.prints_errors_last:
+            # The events said it all (as JSON), or the live view ended with the error: on
+            # a terminal the error is printed once.
+            raise typer.Exit(exit_code)
         # The whole error is above, under the task; the last line names it again.
         error = TaskFailed(failed.task_id, (failed.error or "failed").splitlines()[0])
         error.exit_code = exit_code
@@ -173,18 +183,28 @@ def render(
         ..., metavar="TASK", help="The transformation task whose SQL to render."
     ),
     xcom: list[str] = typer.Option(
-        None, "--xcom", help="A pulled value TASK.KEY=VALUE (no store is read for it); repeatable."
+        None,
+        "--xcom",
+        metavar="TASK.KEY=VALUE",
+        help="A pulled value TASK.KEY=VALUE (no store is read for it); repeatable.",
     ),
-    var: list[str] = typer.Option(None, "--var", help="Template variable NAME=VALUE; repeatable."),
+    var: list[str] = typer.Option(
+        None, "--var", metavar="NAME=VALUE", help="Template variable NAME=VALUE; repeatable."
+    ),
     vars_file: str = typer.Option(
-        None, "--vars-file", help="JSON or TOML file of template variables."
+        None, "--vars-file", metavar="FILE", help="JSON or TOML file of template variables."
     ),
-    batch_id: int = typer.Option(None, "--batch-id", help="batch_id in the template (default 0)."),
+    batch_id: int = typer.Option(
+        None, "--batch-id", metavar="N", help="batch_id in the template (default 0)."
+    ),
     run_id: str = typer.Option(
-        None, "--run-id", help="dag_run_id in the template; pulls read that run."
+        None, "--run-id", metavar="RUN_ID", help="dag_run_id in the template; pulls read that run."
     ),
 ) -> None:
-    """Print a task's rendered SQL without running anything."""
+    """Print a task's rendered SQL without running anything.
+
+    Example: qarion-etl render data_pipeline filter_high_value --xcom calculate_stats.avg_value=250
+    """
     from qarion_etl.cli.params import load_vars_file, parse_pairs, parse_xcom_values
     from qarion_etl.errors import QarionError, TemplateError
     from qarion_etl.run.runner import FlowRunner

@@ -43,3 +43,42 @@ def test_after_a_run_the_next_commands_are_named(tmp_path: Path) -> None:
         assert cli(*line.split()[1:], project=project).exit_code == 0, line
     quiet = cli("run", "data_pipeline", "-q", project=project)
     assert "Next:" not in quiet.stderr
+
+
+def test_on_a_terminal_a_failure_prints_its_error_once(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from qarion_etl.cli import console
+
+    monkeypatch.setattr(
+        console,
+        "make_reporter",
+        lambda *a, **k: console.RichReporter(verbosity=k.get("verbosity", 0)),
+    )
+    project = make_project(tmp_path / "p", example=False)
+    write_flow(
+        project,
+        "oops",
+        'id = "oops"\nnamespace = "o"\n[[tasks]]\nid = "t"\ntype = "transformation"\n'
+        '[tasks.config]\nsql = "SELECT nope FROM range(1)"\n',
+    )
+    done = cli("run", "oops", project=project)
+    assert done.exit_code == 1
+    assert done.stderr.count("Binder Error") == 1, done.stderr
+    assert not [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
+
+
+def test_every_command_has_an_example_and_named_placeholders() -> None:
+    import typer.main
+
+    from qarion_etl.cli.main import app
+
+    def leaves(cmd, path):  # type: ignore[no-untyped-def]
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from leaves(sub, [*path, name])
+        else:
+            yield path
+
+    for path in leaves(typer.main.get_command(app), []):
+        text = cli(*path, "--help", env={"COLUMNS": "200"}).stdout
+        assert "Example:" in text, path
+        assert not [w for w in ("<str>", "<int", "<float", "<path>") if w in text], (path, text)
