@@ -72,11 +72,12 @@ def shop_project(
     metadata_url: str | None = None,
     namespace: str = "qarion",
     xcom_backend: str | None = None,
+    xcom_extra: str = "",
 ) -> Path:
     url = metadata_url or f"sqlite:///{tmp_path / 'p' / '.qarion' / 'metadata.db'}"
     config = CONFIG.format(metadata_url=url, namespace=namespace)
     if xcom_backend:
-        config += f'backend = "{xcom_backend}"\n'
+        config += f'backend = "{xcom_backend}"\n{xcom_extra}'
     project = make_project(tmp_path / "p", example=False, config=config)
     write_flow(project, "shop", FLOW.format(ns="shop"))
     return project

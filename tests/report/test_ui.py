@@ -27,6 +27,7 @@ from tests.uikit import free_port, get, ui_server
     params=[
         "sqlite",
         "local_file",
+        pytest.param("s3", marks=pytest.mark.s3),
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("mariadb", marks=pytest.mark.mariadb),
     ]
@@ -35,8 +36,15 @@ def shop(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
     """The shop flow run once, its history on each metadata database (and, for
-    ``local_file``, its XComs in files)."""
+    ``local_file`` and ``s3``, its XComs in files or in moto's S3 server)."""
     monkeypatch.setenv("QE_REPORT_TOKEN", TOKEN)
+    if request.param == "s3":
+        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_env")
+        extra = f'[xcom.backend_config]\nbucket = "{bucket}"\nendpoint_url = "{endpoint}"\n'
+        project = shop_project(tmp_path, xcom_backend="s3", xcom_extra=extra)
+        run_shop(project)
+        yield project
+        return
     if request.param in ("sqlite", "local_file"):
         backend = "local_file" if request.param == "local_file" else None
         project = shop_project(tmp_path, xcom_backend=backend)
