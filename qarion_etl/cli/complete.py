@@ -58,7 +58,7 @@ def flows(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def _typed_flow(ctx: typer.Context, project: Project) -> Any:
-    flow = ctx.params.get("flow")
+    flow = ctx.params.get("flow") or (ctx.params.get("flows") or [None])[0]
     if not flow:
         return None
     try:

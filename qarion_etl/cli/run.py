@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
-from qarion_etl.cli import output
+from qarion_etl.cli import complete, output
 from qarion_etl.cli.state import get_project, get_state
 
 
 def run(
     ctx: typer.Context,
-    flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or flow id."),
+    flows: list[str] = typer.Argument(
+        None,
+        metavar="FLOW...",
+        help="Flow files or ids; several run at once, sharing --max-workers.",
+        autocompletion=complete.flows,
+    ),
+    all_flows: bool = typer.Option(
+        False, "--all", help="Run every flow of flows_dir at once (one summary, one exit code)."
+    ),
     select: list[str] = typer.Option(
         None,
         "--select",
@@ -123,9 +132,19 @@ def run(
     )
     project = get_project(ctx)
     get_state(ctx).json_stdout = json_out
-    reporter = make_reporter(
-        json_out, log_format=log_format, verbosity=-1 if quiet else 1 if verbose else 0
-    )
+    verbosity = -1 if quiet else 1 if verbose else 0
+    refs = _flow_refs(project, list(flows or []), all_flows)
+    if len(refs) > 1:
+        if resume or task:
+            raise UsageError("--resume and --task take one flow")
+        from qarion_etl.cli.many import run_many
+
+        run_many(
+            project, refs, options, json_out=json_out, log_format=log_format, verbosity=verbosity
+        )
+        return
+    flow = refs[0]
+    reporter = make_reporter(json_out, log_format=log_format, verbosity=verbosity)
     result = FlowRunner(project, reporter).run(flow, options)
     if dry_run:
         if json_out:
@@ -174,6 +193,22 @@ def run(
             next((t.task_id for t in result.tasks if t.status != TaskStatus.SUCCESS), "?"),
             result.status,
         )
+
+
+def _flow_refs(project: Any, flows: list[str], all_flows: bool) -> list[str]:
+    """The flows to run: those named, or with ``--all`` every flow file of flows_dir."""
+    from qarion_etl.errors import UsageError
+
+    if all_flows:
+        if flows:
+            raise UsageError("name flows or give --all, not both")
+        found = [str(p) for p in project.flow_paths()]
+        if not found:
+            raise UsageError(f"--all: no flow files in {project.config.flows_dir}")
+        return found
+    if not flows:
+        raise UsageError("name the flow to run (a file or an id), or give --all")
+    return list(dict.fromkeys(flows))
 
 
 def render(

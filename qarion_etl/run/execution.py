@@ -72,7 +72,7 @@ class RunExecution:
         self.graph = graph
         self.opts = opts
         self.selected = selected
-        self.cancel = threading.Event()
+        self.cancel = opts.stop or threading.Event()
         self.outcomes: dict[str, TaskOutcome] = {
             t: TaskOutcome(t) for t in flow.task_ids if t in selected
         }
@@ -178,6 +178,8 @@ class RunExecution:
         todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
         status = RunStatus.SUCCESS
+        if self.opts.stop is not None:  # ``run --all``: a stop from outside interrupts too
+            _Watchdog.on(self.opts.stop, self._interrupt_running)
         try:
             schedule(
                 todo,
@@ -192,6 +194,8 @@ class RunExecution:
             )
             if any(o.status in (FAILED, SKIPPED, NOT_RUN) for o in self.outcomes.values()):
                 status = RunStatus.FAILED
+            if self.opts.stop is not None and self.opts.stop.is_set() and not self.opts.fail_fast:
+                status = RunStatus.INTERRUPTED  # ``run --all`` was stopped
         except KeyboardInterrupt:
             status = RunStatus.INTERRUPTED
             self.cancel.set()
@@ -220,6 +224,18 @@ class RunExecution:
             ctx.interrupt()
 
     def _run_task(self, tid: str) -> TaskOutcome:
+        slots = self.opts.task_slots
+        if slots is None:
+            return self._run_task_now(tid)
+        while not slots.acquire(timeout=0.1):  # a slot shared with the other flows
+            if self.cancel.is_set():
+                return self.outcomes[tid]  # never started: not run
+        try:
+            return self._run_task_now(tid)
+        finally:
+            slots.release()
+
+    def _run_task_now(self, tid: str) -> TaskOutcome:
         assert self.db is not None, "execute() connects the warehouse first"
         spec = self.flow.task(tid)
         o = self.outcomes[tid]
@@ -466,6 +482,18 @@ class _Watchdog:
 
     def stop(self) -> None:
         self._done.set()
+
+    @staticmethod
+    def on(event: threading.Event, interrupt: Callable[[], None]) -> None:
+        """Call ``interrupt`` once ``event`` is set, and again every ``REPEAT`` s after."""
+
+        def watch() -> None:
+            event.wait()
+            for _ in range(40):  # ten seconds: by then the tries have ended
+                interrupt()
+                time.sleep(_Watchdog.REPEAT)
+
+        threading.Thread(target=watch, daemon=True, name="qarion-stop").start()
 
 
 class _Progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import enum
+import threading
 import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -62,6 +63,10 @@ class RunOptions:
     orchestrated: bool = False
     #: The orchestrator's try number of this execution of ``task`` (1 for the first).
     try_number: int = 1
+    #: Several flows run at once (``run --all``): the task slots they share (each task
+    #: holds one while it runs), and the event that stops them all.
+    task_slots: threading.Semaphore | None = field(default=None, repr=False, compare=False)
+    stop: threading.Event | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -61,14 +61,14 @@ def schedule(
                 reporter.task_finished(o, done_count, total)
 
     if workers <= 1 or total <= 1:
-        while ready and not stop:
+        while ready and not stop and not cancel.is_set():
             settle(run_task(ready.pop(0)))
         return
     running: dict[Future[TaskOutcome], str] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qarion-task") as pool:
         try:
-            while (ready and not stop) or running:
-                while ready and not stop and len(running) < workers:
+            while (ready and not stop and not cancel.is_set()) or running:
+                while ready and not stop and not cancel.is_set() and len(running) < workers:
                     tid = ready.pop(0)
                     running[pool.submit(run_task, tid)] = tid
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
