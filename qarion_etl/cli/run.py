@@ -233,7 +233,10 @@ def render(
         None, "--batch-id", metavar="N", help="batch_id in the template (default 0)."
     ),
     run_id: str = typer.Option(
-        None, "--run-id", metavar="RUN_ID", help="dag_run_id in the template; pulls read that run."
+        None,
+        "--run-id",
+        metavar="RUN_ID",
+        help="dag_run_id in the template ('latest': the flow's newest); pulls read that run.",
     ),
 ) -> None:
     """Print a task's rendered SQL without running anything.
@@ -247,6 +250,10 @@ def render(
     variables = load_vars_file(vars_file) if vars_file else {}
     variables.update(parse_pairs(var or [], "--var"))
     project = get_project(ctx)
+    if run_id == "latest":
+        from qarion_etl.cli.state import run_id_of
+
+        run_id = run_id_of(ctx, run_id, project.load_flow(flow).id) or run_id
     try:
         sql = FlowRunner(project).render(
             flow,

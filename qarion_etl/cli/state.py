@@ -44,3 +44,12 @@ def get_state(ctx: typer.Context) -> AppState:
 def get_project(ctx: typer.Context) -> Project:
     """The project named by ``--config`` / ``QARION_ETL_CONFIG`` / the nearest config file."""
     return get_state(ctx).project()
+
+
+def run_id_of(ctx: typer.Context, run: str | None, flow: str | None = None) -> str | None:
+    """``run`` as given, or for ``latest`` the newest run's id (of ``flow`` if given)."""
+    if run != "latest":
+        return run
+    from qarion_etl.report.data import find_run
+
+    return find_run(get_project(ctx).run_store(), "latest", flow).dag_run_id

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from qarion_etl.cli import complete, output
-from qarion_etl.cli.state import get_project
+from qarion_etl.cli.state import get_project, run_id_of
 from qarion_etl.errors import UsageError, clip
 from qarion_etl.jsontext import TooDeep, loads
 
@@ -34,7 +34,11 @@ TABLE_LIMIT = 50
 
 FLOW = typer.Option(None, "--flow", metavar="FLOW", help="Flow id.", autocompletion=complete.flows)
 RUN = typer.Option(
-    None, "--run", metavar="RUN_ID", help="dag_run_id.", autocompletion=complete.runs
+    None,
+    "--run",
+    metavar="RUN_ID",
+    help="dag_run_id, or 'latest' for the newest run (of --flow).",
+    autocompletion=complete.runs,
 )
 BATCH = typer.Option(None, "--batch", metavar="N", help="Batch id.")
 
@@ -111,7 +115,7 @@ def list_values(
     filters: dict[str, Any] = {
         "flow_id": flow,
         "task_id": task,
-        "dag_run_id": run,
+        "dag_run_id": run_id_of(ctx, run, flow),
         "batch_id": batch,
         "key": key,
     }
@@ -215,7 +219,7 @@ def get_value(
     value = (
         get_project(ctx)
         .xcom_service()
-        .get(task, key=key, batch_id=batch, dag_run_id=run, flow_id=flow)
+        .get(task, key=key, batch_id=batch, dag_run_id=run_id_of(ctx, run, flow), flow_id=flow)
     )
     text = render_value(value, raw)
     if isinstance(text, bytes):
@@ -263,7 +267,7 @@ def push_value(
         key=key,
         value_type=value_type.lower() if value_type else None,
         batch_id=batch,
-        dag_run_id=run,
+        dag_run_id=run_id_of(ctx, run, flow),
     )
     where = "".join(f" {n} {v!r}" for n, v in (("run", run), ("batch", batch)) if v is not None)
     output.info(f"Pushed task '{task}' key '{key}' to flow '{flow}'{where}.")
@@ -308,6 +312,11 @@ def clear_values(
             raise typer.Exit(1)
     service = get_project(ctx).xcom_service()
     removed = service.clear(
-        flow_id=flow, task_id=task, dag_run_id=run, batch_id=batch, key=key, older_than=age
+        flow_id=flow,
+        task_id=task,
+        dag_run_id=run_id_of(ctx, run, flow),
+        batch_id=batch,
+        key=key,
+        older_than=age,
     )
     output.info(f"Removed {removed} XCom value{'' if removed == 1 else 's'}.")

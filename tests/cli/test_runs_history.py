@@ -109,3 +109,21 @@ def test_a_narrow_xcom_table_keeps_the_preview_and_drops_less_useful_columns() -
     assert "CREATED (UTC)" not in at_80 and "BATCH" not in at_80
     assert at_80 == ["RUN", "TASK", "KEY", "PREVIEW"] or at_80[-1] == "PREVIEW"
     assert [header[i] for i in fit_columns(header, [row], 120)][-1] == "PREVIEW"
+
+
+def test_latest_works_wherever_a_run_id_does(tmp_path: Path) -> None:
+    project = _project(tmp_path)  # runs ok1, bad1, ok2 of flow hist
+    pulled = cli(
+        "xcom", "get", "one", "--key", "x", "--flow", "hist", "--run", "latest", project=project
+    )
+    assert pulled.exit_code == 0 and pulled.stdout.strip() == "1"
+    listed = json.loads(
+        cli("xcom", "list", "--flow", "hist", "--run", "latest", "--json", project=project).stdout
+    )
+    assert listed and {e["dag_run_id"] for e in listed} == {"ok2"}
+    rendered = cli("render", "hist", "three", "--run-id", "latest", project=project)
+    assert rendered.exit_code == 0 and "SELECT 3 AS x" in rendered.stdout
+    assert cli("report", "latest", project=project).exit_code == 0
+    assert cli("graph", "hist", "--run", "latest", "-f", "json", project=project).exit_code == 0
+    nothing = cli("xcom", "list", "--flow", "none", "--run", "latest", project=project)
+    assert nothing.exit_code == 2 and "no runs yet of flow 'none'" in nothing.stderr
