@@ -56,8 +56,61 @@ def _error_document(exc: QarionError, ctx: typer.Context) -> dict[str, Any]:
     return {"status": "error", **doc}
 
 
+#: The commands, loaded when first used: name -> (module in ``qarion_etl.cli``, what it
+#: is, the first line of its help). ``--help`` lists them from here, so it imports none
+#: of them; ``tests/cli/test_polish.py`` checks this table against the commands.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("flows", "command", "Check flows offline: schema, DAG, SQL templates, xcom_pull targets, input files and var() calls that neither a default nor --var/--vars-file sets."),
+    "graph": ("flows", "command", "Draw a flow's task graph (dependencies and dataset edges)."),
+    "run": ("run", "command", "Run a flow: ingest, transform and push results to XCom, in dependency order."),
+    "render": ("run", "command", "Print a task's rendered SQL without running anything."),
+    "report": ("report", "command", "Write one HTML file of a run: graph, timeline, tasks, SQL, errors and XComs."),
+    "ls": ("listing", "command", "List the tasks (or datasets, or flows) of the project, one per line."),
+    "ui": ("ui", "command", "Browse runs, flows, task history and XComs in a web browser (read-only)."),
+    "doctor": ("project", "command", "Connect to the warehouse engine, the metadata database and the XCom backend."),
+    "init": ("project", "command", "Write a working example project: config, flows/data_pipeline.toml and data/orders.csv."),
+    "xcom": ("xcom", "group", "Inspect and manage XCom values (list, get, push, clear)."),
+    "runs": ("runs", "group", "Past runs and their task instances."),
+    "config": ("project", "config_app", "Inspect the resolved project configuration."),
+}  # fmt: skip
+
+
+def load_command(name: str) -> Any:
+    """The click command ``name``, its module imported now."""
+    import importlib
+
+    import typer.main
+
+    module_name, kind, _ = COMMANDS[name]
+    module = importlib.import_module(f"qarion_etl.cli.{module_name}")
+    if kind in ("group", "config_app"):
+        return typer.main.get_group(module.app if kind == "group" else module.config_app)
+    holder = typer.Typer(rich_markup_mode=None)
+    module.register(holder)
+    return typer.main.get_group(holder).commands[name]
+
+
 class QarionGroup(TyperGroup):
-    """Turns errors into messages and exit codes for every subcommand."""
+    """Turns errors into messages and exit codes for every subcommand; loads commands lazily."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:  # type: ignore[override]
+        found = super().get_command(ctx, name)
+        if found is None and name in COMMANDS:
+            found = load_command(name)
+            self.add_command(found, name)
+        return found
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        from typer._click.utils import make_default_short_help  # typer's own click
+
+        width = max(len(n) for n in COMMANDS)
+        limit = (formatter.width or 80) - 6 - width
+        rows = [(n, make_default_short_help(h, limit)) for n, (_, _, h) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer.Context is click's
         try:
@@ -133,23 +186,6 @@ def root(
     state = get_state(ctx)
     state.config_path = config
     state.debug = debug
-
-
-def _register() -> None:
-    from qarion_etl.cli import flows, listing, project, report, runs, ui, xcom
-    from qarion_etl.cli import run as run_cmd
-
-    flows.register(app)
-    run_cmd.register(app)
-    report.register(app)
-    listing.register(app)
-    ui.register(app)
-    app.add_typer(xcom.app, name="xcom")
-    app.add_typer(runs.app, name="runs")
-    project.register(app)
-
-
-_register()
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -103,23 +103,28 @@ def run_many(
                 errors[ref] = exc
             output.error(f"{ref}: {exc}")
             return
+        except BaseException as exc:  # a bug, or Ctrl-C reaching this thread: not lost
+            with lock:
+                errors[ref] = QarionError(f"{type(exc).__name__}: {exc}")
+                errors[ref].exit_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+            output.error(f"{ref}: {type(exc).__name__}: {exc}")
+            return
         with lock:
             results[ref] = result
 
     started = time.perf_counter()
     threads = [threading.Thread(target=one, args=(ref,), name=f"flow-{ref}") for ref in refs]
-    for t in threads:
-        t.start()
-    interrupted = False
+    # Ctrl-C and SIGTERM only set the stop while the flows run: a KeyboardInterrupt could
+    # land anywhere in this thread and leave while the flows still record their runs.
+    previous = _on_signals(lambda *_: stop.set())
     try:
         for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
+            t.start()
         for t in threads:
             t.join()
+    finally:
+        _on_signals(previous)
+    interrupted = stop.is_set()
     took = time.perf_counter() - started
     codes = [_code(results.get(ref), errors.get(ref)) for ref in refs]
     code = max(codes, key=lambda c: _GRAVITY.get(c, 1))
@@ -149,10 +154,26 @@ def run_many(
         raise typer.Exit(code)
 
 
+def _on_signals(handler: Any) -> Any:
+    """Handle SIGINT and SIGTERM with ``handler`` (in the main thread); the previous ones."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if handler is None:
+        return None
+    if isinstance(handler, tuple):
+        signal.signal(signal.SIGINT, handler[0])
+        signal.signal(signal.SIGTERM, handler[1])
+        return None
+    return signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
+
+
 def _code(result: RunResult | None, error: QarionError | None) -> int:
     if error is not None:
         return error.exit_code
-    assert result is not None
+    if result is None:  # the flow's thread ended without a word: count it failed
+        return 1
     if result.ok:
         return 0
     if str(result.status) == "interrupted":

@@ -178,8 +178,9 @@ class RunExecution:
         todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
         status = RunStatus.SUCCESS
+        finished = threading.Event()
         if self.opts.stop is not None:  # ``run --all``: a stop from outside interrupts too
-            _Watchdog.on(self.opts.stop, self._interrupt_running)
+            _Watchdog.on(self.opts.stop, self._interrupt_running, finished)
         try:
             schedule(
                 todo,
@@ -206,6 +207,7 @@ class RunExecution:
                     self._record(o, INTERRUPTED)
             raise
         finally:
+            finished.set()
             result = RunResult(
                 self.flow.id,
                 self.dag_run_id,
@@ -484,14 +486,14 @@ class _Watchdog:
         self._done.set()
 
     @staticmethod
-    def on(event: threading.Event, interrupt: Callable[[], None]) -> None:
-        """Call ``interrupt`` once ``event`` is set, and again every ``REPEAT`` s after."""
+    def on(event: threading.Event, interrupt: Callable[[], None], done: threading.Event) -> None:
+        """Until ``done``: once ``event`` is set, call ``interrupt`` every ``REPEAT`` s."""
 
         def watch() -> None:
-            event.wait()
-            for _ in range(40):  # ten seconds: by then the tries have ended
-                interrupt()
-                time.sleep(_Watchdog.REPEAT)
+            while not done.wait(0.1):
+                if event.is_set():
+                    interrupt()
+                    done.wait(_Watchdog.REPEAT)
 
         threading.Thread(target=watch, daemon=True, name="qarion-stop").start()
 

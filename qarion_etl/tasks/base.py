@@ -41,6 +41,7 @@ class TaskContext:
     #: Called with the rows so far and the share of the input read (either may be unknown)
     #: while a long task works; the runner passes it on to the live view, at most once a second.
     progress: Callable[[int | None, float | None], None] | None = None
+    _interrupt_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def namespace(self) -> str:
@@ -66,12 +67,18 @@ class TaskContext:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def interrupt(self) -> None:
-        """Abandon the statements this try is running (where the driver can)."""
-        for stop in list(self.interrupters.values()):
-            try:
-                stop()
-            except Exception:  # the statement may just have finished
-                pass
+        """Abandon the statements this try is running (where the driver can).
+
+        Under ``_interrupt_lock``: a connection leaves ``interrupters`` (and is closed
+        after) only between two interrupts, never during one; a driver told to interrupt
+        a connection being closed may crash the process.
+        """
+        with self._interrupt_lock:
+            for stop in list(self.interrupters.values()):
+                try:
+                    stop()
+                except Exception:  # the statement may just have finished
+                    pass
 
     @contextmanager
     def interruptible(self, conn: Connection) -> Iterator[None]:
@@ -83,11 +90,13 @@ class TaskContext:
         if not conn.cancellable:
             yield
             return
-        self.interrupters[id(conn)] = conn.cancel
+        with self._interrupt_lock:
+            self.interrupters[id(conn)] = conn.cancel
         try:
             yield
         finally:
-            self.interrupters.pop(id(conn), None)
+            with self._interrupt_lock:
+                self.interrupters.pop(id(conn), None)
 
     @contextmanager
     def writing(self) -> Iterator[None]:

@@ -72,9 +72,9 @@ def test_every_command_has_an_example_and_named_placeholders() -> None:
     from qarion_etl.cli.main import app
 
     def leaves(cmd, path):  # type: ignore[no-untyped-def]
-        if hasattr(cmd, "commands"):
-            for name, sub in cmd.commands.items():
-                yield from leaves(sub, [*path, name])
+        if hasattr(cmd, "list_commands"):
+            for name in cmd.list_commands(None):
+                yield from leaves(cmd.get_command(None, name), [*path, name])
         else:
             yield path
 
@@ -82,3 +82,24 @@ def test_every_command_has_an_example_and_named_placeholders() -> None:
         text = cli(*path, "--help", env={"COLUMNS": "200"}).stdout
         assert "Example:" in text, path
         assert not [w for w in ("<str>", "<int", "<float", "<path>") if w in text], (path, text)
+
+
+def test_help_lists_every_command_without_importing_one() -> None:
+    """``--help`` shows the commands from a table; the table matches the commands."""
+    import subprocess
+    import sys
+
+    from qarion_etl.cli.main import COMMANDS, load_command
+
+    for name, (_, _, short) in COMMANDS.items():
+        command = load_command(name)
+        first = " ".join((command.help or "").split("\n\n")[0].split())
+        assert first == short, (name, first)
+    code = (
+        "import sys\nfrom qarion_etl.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('qarion_etl.cli.') and "
+        "m.split('.')[-1] in {'flows', 'run', 'xcom', 'runs', 'report', 'ui', 'listing', 'project'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -185,7 +185,10 @@ def test_every_command_has_help() -> None:
     names: list[list[str]] = []
 
     def walk(cmd, path):  # type: ignore[no-untyped-def]
-        for name, sub in getattr(cmd, "commands", {}).items():
+        if not hasattr(cmd, "list_commands"):
+            return
+        for name in cmd.list_commands(None):  # loads the root's commands on demand
+            sub = cmd.get_command(None, name)
             names.append([*path, name])
             walk(sub, [*path, name])
 
