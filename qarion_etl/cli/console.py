@@ -97,6 +97,13 @@ def resume_hint(result: RunResult) -> str | None:
     return f"Resume with: qarion-etl run {result.flow_id} --resume {result.dag_run_id}"
 
 
+def statement_line(record: dict[str, Any]) -> str:
+    """``-v``: ``    task: 0.012s CREATE TABLE …`` for one statement event."""
+    seconds = record.get("duration_seconds", 0.0)
+    failed = " FAILED" if record.get("error") else ""
+    return f"    {record.get('task_id', '')}: {seconds:.3f}s{failed} {_one_line(record['sql'])}"
+
+
 def _one_line(sql: str, limit: int = 300) -> str:
     text = " ".join(sql.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -167,11 +174,7 @@ class PlainReporter:
 
     def event(self, record: dict[str, Any]) -> None:
         if self.verbosity > 0 and record["event"] == "statement":
-            seconds = record.get("duration_seconds", 0.0)
-            failed = " FAILED" if record.get("error") else ""
-            self._out(
-                f"    {record.get('task_id', '')}: {seconds:.3f}s{failed} {_one_line(record['sql'])}"
-            )
+            self._out(statement_line(record))
 
     def run_finished(self, result: RunResult) -> None:
         self._out(_paint(summary_line(result), SUCCESS if result.ok else FAILED))
@@ -312,13 +315,7 @@ class RichReporter(PlainReporter):
 
     def event(self, record: dict[str, Any]) -> None:
         if self.verbosity > 0 and record["event"] == "statement":
-            seconds = record.get("duration_seconds", 0.0)
-            failed = " FAILED" if record.get("error") else ""
-            self.console.print(
-                f"    {record.get('task_id', '')}: {seconds:.3f}s{failed} {_one_line(record['sql'])}",
-                markup=False,
-                highlight=False,
-            )
+            self.console.print(statement_line(record), markup=False, highlight=False)
 
     def run_finished(self, result: RunResult) -> None:
         from rich.markup import escape

@@ -449,28 +449,28 @@ class RunStore:
         return out
 
     def task_instances(self, flow_id: str, dag_run_id: str) -> list[TaskInstanceRecord]:
-        self.create_tables()
         q = self.db.quote
-        sql = (
-            f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('flow_id')} = ? "
-            f"AND {q('dag_run_id')} = ? "
-            f"ORDER BY COALESCE({q('started_at')}, {q('ended_at')}, '~'), {q('task_id')}"
-        )
-        with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, dag_run_id)).fetchall()
-        return [_ti(row) for row in rows]
+        order = f"COALESCE({q('started_at')}, {q('ended_at')}, '~'), {q('task_id')}"
+        return self._select_tis("dag_run_id", (flow_id, dag_run_id), order)
 
     def task_history(self, flow_id: str, task_id: str, limit: int = 50) -> list[TaskInstanceRecord]:
         """``task_id``'s instances in the runs of ``flow_id``, newest first."""
+        q = self.db.quote
+        order = f"COALESCE({q('started_at')}, {q('ended_at')}, '') DESC LIMIT {max(0, int(limit))}"
+        return self._select_tis("task_id", (flow_id, task_id), order)
+
+    def _select_tis(
+        self, column: str, params: tuple[str, str], order: str
+    ) -> list[TaskInstanceRecord]:
+        """Task instances of flow ``params[0]`` whose ``column`` is ``params[1]``."""
         self.create_tables()
         q = self.db.quote
         sql = (
             f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('flow_id')} = ? "
-            f"AND {q('task_id')} = ? ORDER BY COALESCE({q('started_at')}, {q('ended_at')}, '') "
-            f"DESC LIMIT {max(0, int(limit))}"
+            f"AND {q(column)} = ? ORDER BY {order}"
         )
         with self.db.connect() as conn:
-            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, task_id)).fetchall()
+            rows = conn.exec_driver_sql(self.db.sql(sql), params).fetchall()
         return [_ti(row) for row in rows]
 
     def last_success_run_of_task(
