@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from qarion_etl.db.dialects import Dialect
     from qarion_etl.db.schema import TableSpec
 
-__all__ = ["DatabaseService", "create_engine", "describe_db_error", "mask_url", "resolve_url"]
+__all__ = ["DatabaseService", "create_engine", "mask_url", "resolve_url"]
 
 
 class ConnectionSource(Protocol):
@@ -58,18 +58,6 @@ class ConnectionSource(Protocol):
     def sqlalchemy_engine(self) -> Engine: ...
     def close(self) -> None: ...
     def after_fork(self) -> None: ...
-
-
-def describe_db_error(exc: BaseException, sql: str | None = None) -> str:
-    """A one-line message for a database error: the driver's text and a short statement."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
-    first = text.splitlines()[0] if text else type(orig).__name__
-    if sql:
-        short = " ".join(sql.split())
-        short = short if len(short) <= 120 else short[:117] + "..."
-        return f"{first} [SQL: {short}]"
-    return first
 
 
 def _lost_create_race(exc: BaseException) -> bool:

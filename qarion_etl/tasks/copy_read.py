@@ -18,9 +18,9 @@ values are checked by a query afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from qarion_etl.db.connection import Connection
+from qarion_etl.db.errors import kind_of
 from qarion_etl.db.materialize import Stage
 from qarion_etl.db.statements import run_recorded
 from qarion_etl.tasks.engine_read import ReadAgain, missing_required
@@ -98,7 +98,7 @@ def copy_read(
     try:
         rows = int(run_recorded(conn.statement_log, sql, None, send))
     except Exception as exc:
-        if not _refused_data(exc):
+        if kind_of(exc, d) != "type":  # not the data's fault (SQLSTATE class 22): not ours
             raise
         # The caller leaves the staged write (rolled back) and reads the file again.
         raise ReadAgain(str(exc).splitlines()[0]) from exc
@@ -114,9 +114,3 @@ def copy_read(
 
 def _literal(char: str) -> str:
     return "'" + char.replace("'", "''") + "'"
-
-
-def _refused_data(exc: BaseException) -> bool:
-    """A data error of the file (SQLSTATE class 22: bad value, bad format, bad encoding)."""
-    state: Any = getattr(exc, "sqlstate", None)
-    return isinstance(state, str) and state.startswith("22")

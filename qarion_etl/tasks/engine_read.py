@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from qarion_etl.db.connection import Connection
+from qarion_etl.db.errors import describe
 from qarion_etl.db.materialize import Stage
-from qarion_etl.errors import QarionError
+from qarion_etl.errors import IngestError
 from qarion_etl.tasks.bad_rows import NAMED_ROWS, BadRow, BadRows
 from qarion_etl.tasks.formats import InputFile
 from qarion_etl.tasks.readers import CsvOptions, column_types, csv_header
@@ -75,8 +76,8 @@ def engine_read(
     except Exception as exc:
         check_cancel()  # interrupted, not refused
         if not source.kind.reread_refused:
-            raise QarionError(f"{source.shown}: cannot load: {first_line(exc)}") from exc
-        raise ReadAgain(first_line(exc)) from exc
+            raise IngestError(f"cannot load: {describe(exc)}", path=source.shown) from exc
+        raise ReadAgain(describe(exc)) from exc
     if missing_required(conn, stage, source):
         raise ReadAgain("a required column has missing values")
     if tables is not None:
@@ -122,12 +123,6 @@ def _watching(
         done.set()
         watcher.join()
         raw.execute("SET enable_progress_bar = false")
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a driver error's message."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def missing_required(conn: Connection, stage: Stage, source: InputFile) -> bool:

@@ -35,6 +35,7 @@ from qarion_etl.db.statements import run_recorded
 from qarion_etl.errors import InputMissing
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
+from qarion_etl.tasks.copy_read import copy_parses, copy_read
 from qarion_etl.tasks.engine_read import ReadAgain, engine_read
 from qarion_etl.tasks.formats import InputFile
 from qarion_etl.tasks.keys import KeyOrder, check_unique
@@ -97,9 +98,7 @@ class IngestionTask(BaseTask):
             if policy.quarantine:
                 rejects = RejectsWriter(conn, stage.companion(also[0]), source.shown, ctx.batch_id)
             unique = False
-            if engine_reads and db.dialect.bulk_load == "copy" and _server_parses(source):
-                from qarion_etl.tasks.copy_read import copy_read
-
+            if engine_reads and db.dialect.bulk_load == "copy" and copy_parses(source):
                 rows = copy_read(conn, stage, source, ctx.batch_id, ctx.progress)
             elif engine_reads and db.dialect.bulk_load == "read_file":
                 rows = engine_read(
@@ -119,12 +118,6 @@ class IngestionTask(BaseTask):
                 writes.append((rejects.stage, ctx.processing_type, []))
             publish_all(conn, writes)
         return rows, bad.count
-
-
-def _server_parses(source: InputFile) -> bool:
-    from qarion_etl.tasks.copy_read import copy_parses
-
-    return copy_parses(source)
 
 
 def _load_rows(
