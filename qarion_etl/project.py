@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.definitions import connections as airflow_connections
 from qarion_etl.definitions.config import ProjectConfig, load_config
-from qarion_etl.errors import FlowValidationError, Problem, UsageError, clip, did_you_mean
+from qarion_etl.errors import (
+    FlowValidationError,
+    Problem,
+    QarionError,
+    UsageError,
+    clip,
+    did_you_mean,
+)
 from qarion_etl.xcom import BaseXCom, XComService
 from qarion_etl.xcom.registry import create_backend
 
@@ -57,6 +64,16 @@ class Project:
     def flow_paths(self) -> list[Path]:
         folder = self.config.flows_dir
         return sorted(folder.glob("*.toml")) if folder.is_dir() else []
+
+    def flow_ids(self) -> list[str]:
+        """The ids of the flows in ``flows_dir`` (a file that does not load: its stem)."""
+        ids = []
+        for path in self.flow_paths():
+            try:
+                ids.append(self.load_flow(path).id)
+            except QarionError:
+                ids.append(path.stem)
+        return sorted(ids)
 
     def resolve_flow(self, ref: str) -> Path:
         """A flow named by path, or by id (or file stem) within ``flows_dir``."""
@@ -179,8 +196,8 @@ class Project:
 
         cfg = self.config
         found = set(
-            secrets_in(dict(cfg.credentials))
-            + secrets_in(dict(cfg.xcom.backend_config))
+            secrets_in(cfg.credentials)
+            + secrets_in(cfg.xcom.backend_config)
             + secrets_in([cfg.engine.url, cfg.metadata.url])
         )
         return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)

@@ -25,7 +25,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from qarion_etl.airflow.plan import config_path_of
 from qarion_etl.errors import ConfigError, FlowValidationError, UsageError
-from qarion_etl.masking import secrets_in
 from qarion_etl.project import Project
 from qarion_etl.run.model import RunOptions, RunResult, TaskOutcome, TaskStatus
 from qarion_etl.run.reporting import progress_text
@@ -55,12 +54,7 @@ def _mask(p: Project) -> None:
     """Tell Airflow's log masker every secret of the configuration."""
     from airflow.sdk.log import mask_secret
 
-    cfg = p.config
-    found = (
-        secrets_in(dict(cfg.credentials))
-        + secrets_in(dict(cfg.xcom.backend_config))
-        + secrets_in([cfg.engine.url, cfg.metadata.url])
-    )
+    found = p.secrets()
     for secret in found:
         mask_secret(secret)
 

@@ -31,16 +31,6 @@ def _project(ctx: typer.Context) -> Project | None:
         return None
 
 
-def _flow_ids(project: Project) -> list[str]:
-    ids = []
-    for path in project.flow_paths():
-        try:
-            ids.append(project.load_flow(path).id)
-        except Exception:
-            ids.append(path.stem)
-    return ids
-
-
 def flows(ctx: typer.Context, incomplete: str) -> list[str]:
     """Flow ids, and flow files when what is typed looks like a path."""
     project = _project(ctx)
@@ -50,7 +40,7 @@ def flows(ctx: typer.Context, incomplete: str) -> list[str]:
         if "/" in incomplete or incomplete.endswith(".toml"):
             folder = Path(incomplete) if incomplete.endswith("/") else Path(incomplete).parent
             return sorted(str(p) for p in folder.glob("*.toml") if str(p).startswith(incomplete))
-        return sorted(f for f in _flow_ids(project) if f.startswith(incomplete))
+        return sorted(f for f in project.flow_ids() if f.startswith(incomplete))
     except Exception:
         return []
     finally:

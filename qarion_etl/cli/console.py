@@ -94,7 +94,8 @@ def resume_hint(result: RunResult) -> str | None:
     """The command that resumes a failed or interrupted run."""
     if result.ok or result.dry_run or result.status == "running":
         return None
-    return f"Resume with: qarion-etl run {result.flow_id} --resume {result.dag_run_id}"
+    flow, run = _shell_word(result.flow_id), _shell_word(result.dag_run_id)
+    return f"Resume with: qarion-etl run {flow} --resume {run}"
 
 
 def statement_line(record: dict[str, Any]) -> str:
@@ -192,13 +193,6 @@ class PlainReporter:
         if self.summary_json:
             sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
             sys.stdout.flush()
-
-
-class JsonReporter(PlainReporter):
-    """Plain lines on stderr, and the run summary as one JSON document on stdout."""
-
-    def __init__(self, stream: Any = None, verbosity: int = 0) -> None:
-        super().__init__(stream, verbosity, summary_json=True)
 
 
 class EventReporter(PlainReporter):

@@ -125,16 +125,19 @@ def graph(
     if fmt not in known:
         raise UsageError(f"unknown --format '{fmt}' (use {', '.join(known[:-1])} or {known[-1]})")
     project = get_project(ctx)
+    spec, graph_ = project.validate(flow)
     if fmt in ("svg", "html"):
         from qarion_etl.report.data import flow_view, run_view
         from qarion_etl.report.html import render_report
         from qarion_etl.report.svg import graph_svg
 
-        spec, _ = project.validate(flow)
+        if datasets:
+            raise UsageError("--datasets draws text, mermaid, dot or json (not svg or html)")
         view = run_view(project, run, spec.id) if run else flow_view(project, flow)
+        if select:
+            view.only(set(_selected(graph_, spec, list(select))))
         output.emit(graph_svg(view) if fmt == "svg" else render_report(view))
         return
-    spec, graph_ = project.validate(flow)
     drawing = Drawing(graph_, spec, datasets=datasets)
     if select:
         drawing.only = set(_selected(graph_, spec, list(select)))
@@ -150,10 +153,8 @@ def _selected(graph_: Any, spec: Any, select: list[str]) -> list[str]:
 
 
 def _statuses(project: Any, flow_id: str, run_id: str) -> dict[str, str]:
-    from qarion_etl.report.data import find_run
-
     store = project.run_store()
-    found = find_run(store, run_id, flow_id)
+    found = store.find_run(run_id, flow_id)
     return {t.task_id: t.status for t in store.task_instances(found.flow_id, found.dag_run_id)}
 
 

@@ -135,8 +135,8 @@ def run(
     verbosity = -1 if quiet else 1 if verbose else 0
     refs = _flow_refs(project, list(flows or []), all_flows)
     if len(refs) > 1:
-        if resume or task:
-            raise UsageError("--resume and --task take one flow")
+        if resume or task or junit_xml or html_report:
+            raise UsageError("--resume, --task, --junit-xml and --report take one flow")
         from qarion_etl.cli.many import run_many
 
         run_many(
@@ -251,9 +251,7 @@ def render(
     variables.update(parse_pairs(var or [], "--var"))
     project = get_project(ctx)
     if run_id == "latest":
-        from qarion_etl.cli.state import run_id_of
-
-        run_id = run_id_of(ctx, run_id, project.load_flow(flow).id) or run_id
+        run_id = project.run_store().find_run("latest", project.load_flow(flow).id).dag_run_id
     try:
         sql = FlowRunner(project).render(
             flow,

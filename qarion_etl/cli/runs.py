@@ -133,11 +133,11 @@ def show_run(
 
     Example: qarion-etl runs show latest --flow data_pipeline
     """
-    from qarion_etl.report.data import find_run, seconds_between
+    from qarion_etl.report.data import seconds_between
     from qarion_etl.run.history import all_tries
 
     store = _store(ctx)
-    run = find_run(store, run_id, flow)
+    run = store.find_run(run_id, flow)
     tis = store.task_instances(run.flow_id, run.dag_run_id)
     kept = store.tries(run.flow_id, run.dag_run_id)
     attempts = {t.task_id: all_tries(t, kept.get(t.task_id, [])) for t in tis}

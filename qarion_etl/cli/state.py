@@ -50,6 +50,4 @@ def run_id_of(ctx: typer.Context, run: str | None, flow: str | None = None) -> s
     """``run`` as given, or for ``latest`` the newest run's id (of ``flow`` if given)."""
     if run != "latest":
         return run
-    from qarion_etl.report.data import find_run
-
-    return find_run(get_project(ctx).run_store(), "latest", flow).dag_run_id
+    return get_project(ctx).run_store().find_run("latest", flow).dag_run_id

@@ -160,7 +160,7 @@ def offline_problems(
                     )
                 )
         sql = task.config.get("sql")
-        if kind is None or not kind.has_sql or not isinstance(sql, str):
+        if kind is None or not kind.has_sql or not isinstance(sql, str) or is_plain(sql):
             continue
         try:
             tree = parse_template(sql)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import QarionError, UsageError, clip
+from qarion_etl.errors import QarionError, clip
 from qarion_etl.run.history import all_tries
 from qarion_etl.run.logs import run_folder, safe_name
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow
     from qarion_etl.definitions.graph import TaskGraph
     from qarion_etl.project import Project
-    from qarion_etl.run.history import RunRecord, RunStore
+    from qarion_etl.run.history import RunStore
 
 #: The SQL kept per task on a page (the rest of a longer file is cut, with a note).
 SQL_LIMIT = 64_000
@@ -100,6 +100,11 @@ class RunView:
     def exit_code(self) -> int | None:
         return EXIT_CODES.get(self.status)
 
+    def only(self, task_ids: set[str]) -> None:
+        """Keep ``task_ids`` (and the edges between them) only."""
+        self.tasks = [t for t in self.tasks if t.task_id in task_ids]
+        self.edges = [e for e in self.edges if e[0] in task_ids and e[1] in task_ids]
+
     def task(self, task_id: str) -> TaskView | None:
         return next((t for t in self.tasks if t.task_id == task_id), None)
 
@@ -124,19 +129,6 @@ def moment(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def find_run(store: RunStore, run_id: str, flow: str | None = None) -> RunRecord:
-    """The run ``run_id`` (``latest``: the newest, of ``flow`` if given)."""
-    if run_id == "latest":
-        newest = store.list_runs(flow, limit=1)
-        if not newest:
-            raise UsageError("no runs yet" + (f" of flow '{clip(flow)}'" if flow else ""))
-        return newest[0]
-    run = store.get_run(run_id, flow)
-    if run is None:
-        raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
-    return run
-
-
 def run_view(
     project: Project,
     run_id: str,
@@ -147,7 +139,7 @@ def run_view(
 ) -> RunView:
     """Run ``run_id`` of the project's history (``latest`` for the newest)."""
     store = store or project.run_store()
-    run = find_run(store, run_id, flow)
+    run = store.find_run(run_id, flow)
     spec, graph, note = _flow_of(project, run.flow_id)
     instances = {t.task_id: t for t in store.task_instances(run.flow_id, run.dag_run_id)}
     kept = store.tries(run.flow_id, run.dag_run_id)

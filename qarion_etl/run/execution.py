@@ -172,6 +172,7 @@ class RunExecution:
         self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
         self._prepare(self.store)
         self.folder = run_folder(project.config.state_dir, self.dag_run_id)
+        self.folder.mkdir(parents=True, exist_ok=True)  # once: each try's SQL file goes here
         self.log = RunLog(self.folder, self.flow.id, self.dag_run_id, self.reporter, project.scrub)
         self.reporter = self.log
         self.write_lock = threading.Lock() if db.dialect.single_writer else None
@@ -285,7 +286,7 @@ class RunExecution:
             self.reporter.task_started(tid, o.tries)
             sql = self._sql_file(tid, o.tries)
             o.sql_path = str(sql.path)
-            began, error = now_iso(), None
+            began = now_iso()
             timer = None
             if spec.timeout_seconds:
                 ctx.deadline = time.monotonic() + spec.timeout_seconds
@@ -297,7 +298,7 @@ class RunExecution:
                     self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
                 ctx.check_cancel()
                 if result is None:
-                    assert self.db is not None
+                    assert self.db is not None  # for mypy: execute() connected it
                     with self.db.statements.recording(sql):
                         result = get_task_class(spec.type)(spec).execute(ctx)
                     full = self._full_result(result, t0)
@@ -340,8 +341,7 @@ class RunExecution:
                 why = o.not_retried = not_retried(exc, spec)
                 if why is not None and attempt <= retries:
                     o.error += f"\n  not retried: {why}"
-                error = o.error
-                o.attempts.append(_attempt(o.tries, FAILED, began, error))
+                o.attempts.append(_attempt(o.tries, FAILED, began, o.error))
                 if why is not None or attempt > retries or self.cancel.is_set():
                     break
                 delay = spec.retry_delay_seconds * (

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from qarion_etl.db.service import DatabaseService
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import UsageError, clip
 from qarion_etl.run.history_schema import run_tables, tries_table, upgrade_first_layout
 from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus, now_iso
 from qarion_etl.run.owner import current_owner, owner_alive
@@ -276,6 +276,22 @@ class RunStore:
             return status
 
         return self.db.retry_conflicts(settle)
+
+    def find_run(self, run_id: str, flow_id: str | None = None) -> RunRecord:
+        """The run ``run_id`` (``latest``: the newest, of ``flow_id`` if given).
+
+        Raises:
+            UsageError: there is no such run (or no run yet).
+        """
+        if run_id == "latest":
+            newest = self.list_runs(flow_id, limit=1)
+            if not newest:
+                raise UsageError("no runs yet" + (f" of flow '{clip(flow_id)}'" if flow_id else ""))
+            return newest[0]
+        run = self.get_run(run_id, flow_id)
+        if run is None:
+            raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
+        return run
 
     def get_run(self, dag_run_id: str, flow_id: str | None = None) -> RunRecord | None:
         """The run ``dag_run_id`` (of ``flow_id``; without it, of the one flow that has it).

@@ -36,8 +36,6 @@ logging.getLogger("qarion_etl").addHandler(logging.NullHandler())
 
 #: Seconds between two progress records of one task in run.log and the JSON log.
 PROGRESS_EVERY = 10.0
-#: Run folders made by this process (one ``mkdir`` per run, not per try).
-_MADE: set[Path] = set()
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS["error"] = logging.ERROR
 
@@ -230,9 +228,6 @@ class TrySql:
         self.statements = 0  # how many this try ran
         self._file: IO[str] | None = None
         try:
-            if path.parent not in _MADE:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _MADE.add(path.parent)
             self._file = path.open("a", encoding="utf-8")
             self._file.write(f"-- {header}\n")
         except OSError:

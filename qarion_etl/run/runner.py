@@ -49,10 +49,9 @@ class FlowRunner:
                 )
         flow, graph = self.project.validate(flow_ref)
         if opts.resume == "latest":
-            newest = self.project.run_store().list_runs(flow.id, limit=1)
-            if not newest:
-                raise UsageError(f"--resume latest: flow '{flow.id}' has no runs yet")
-            opts = replace(opts, resume=newest[0].dag_run_id)
+            opts = replace(
+                opts, resume=self.project.run_store().find_run("latest", flow.id).dag_run_id
+            )
         order = topological_order(graph, flow)
         if opts.task:
             if opts.task not in graph:

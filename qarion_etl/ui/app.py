@@ -33,7 +33,7 @@ from starlette.routing import Route
 from qarion_etl.errors import QarionError, UsageError
 from qarion_etl.report.data import run_view, seconds_between
 from qarion_etl.report.html import environment, render_report
-from qarion_etl.report.svg import STATUSES
+from qarion_etl.run.model import RunStatus
 
 if TYPE_CHECKING:
     from qarion_etl.project import Project
@@ -85,12 +85,9 @@ def runs_page(request: Request) -> HTMLResponse:
     flow = request.query_params.get("flow") or None
     status = request.query_params.get("status") or None
     with v.lock:
-        runs = v.store.list_runs(flow, limit=5_000 if status else PAGE_ROWS + 1)
-        flows = sorted({r.flow_id for r in v.store.list_runs(None, limit=5_000)})
-        flow_files = _flow_ids(v.project)
-    if status:
-        runs = [r for r in runs if r.status == status]
-    more = max(len(runs) - PAGE_ROWS, 0)
+        runs = v.store.list_runs(flow, limit=PAGE_ROWS + 1, status=status)
+        more = v.store.count_runs(flow, status) - PAGE_ROWS if len(runs) > PAGE_ROWS else 0
+        flow_files = v.project.flow_ids()
     shown = [
         {
             "dag_run_id": r.dag_run_id,
@@ -110,20 +107,10 @@ def runs_page(request: Request) -> HTMLResponse:
         more=more,
         flow=flow,
         status=status,
-        flows=sorted(set(flows) | set(flow_files)),
-        statuses=[s for s in STATUSES if s != "not_run"] + ["abandoned"],
+        flows=sorted({*flow_files, *(r.flow_id for r in runs), *([flow] if flow else [])}),
+        statuses=[str(s) for s in RunStatus if s != RunStatus.DRY_RUN],
         flow_files=flow_files,
     )
-
-
-def _flow_ids(project: Project) -> list[str]:
-    ids = []
-    for path in project.flow_paths():
-        try:
-            ids.append(project.load_flow(path).id)
-        except QarionError:
-            continue
-    return sorted(ids)
 
 
 def _stamp(view: Any) -> str:

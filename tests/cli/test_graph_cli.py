@@ -73,3 +73,19 @@ def test_graph_narrowed_by_a_selection(tmp_path: Path) -> None:
     assert [ln.split()[0] for ln in lines[1:]] == ["calculate_stats", "filter_high_value"]
     bad = cli("graph", "data_pipeline", "--select", "calc_stats", project=project)
     assert bad.exit_code == 2 and "did you mean 'calculate_stats'" in bad.stderr
+
+
+def test_svg_and_html_take_the_selection_and_refuse_dataset_nodes(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    svg = cli(
+        "graph", "data_pipeline", "-f", "svg", "--select", "calculate_stats+", project=project
+    )
+    assert svg.exit_code == 0, svg.output
+    assert (
+        'data-task="calculate_stats"' in svg.stdout
+        and 'data-task="ingest_orders"' not in svg.stdout
+    )
+    assert svg.stdout.count('class="edge') == 1
+    refused = cli("graph", "data_pipeline", "-f", "html", "--datasets", project=project)
+    assert refused.exit_code == 2
+    assert "--datasets draws text, mermaid, dot or json (not svg or html)" in refused.stderr

@@ -103,3 +103,17 @@ def test_help_lists_every_command_without_importing_one() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_run_option_errors_are_usage_errors(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    both = cli("run", "data_pipeline", "-q", "-v", project=project)
+    assert both.exit_code == 2 and "--quiet and --verbose cannot be used together" in both.stderr
+    fmt = cli("run", "data_pipeline", "--log-format", "xml", project=project)
+    assert fmt.exit_code == 2 and "--log-format 'xml': use text or json" in fmt.stderr
+    ls = cli("ls", "--output", "yaml", project=project)
+    assert ls.exit_code == 2 and "--output 'yaml': use text or json" in ls.stderr
+    empty = make_project(tmp_path / "empty", example=False)
+    (empty / "flows").mkdir(exist_ok=True)
+    nothing = cli("run", "--all", project=empty)
+    assert nothing.exit_code == 2 and "--all: no flow files in" in nothing.stderr

@@ -92,7 +92,11 @@ def test_several_flows_refuse_what_takes_one(tmp_path: Path) -> None:
     both = cli("run", "second", "--all", project=project)
     assert both.exit_code == 2 and "not both" in both.stderr
     resume = cli("run", "data_pipeline", "second", "--resume", "latest", project=project)
-    assert resume.exit_code == 2 and "--resume and --task take one flow" in resume.stderr
+    assert resume.exit_code == 2 and "take one flow" in resume.stderr
+    for extra in (["--junit-xml", "j.xml"], ["--report"]):
+        refused = cli("run", "data_pipeline", "second", *extra, project=project)
+        assert refused.exit_code == 2, extra
+        assert "--resume, --task, --junit-xml and --report take one flow" in refused.stderr
 
 
 SLOW = """\
