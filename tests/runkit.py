@@ -102,8 +102,19 @@ def orders_mean(path: Path) -> tuple[float, int]:
     return mean, sum(v > mean for v in values)
 
 
-def results_file(project: Path, run_id: str) -> dict[str, Any]:
-    return json.loads((project / ".qarion" / "runs" / f"{run_id}.json").read_text())
+def run_dir(project: Path, run_id: str, flow: str | None = None) -> Path:
+    """``.qarion/runs/<flow>/<run_id>/`` (without ``flow``: of the one flow that has the run)."""
+    runs = project / ".qarion" / "runs"
+    if flow is not None:
+        return runs / flow / run_id
+    found = [p for p in runs.glob(f"*/{run_id}.json")]
+    assert len(found) == 1, f"run {run_id!r} in {len(found)} flows: {found}"
+    return found[0].with_suffix("")
+
+
+def results_file(project: Path, run_id: str, flow: str | None = None) -> dict[str, Any]:
+    folder = run_dir(project, run_id, flow)
+    return json.loads(folder.with_name(folder.name + ".json").read_text())
 
 
 def xcom(project: Path, task: str, key: str = "return_value", **ident: Any) -> Any:

@@ -52,7 +52,9 @@ def write_run_report(
 
     view = run_view(project, run_id, flow)
     assert view.dag_run_id is not None
-    path = out or run_folder(project.config.state_dir, view.dag_run_id) / "report.html"
+    path = (
+        out or run_folder(project.config.state_dir, view.flow_id, view.dag_run_id) / "report.html"
+    )
     return write_report(view, path)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import QarionError, clip
 from qarion_etl.run.history import all_tries
-from qarion_etl.run.logs import run_folder, safe_name
+from qarion_etl.run.logs import run_folder, sql_file
 
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow
@@ -143,7 +143,7 @@ def run_view(
     spec, graph, note = _flow_of(project, run.flow_id)
     instances = {t.task_id: t for t in store.task_instances(run.flow_id, run.dag_run_id)}
     kept = store.tries(run.flow_id, run.dag_run_id)
-    folder = run_folder(project.config.state_dir, run.dag_run_id)
+    folder = run_folder(project.config.state_dir, run.flow_id, run.dag_run_id)
     order = _order(spec, graph, list(instances))
     ids = frozenset(spec.task_ids) if spec is not None else frozenset()
     tasks = []
@@ -165,7 +165,7 @@ def run_view(
                 )
                 for a in all_tries(ti, kept.get(tid, []))
             ]
-        sql_path = folder / f"{safe_name(tid)}.sql"
+        sql_path = sql_file(folder, tid)
         if sql_path.is_file():
             view.sql_path = str(sql_path)
             view.sql = _read_sql(sql_path)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import Interrupted, StoreUnavailable, UsageError, clip, shown_path
 from qarion_etl.run.history import RunStore, TaskInstanceRecord, write_results
-from qarion_etl.run.logs import RunLog, TrySql, run_folder, safe_name
+from qarion_etl.run.logs import RunLog, TrySql, results_file, run_folder, sql_file
 from qarion_etl.run.model import (
     RunOptions,
     RunResult,
@@ -171,7 +171,7 @@ class RunExecution:
         db.check()
         self.xcom = project.xcom_service(self.flow.id) if project.config.xcom.enabled else None
         self._prepare(self.store)
-        self.folder = run_folder(project.config.state_dir, self.dag_run_id)
+        self.folder = run_folder(project.config.state_dir, self.flow.id, self.dag_run_id)
         self.folder.mkdir(parents=True, exist_ok=True)  # once: each try's SQL file goes here
         self.log = RunLog(self.folder, self.flow.id, self.dag_run_id, self.reporter, project.scrub)
         self.reporter = self.log
@@ -382,7 +382,7 @@ class RunExecution:
         header = (
             f"flow {self.flow.id}, run {self.dag_run_id}, task {tid}, try {try_number}, {now_iso()}"
         )
-        return TrySql(self.folder / f"{safe_name(tid)}.sql", header, self.project.scrub, heard)
+        return TrySql(sql_file(self.folder, tid), header, self.project.scrub, heard)
 
     def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
         # The task already keeps its own fields over same-named result columns.
@@ -433,10 +433,12 @@ class RunExecution:
                 self._record(o, o.status)
         if self.log is not None:
             result.log_path = str(self.log.path)
-        result.results_path = write_results(result, self.project.config.state_dir / "runs")
+        path = results_file(self.project.config.state_dir, self.flow.id, self.dag_run_id)
         if self.opts.orchestrated:  # one task of many processes: the run is settled from all
-            self.store.settle_run(self.flow.id, result.dag_run_id, self.flow.task_ids)
+            settled = self.store.settle_run(self.flow.id, result.dag_run_id, self.flow.task_ids)
+            result.results_path = write_results(result, path, merge=settled)
         else:
+            result.results_path = write_results(result, path)
             self.store.finish_run(
                 result.flow_id,
                 result.dag_run_id,

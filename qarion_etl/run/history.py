@@ -13,16 +13,18 @@ start time). A ``running`` run whose owner is gone from this host (killed with S
 lost machine is not detectable) reads as ``abandoned``: ``runs list`` shows it so, and
 ``run --resume`` accepts it, while a run whose owner is alive is refused.
 
-``write_results`` writes ``.qarion/runs/<dag_run_id>.json`` (dbt's ``run_results.json``
-habit) at the end of every run.
+``write_results`` writes ``.qarion/runs/<flow_id>/<dag_run_id>.json`` (dbt's
+``run_results.json`` habit) at the end of every run, and after each task of a run an
+orchestrator drives, merged with what the run's other tasks wrote.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -544,17 +546,94 @@ def _ti(values: Any) -> TaskInstanceRecord:
     )
 
 
-def write_results(result: RunResult, folder: Path) -> str | None:
-    """Write ``<folder>/<dag_run_id>.json`` atomically; returns its path (``None`` if unwritable)."""
+def write_results(result: RunResult, path: Path, *, merge: str | None = None) -> str | None:
+    """Write the results file ``path`` atomically; returns its path (``None`` if unwritable).
+
+    With ``merge`` (the run's settled status), ``result`` is one task of a run whose tasks
+    run in other processes (Airflow): under a lock on the file, its tasks replace theirs in
+    the file's document, every other task is kept, and the run takes the status ``merge``.
+    """
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', result.dag_run_id)}.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = result.as_dict()
+        if merge is None:
+            _replace_file(path, doc)
+            return str(path)
+        with _locked(path.with_name(path.name + ".lock")):
+            _replace_file(path, _merged(_read_doc(path), doc, merge))
         return str(path)
     except OSError:
         return None
+
+
+def _merged(old: dict[str, Any] | None, new: dict[str, Any], status: str) -> dict[str, Any]:
+    """The results document ``old`` with the tasks of ``new`` put in, and the run's ``status``."""
+    if old is None or old.get("flow_id") != new["flow_id"]:
+        old = {**new, "tasks": []}
+    mine = {t["task_id"]: t for t in new["tasks"]}
+    tasks = [mine.pop(t["task_id"], t) for t in old.get("tasks", []) if isinstance(t, dict)]
+    tasks += mine.values()
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[str(t.get("status"))] = counts.get(str(t.get("status")), 0) + 1
+    started = min(filter(None, (old.get("started_at"), new["started_at"])))
+    ended = max(filter(None, (old.get("ended_at"), new["ended_at"])), default=None)
+    return {
+        **old,
+        **{k: v for k, v in new.items() if k not in ("tasks", "counts")},
+        "status": status,
+        "started_at": started,
+        "ended_at": ended if status != RunStatus.RUNNING else None,
+        "duration_seconds": _seconds(started, ended),
+        "tasks": tasks,
+        "counts": counts,
+    }
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    import datetime as dt
+
+    if not start or not end:
+        return None
+    try:
+        took = dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    return round(took.total_seconds(), 4)
+
+
+def _read_doc(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none yet, or not ours: written anew
+    return doc if isinstance(doc, dict) else None
+
+
+def _replace_file(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as JSON to ``path`` through a temporary file of this writer's own."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file ``path`` for the block (between processes)."""
+    with path.open("a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: one writer per run folder
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def all_tries(ti: TaskInstanceRecord, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """What a run leaves behind to debug it: its log, the SQL of every try, its events.
 
-Every run has a folder, ``.qarion/runs/<dag_run_id>/``, beside its results file:
+Every run has a folder, ``.qarion/runs/<flow_id>/<dag_run_id>/``, beside its results file
+(``<dag_run_id>.json``):
 
 - ``run.log``: one line per event (run and task start and end, retries, failures with
   their whole error, progress), with the time, the level and the task;
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,14 +40,53 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _LEVELS["error"] = logging.ERROR
 
 
-def safe_name(text: str) -> str:
-    """``text`` as one file name (a run id may hold any printable character)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+#: Characters a file name keeps as they are (a ``.`` only after the first character).
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+#: The longest name ``file_name`` writes (file systems stop at 255 bytes).
+_NAME_LIMIT = 200
 
 
-def run_folder(state_dir: Path, dag_run_id: str) -> Path:
-    """``.qarion/runs/<dag_run_id>/``: the run's log and SQL files."""
-    return state_dir / "runs" / safe_name(dag_run_id)
+def file_name(text: str) -> str:
+    """``text`` as one file or folder name: two different texts never share a name.
+
+    Letters, digits, ``_`` and ``-`` stay, as does a ``.`` after the first character;
+    everything else is written ``%XX`` (its UTF-8 bytes), so ``.``, ``..``, ``a/b`` and
+    ``a_b`` are distinct names inside the folder, never a path out of it. A name that
+    would be longer than 200 characters keeps its start and ends with a hash of the text.
+    """
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _PLAIN or (ch == "." and i > 0):
+            out.append(ch)
+        else:
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")))
+    name = "".join(out) or "%"
+    if len(name) > _NAME_LIMIT:
+        import hashlib
+
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = f"{name[: _NAME_LIMIT - 17].rstrip('%0123456789ABCDEF')}~{digest}"
+    return name
+
+
+def run_folder(state_dir: Path, flow_id: str, dag_run_id: str) -> Path:
+    """``.qarion/runs/<flow_id>/<dag_run_id>/``: the run's log and SQL files.
+
+    A run is identified by its flow and its run id: Airflow gives every DAG of a schedule
+    the same run id, and each flow's run keeps its own folder.
+    """
+    return state_dir / "runs" / file_name(flow_id) / file_name(dag_run_id)
+
+
+def results_file(state_dir: Path, flow_id: str, dag_run_id: str) -> Path:
+    """``.qarion/runs/<flow_id>/<dag_run_id>.json``, beside the run's folder."""
+    folder = run_folder(state_dir, flow_id, dag_run_id)
+    return folder.with_name(folder.name + ".json")
+
+
+def sql_file(folder: Path, task_id: str) -> Path:
+    """``<task_id>.sql`` in a run's folder: the statements of every try of the task."""
+    return folder / f"{file_name(task_id)}.sql"
 
 
 def _now() -> str:

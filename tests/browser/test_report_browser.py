@@ -22,7 +22,7 @@ from tests.browser.conftest import BrowserPage
 from tests.conftest import unique_name
 from tests.helpers import cli, write_flow
 from tests.report.test_report_cli import TOKEN, run_shop, shop_project
-from tests.runkit import drop_metadata
+from tests.runkit import drop_metadata, run_dir
 from tests.uikit import ui_server
 
 pytestmark = pytest.mark.browser
@@ -49,7 +49,7 @@ def test_the_report_shows_the_run_and_fetches_nothing(
 ) -> None:
     project = shop_project(tmp_path)
     run_shop(project, "--report")
-    report = project / ".qarion" / "runs" / "r1" / "report.html"
+    report = run_dir(project, "r1") / "report.html"
     page = browser_page.page
     started = time.monotonic()
     page.goto(report.as_uri())

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import unique_name
 from tests.helpers import cli, make_project, write_flow
-from tests.runkit import drop_namespace, query, table
+from tests.runkit import drop_namespace, query, run_dir, table
 
 FLOW = """
 id = "dirty"
@@ -112,7 +112,7 @@ def test_run_names_bad_rows_exits_1_and_pushes_rows_rejected(
         (4, "value", "3,"),
         (6, None, "5,1,2"),
     ]
-    saved = json.loads((project / ".qarion" / "runs" / "r1.json").read_text())
+    saved = json.loads((run_dir(project, "r1").with_suffix(".json")).read_text())
     (kept,) = [t for t in saved["tasks"] if t["task_id"] == "load_quarantined"]
     assert kept["result"]["rows_rejected"] == 3
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import unique_name
 from tests.helpers import cli, make_project, write_flow
-from tests.runkit import drop_namespace
+from tests.runkit import drop_namespace, run_dir
 
 #: The flow file; ``AVG(valu)`` is on line 22 (the SQL starts on line 21).
 TYPO = """\
@@ -95,21 +95,21 @@ def test_a_sql_typo_shows_the_drivers_whole_message_on_the_line_of_the_flow_file
     assert stats["tries"] == 1 and stats["status"] == "failed"
 
     # The SQL that ran, for that try: the rendered statement, and how it failed.
-    sql_path = typo_project / ".qarion" / "runs" / "r1" / "stats.sql"
+    sql_path = run_dir(typo_project, "r1") / "stats.sql"
     assert "SQL that ran: " in err and "stats.sql" in err
     text = sql_path.read_text()
     assert "task stats, try 1" in text
     assert re.search(r"CREATE TABLE .* AS SELECT COUNT\(\*\) AS n,\n\s+AVG\(valu\) AS mean", text)
     assert "-- failed after" in text
-    make_sql = (typo_project / ".qarion" / "runs" / "r1" / "make.sql").read_text()
+    make_sql = (run_dir(typo_project, "r1") / "make.sql").read_text()
     assert "SELECT 1 AS value UNION ALL SELECT 2" in make_sql and "-- ok in" in make_sql
 
-    results = json.loads((typo_project / ".qarion" / "runs" / "r1.json").read_text())
+    results = json.loads((run_dir(typo_project, "r1").with_suffix(".json")).read_text())
     assert results["log_path"].endswith("r1/run.log")
     by_id = {t["task_id"]: t for t in results["tasks"]}
     assert by_id["stats"]["sql_path"] == str(sql_path)
     assert by_id["stats"]["not_retried"].startswith("a SQL binder error")
-    log = (typo_project / ".qarion" / "runs" / "r1" / "run.log").read_text()
+    log = (run_dir(typo_project, "r1") / "run.log").read_text()
     assert "run_start" in log and "task_failure task=stats" in log and "run_end" in log
     assert f"calc.toml:{TYPO_LINE}" in log
 
@@ -188,7 +188,7 @@ def test_secrets_are_masked_in_the_sql_files(tmp_path: Path) -> None:
         "run", "secret", "--run-id", "s1", "--var", "token=tok-3141592653", project=project, env=env
     )
     assert done.exit_code == 0, done.output
-    text = (project / ".qarion" / "runs" / "s1" / "use.sql").read_text()
+    text = (run_dir(project, "s1") / "use.sql").read_text()
     assert "SELECT '***' AS t" in text and "tok-3141592653" not in text
 
 
@@ -416,7 +416,7 @@ def test_a_long_ingestion_reports_its_progress(
         pattern = r"  load: \d{1,3}(,\d{3})* rows, \d+% of the file, [\d,]+ rows/s"
         assert all(re.fullmatch(pattern, ln) for ln in lines), lines
         assert "  load: 300,000 rows, 100% of the file" in done.stderr
-        log = (project / ".qarion" / "runs" / "r1" / "run.log").read_text()
+        log = (run_dir(project, "r1") / "run.log").read_text()
         assert "task_progress task=load rows=" in log
     assert "OK" in done.stderr and "300,000 rows" in done.stderr
 
@@ -438,7 +438,7 @@ def test_the_sql_file_of_a_load_shows_the_bulk_statement_and_the_swap(
     try:
         done = cli("run", "data_pipeline", "--run-id", "r1", project=project)
         assert done.exit_code == 0, done.stderr
-        results = json.loads((project / ".qarion" / "runs" / "r1.json").read_text())
+        results = json.loads((run_dir(project, "r1").with_suffix(".json")).read_text())
         load = next(t for t in results["tasks"] if "rows_loaded" in (t.get("result") or {}))
         text = Path(load["sql_path"]).read_text()
         assert re.search(LOAD_STATEMENT[_kind(engine_url)], text), text

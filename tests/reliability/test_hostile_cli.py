@@ -115,8 +115,15 @@ def test_hostile_flow_refs_and_run_ids(tmp_path: Path, name: str) -> None:
     _clean(result)
     assert result.exit_code in (0, 2), result.stderr
     assert {p.name for p in tmp_path.iterdir()} == {"proj"}
-    for p in (project / ".qarion" / "runs").glob("*"):
-        assert p.parent == project / ".qarion" / "runs"
+    flows = project / ".qarion" / "runs" / "data_pipeline"
+    for p in (project / ".qarion").rglob("*"):
+        assert p.resolve().is_relative_to(project / ".qarion")
+    if result.exit_code == 0:  # the run's folder and results file, and nothing else
+        assert {p.parent for p in (project / ".qarion" / "runs").rglob("*")} <= {
+            project / ".qarion" / "runs",
+            flows,
+            *flows.glob("*"),
+        }
 
 
 @pytest.mark.parametrize("name", ["quote", "semicolon", "traversal", "unicode", "long"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import cli, make_project, write_flow
+from tests.runkit import run_dir
 
 FLOW = """\
 id = "shop"
@@ -111,7 +112,7 @@ def test_run_report_writes_one_self_contained_page(tmp_path: Path) -> None:
     project = shop_project(tmp_path)
     done = run_shop(project, "--report")
     assert done.exit_code == 1
-    path = project / ".qarion" / "runs" / "r1" / "report.html"
+    path = run_dir(project, "r1") / "report.html"
     assert f"Report: {path}" in done.stderr
     html = path.read_text()
     assert nodes(html) == {
@@ -150,7 +151,7 @@ def test_report_of_a_run_by_id_or_latest_to_a_file(tmp_path: Path) -> None:
     assert nodes(out.read_text())["broken"] == "failed"
     by_id = cli("report", "r1", project=project)
     assert by_id.exit_code == 0
-    assert Path(by_id.stdout.strip()) == project / ".qarion" / "runs" / "r1" / "report.html"
+    assert Path(by_id.stdout.strip()) == run_dir(project, "r1") / "report.html"
     missing = cli("report", "nope", project=project)
     assert missing.exit_code == 2
     assert "no run 'nope'" in missing.stderr and "Traceback" not in missing.output

@@ -18,7 +18,7 @@ from qarion_etl.tasks.copy_read import copy_parses
 from qarion_etl.tasks.formats import InputFile
 from tests.conftest import unique_name
 from tests.helpers import cli, make_project, write_flow
-from tests.runkit import drop_namespace, query, table
+from tests.runkit import drop_namespace, query, run_dir, table
 
 #: Quoted empty fields, a quoted delimiter, a line break inside a field, non-ASCII text,
 #: spaces around numbers, exponents and signs: all read alike by the server and by Python.
@@ -57,7 +57,7 @@ def test_the_server_loads_what_the_checked_reader_would(tmp_path: Path, pg_url: 
     try:
         project, done = _load(tmp_path / "pg", pg_url, ns, TRICKY)
         assert done.exit_code == 0, done.stderr
-        sql = (project / ".qarion" / "runs" / "r1" / "load.sql").read_text()
+        sql = (run_dir(project, "r1") / "load.sql").read_text()
         assert "FROM STDIN (FORMAT csv" in sql  # the server parsed it
         sqlite_url = f"sqlite:///{tmp_path / 'w.sqlite'}"
         _, ref = _load(tmp_path / "lite", sqlite_url, ns, TRICKY)
