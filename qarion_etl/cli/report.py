@@ -27,7 +27,7 @@ def report(
         "--output",
         "-o",
         metavar="FILE",
-        help="Where to write it (default: .qarion/runs/<run id>/report.html).",
+        help="Where to write it (default: .qarion/runs/<flow>/<run id>/report.html).",
     ),
     flow: str = typer.Option(
         None, "--flow", metavar="FLOW", help="The run's flow (for 'latest', or a shared run id)."

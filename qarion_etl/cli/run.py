@@ -84,7 +84,7 @@ def run(
     html_report: bool = typer.Option(
         False,
         "--report",
-        help="Also write the run's HTML report (.qarion/runs/<run id>/report.html).",
+        help="Also write the run's HTML report (.qarion/runs/<flow>/<run id>/report.html).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
     log_format: str = typer.Option(
@@ -100,7 +100,7 @@ def run(
 ) -> None:
     """Run a flow: ingest, transform and push results to XCom, in dependency order.
 
-    Every run writes .qarion/runs/<run id>/run.log and, per task, the SQL each try ran
+    Every run writes .qarion/runs/<flow>/<run id>/run.log and, per task, the SQL each try ran
     (<task>.sql). --resume latest resumes the newest run of the flow.
     Example: qarion-etl run data_pipeline --select "tag:nightly,type:ingestion" --report
     """

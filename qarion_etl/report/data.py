@@ -1,7 +1,7 @@
 """What a picture of a run shows, read from the run history, the run folder and XCom.
 
 ``run_view`` gathers one run: its row, every task instance with every try, the SQL each
-task ran (``.qarion/runs/<run>/<task>.sql``), its XComs in the light form the backend's
+task ran (``.qarion/runs/<flow>/<run>/<task>.sql``), its XComs in the light form the backend's
 ``orm_deserialize_value`` gives (never a full value) and the flow's graph when the flow
 file still loads. ``flow_view`` is the same for a flow without a run. Everything that
 reaches a page is text with the project's secrets masked.

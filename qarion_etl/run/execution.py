@@ -90,7 +90,7 @@ class RunExecution:
         self.xcom: XComService | None = None
         self.write_lock: threading.Lock | None = None
         self.log: RunLog | None = None
-        self.folder = Path()  # .qarion/runs/<dag_run_id>/
+        self.folder = Path()  # .qarion/runs/<flow_id>/<dag_run_id>/
 
     # --- setup ---------------------------------------------------------------------
     def _prepare(self, store: RunStore) -> None:

@@ -1,7 +1,7 @@
 """The plain data of a run: ``RunOptions`` in, ``TaskOutcome`` and ``RunResult`` out.
 
 These cross every module of ``run`` and the command line, and serialise straight into
-``.qarion/runs/<dag_run_id>.json``. Statuses are ``StrEnum`` members, so they compare
+``.qarion/runs/<flow_id>/<dag_run_id>.json``. Statuses are ``StrEnum`` members, so they compare
 equal to (and are stored as) their plain names.
 """
 
@@ -86,7 +86,7 @@ class TaskOutcome:
     exit_code: int | None = None  # 3 when the last try failed because a store was unreachable
     #: Why the last error cannot pass on another try (``run.retry``), if it cannot.
     not_retried: str | None = None
-    #: ``.qarion/runs/<dag_run_id>/<task_id>.sql``: the statements of every try.
+    #: ``.qarion/runs/<flow_id>/<dag_run_id>/<task_id>.sql``: the statements of every try.
     sql_path: str | None = None
     #: Every try of this run: ``try_number``, ``status``, ``started_at``, ``ended_at``, ``error``.
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -114,7 +114,7 @@ class RunResult:
     duration_seconds: float | None = None
     tasks: list[TaskOutcome] = field(default_factory=list)
     results_path: str | None = None
-    #: ``.qarion/runs/<dag_run_id>/run.log``.
+    #: ``.qarion/runs/<flow_id>/<dag_run_id>/run.log``.
     log_path: str | None = None
     dry_run: bool = False
 
