@@ -14,6 +14,7 @@ command line exits with (design.md §6)::
     ├── IngestError                  exit 1   a row of an input file is wrong
     ├── SqlError                     exit 1   the database refused a statement
     ├── TaskTimedOut                 exit 1   a try ran past its timeout_seconds
+    ├── Superseded                   exit 1   a newer try of the task started (fencing)
     ├── Interrupted                  exit 130 the run was stopped (Ctrl-C, SIGTERM)
     ├── BackendLoadError             exit 3   an XCom backend cannot be imported or built
     └── StoreUnavailable             exit 3   engine, metadata database or XCom store unreachable
@@ -237,6 +238,23 @@ class SqlError(QarionError):
 
 class TaskTimedOut(QarionError):
     """A try of a task ran longer than its ``timeout_seconds``."""
+
+
+class Superseded(QarionError):
+    """A newer try of the task has started: this try's writes are refused (fencing).
+
+    An orchestrator retries a task whose worker it lost while the old try may still be
+    running; the old try must not push values or publish a dataset over its successor's.
+    """
+
+    def __init__(self, task_id: str, mine: int, current: int) -> None:
+        super().__init__(
+            f"try {mine} was superseded by try {current}, which started after it: "
+            "its values and datasets are not written",
+            task_id=task_id,
+        )
+        self.mine = mine
+        self.current = current
 
 
 class Interrupted(QarionError):

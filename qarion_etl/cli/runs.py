@@ -161,7 +161,7 @@ def show_run(
                         "xcom_keys": t.xcom_keys,
                         "duration_seconds": seconds_between(t.started_at, t.ended_at),
                         "error": t.error,
-                        "attempts": attempts[t.task_id],
+                        "attempts": [a.as_dict() for a in attempts[t.task_id]],
                     }
                     for t in tis
                 ],
@@ -185,15 +185,15 @@ def show_run(
     ]
     output.emit(_table(("TASK", "STATUS", "TRIES", "DURATION", "ROWS", "ERROR"), rows))
     earlier = [
-        (t.task_id, a) for t in tis for a in attempts[t.task_id] if a["try_number"] != t.try_number
+        (t.task_id, a) for t in tis for a in attempts[t.task_id] if a.try_number != t.try_number
     ]
     if earlier:
         output.emit("\nearlier tries:")
         for task_id, a in earlier:
-            took = _duration(seconds_between(a["started_at"], a["ended_at"]))
-            first = (a["error"] or "").splitlines()[0][:100] if a["error"] else ""
+            took = _duration(seconds_between(a.started_at, a.ended_at))
+            first = (a.error or "").splitlines()[0][:100] if a.error else ""
             output.emit(
-                f"  {task_id} try {a['try_number']} {a['status']} in {took}"
+                f"  {task_id} try {a.try_number} {a.status} in {took}"
                 + (f": {first}" if first else "")
             )
 

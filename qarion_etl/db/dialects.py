@@ -203,16 +203,42 @@ class Dialect:
         mark = "?" if self.paramstyle == "qmark" else "%s"
         return ", ".join([mark] * count)
 
-    def upsert(self, insert: str, key: str, updated: Sequence[str]) -> str:
-        """``insert`` (an ``INSERT … VALUES``) made to replace the row with the same ``key``."""
+    def upsert(
+        self,
+        insert: str,
+        key: str,
+        updated: Sequence[str],
+        *,
+        table: str | None = None,
+        not_older: str | None = None,
+    ) -> str:
+        """``insert`` (an ``INSERT … VALUES``) made to replace the row with the same ``key``.
+
+        With ``not_older`` (a quoted column of ``table``, the quoted table), the row is only
+        replaced when the new row's ``not_older`` is at least the stored one, or 0: a fence,
+        so a write from an older try never lands over a newer try's.
+        """
         if self.upsert_style == "on_duplicate_key":
             # MySQL/MariaDB have no ON CONFLICT; the primary key decides the duplicate.
+            if not_older is None:
+                return f"{insert} ON DUPLICATE KEY UPDATE " + ", ".join(
+                    f"{c} = VALUES({c})" for c in updated
+                )
+            n = not_older
+            ok = f"{n} <= VALUES({n}) OR VALUES({n}) = 0"
+            # Assignments run left to right: the fence column goes last, so every test
+            # before it reads the stored value.
+            cols = [c for c in updated if c != n] + [n]
             return f"{insert} ON DUPLICATE KEY UPDATE " + ", ".join(
-                f"{c} = VALUES({c})" for c in updated
+                f"{c} = IF({ok}, VALUES({c}), {c})" for c in cols
             )
-        return f"{insert} ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
+        sql = f"{insert} ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
             f"{c} = excluded.{c}" for c in updated
         )
+        if not_older is not None:
+            n = not_older
+            sql += f" WHERE {table}.{n} <= excluded.{n} OR excluded.{n} = 0"
+        return sql
 
     def swap(self, *, target: str, staging: str, renamed: str, old: str | None) -> list[str]:
         """Statements that make the table ``staging`` the table ``target``.

@@ -171,6 +171,7 @@ def staged_write(
     ns = Namespace(db, namespace)
     stage = Stage(ns, target, _staging_name(target))
     stage.companions = {t: Stage(ns, t, _staging_name(t)) for t in also}
+    db.create_namespace(namespace)  # alone: tasks writing at once must not both create it
     with db.connect() as conn:
         with conn.begin():
             ns.ensure(conn)

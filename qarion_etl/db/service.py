@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,12 +62,17 @@ class ConnectionSource(Protocol):
 
 
 def _lost_create_race(exc: BaseException) -> bool:
-    """Another process created the same table at the same moment (its loser sees this)."""
+    """Another thread or process created the same catalog object at the same moment.
+
+    Its loser sees "already exists" (SQLite, MySQL), a duplicate key in the catalog
+    (PostgreSQL: ``pg_namespace_nspname_index``) or a write-write conflict (DuckDB).
+    """
     text = str(getattr(exc, "orig", None) or exc).lower()
     return (
         "integrity" in type(exc).__name__.lower()
         or "already exists" in text
         or "duplicate key" in text
+        or "write-write conflict" in text
     )
 
 
@@ -85,6 +91,8 @@ class DatabaseService:
         self.what = what
         #: Statements run on this database's connections, for the thread recording them.
         self.statements = StatementLog()
+        self._namespaces: set[str] = set()  # schemas known to exist (create_namespace)
+        self._namespace_lock = threading.Lock()
         self._source: ConnectionSource
         if isinstance(engine, str):
             url = resolve_url(str(engine), root)
@@ -142,8 +150,37 @@ class DatabaseService:
         return self.dialect.qualified(namespace, name)
 
     def ensure_namespace(self, conn: Connection, namespace: str | None) -> None:
+        """``CREATE SCHEMA IF NOT EXISTS`` on ``conn`` (inside the caller's transaction).
+
+        Call ``create_namespace`` first: two transactions that both create the schema
+        conflict (DuckDB) or break the catalog's unique index (PostgreSQL); once it
+        exists, this statement changes nothing and conflicts with nothing.
+        """
         if namespace and self.has_schemas:
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.quote(namespace)}")
+
+    def create_namespace(self, namespace: str | None) -> None:
+        """Create the schema of ``namespace`` if it is missing, in a transaction of its own.
+
+        Safe when other threads and processes create it at the same moment: threads of
+        this service take turns, and the loser of a race between processes tries again
+        (its ``IF NOT EXISTS`` then finds the schema). Remembered once it exists.
+        """
+        if not namespace or not self.has_schemas or namespace in self._namespaces:
+            return
+        with self._namespace_lock:
+            if namespace in self._namespaces:
+                return
+            for attempt in range(1, 6):
+                try:
+                    with self.errors(), self.begin() as conn:
+                        self.ensure_namespace(conn, namespace)
+                    break
+                except SqlError as exc:
+                    if attempt == 5 or not _lost_create_race(exc.__cause__ or exc):
+                        raise
+                    time.sleep(0.01 * attempt * (1 + random.random()))
+            self._namespaces.add(namespace)
 
     def table_names(self, conn: Connection, schema: str | None = None) -> list[str]:
         """Names of the tables in ``schema`` (or the default one)."""
@@ -235,6 +272,8 @@ class DatabaseService:
         sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
         if sqlstate in ("40001", "40P01"):  # PostgreSQL
             return True
+        if type(orig).__name__ == "TransactionException":  # DuckDB: optimistic, "Conflict on …"
+            return "conflict" in str(orig).lower()
         args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
         return bool(args) and args[0] in (1205, 1213)  # MySQL: lock wait timeout, deadlock
 

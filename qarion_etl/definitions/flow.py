@@ -18,6 +18,13 @@ from qarion_etl.errors import shown_path
 
 #: The values of a task's ``retry_on``.
 RETRY_ON = ("transient", "any")
+#: The most ``retries`` a task may have.
+MAX_RETRIES = 1000
+#: The longest wait between two tries (``retry_delay_seconds``, and the cap of its
+#: exponential backoff): a week.
+MAX_RETRY_DELAY = 7 * 24 * 3600.0
+#: The longest ``timeout_seconds``: 30 days.
+MAX_TIMEOUT = 30 * 24 * 3600.0
 
 #: ``sql = …`` in a flow file: group 1 is a multi-line string's opening quotes.
 _SQL_KEY = re.compile(r"""^\s*"?sql"?\s*=\s*("{3}|'{3})?(.*)$""")

@@ -9,12 +9,22 @@ accepts is asked of ``task_types``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from qarion_etl.definitions.flow import RETRY_ON, ColumnSpec, Flow, InputSpec, TaskSpec
+from qarion_etl.definitions.flow import (
+    MAX_RETRIES,
+    MAX_RETRY_DELAY,
+    MAX_TIMEOUT,
+    RETRY_ON,
+    ColumnSpec,
+    Flow,
+    InputSpec,
+    TaskSpec,
+)
 from qarion_etl.definitions.task_types import (
     PROCESSING_TYPES,
     PROPERTY_KEYS,
@@ -121,6 +131,30 @@ class FlowParser:
             names = type_names(kind)
             self.problem(
                 f"'{key}' must be {with_article(names)}, got {_show(value)}", line, task_id
+            )
+            return default
+        return value
+
+    def _bounded(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any,
+        bounds: tuple[float, float],
+        line_of: Callable[[str], int | None],
+        task_id: str | None,
+    ) -> Any:
+        """A number of ``kind`` within ``bounds`` (finite); the default, with a problem, if not."""
+        value = self._typed(table, key, kind, default, line_of(key), task_id)
+        if value is None or value is default:
+            return value
+        low, high = bounds
+        if not (math.isfinite(value) and low <= value <= high):
+            self.problem(
+                f"'{key}' must be a number from {low:g} to {high:,.0f}, got {_show(value)}",
+                line_of(key),
+                task_id,
             )
             return default
         return value
@@ -318,18 +352,16 @@ class FlowParser:
                     kl(key),
                     task_id,
                 )
-        retries = self._typed(raw, "retries", int, 0, kl("retries"), task_id)
-        if retries < 0:
-            self.problem("'retries' must be 0 or more", kl("retries"), task_id)
-            retries = 0
-        delay = self._typed(
-            raw, "retry_delay_seconds", (int, float), 0.0, kl("retry_delay_seconds"), task_id
+        retries = self._bounded(raw, "retries", int, 0, (0, MAX_RETRIES), kl, task_id)
+        delay = self._bounded(
+            raw, "retry_delay_seconds", (int, float), 0.0, (0, MAX_RETRY_DELAY), kl, task_id
         )
-        timeout = self._typed(
-            raw, "timeout_seconds", (int, float), None, kl("timeout_seconds"), task_id
+        timeout = self._bounded(
+            raw, "timeout_seconds", (int, float), None, (0, MAX_TIMEOUT), kl, task_id
         )
         if timeout is not None and timeout <= 0:
             self.problem("'timeout_seconds' must be positive", kl("timeout_seconds"), task_id)
+            timeout = None
         retry_on = self._typed(raw, "retry_on", str, "transient", kl("retry_on"), task_id)
         if retry_on not in RETRY_ON:
             self.problem(

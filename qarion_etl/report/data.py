@@ -157,11 +157,11 @@ def run_view(
             view.error = project.scrub(ti.error) if ti.error else None
             view.attempts = [
                 TryView(
-                    int(a["try_number"]),
-                    str(a["status"]),
-                    a["started_at"],
-                    a["ended_at"],
-                    project.scrub(a["error"]) if a["error"] else None,
+                    a.try_number,
+                    a.status,
+                    a.started_at,
+                    a.ended_at,
+                    project.scrub(a.error) if a.error else None,
                 )
                 for a in all_tries(ti, kept.get(tid, []))
             ]

@@ -15,10 +15,10 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from qarion_etl.errors import Interrupted, StoreUnavailable, UsageError, clip, shown_path
-from qarion_etl.run.history import RunStore, TaskInstanceRecord, write_results
+from qarion_etl.errors import UsageError, clip
+from qarion_etl.run.history import RunExists, RunStore, TaskInstanceRecord, write_results
 from qarion_etl.run.logs import RunLog, TrySql, results_file, run_folder, sql_file
 from qarion_etl.run.model import (
     RunOptions,
@@ -34,14 +34,12 @@ from qarion_etl.run.owner import owner_alive
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.reporting import Reporter
 from qarion_etl.run.scheduling import schedule
-from qarion_etl.tasks import get_task_class
+from qarion_etl.run.tries import Progress, TaskTries, TryPlan, Watchdog
 from qarion_etl.tasks.base import TaskContext
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from qarion_etl.db.service import DatabaseService
-    from qarion_etl.definitions.flow import Flow, TaskSpec
+    from qarion_etl.definitions.flow import Flow
     from qarion_etl.definitions.graph import TaskGraph
     from qarion_etl.project import Project
     from qarion_etl.xcom import XComService
@@ -116,18 +114,22 @@ class RunExecution:
                     f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it"
                 )
         if record is None:
-            self.dag_run_id = opts.run_id or new_run_id(flow.id)
-            self.batch_id = store.allocate_batch_id(flow.id, opts.batch_id)
             # With --task, another process may start the same run at this moment (Airflow's
             # first tasks on several workers): join its record, keeping one batch id.
-            record, created = store.start_run(
-                self.dag_run_id,
-                flow.id,
-                self.batch_id,
-                self.started_at,
-                owned=not opts.orchestrated,
-                join=opts.task is not None,
-            )
+            try:
+                record, created = store.open_run(
+                    opts.run_id or new_run_id(flow.id),
+                    flow.id,
+                    self.started_at,
+                    batch_id=opts.batch_id,
+                    owned=not opts.orchestrated,
+                    join=opts.task is not None,
+                )
+            except RunExists as exc:
+                raise UsageError(
+                    f"{exc.message} (use --resume {exc.dag_run_id} or --task to add to it)"
+                ) from None
+            self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
             if created:
                 record = None
         if record is not None:
@@ -146,6 +148,8 @@ class RunExecution:
             self.clear_first = {t for t in self.outcomes if t in prior or opts.task}
             if not opts.orchestrated:  # the orchestrator counts its own tries
                 self.try_base = {t: prior[t].try_number for t in self.outcomes if t in prior}
+                for t, base in self.try_base.items():  # a task skipped now keeps its count
+                    self.outcomes[t].tries = max(self.outcomes[t].tries, base)
             self.run_for_task = {
                 t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
             }
@@ -178,10 +182,10 @@ class RunExecution:
         self.write_lock = threading.Lock() if db.dialect.single_writer else None
         todo = [t for t, o in self.outcomes.items() if o.status != KEPT]
         self.reporter.run_started(self.flow.id, self.dag_run_id, self.batch_id, todo)
-        status = RunStatus.SUCCESS
+        error: BaseException | None = None
         finished = threading.Event()
         if self.opts.stop is not None:  # ``run --all``: a stop from outside interrupts too
-            _Watchdog.on(self.opts.stop, self._interrupt_running, finished)
+            Watchdog.on(self.opts.stop, self._interrupt_running, finished)
         try:
             schedule(
                 todo,
@@ -194,18 +198,10 @@ class RunExecution:
                 cancel=self.cancel,
                 on_interrupt=self._interrupt_running,
             )
-            if any(o.status in (FAILED, SKIPPED, NOT_RUN) for o in self.outcomes.values()):
-                status = RunStatus.FAILED
-            if self.opts.stop is not None and self.opts.stop.is_set() and not self.opts.fail_fast:
-                status = RunStatus.INTERRUPTED  # ``run --all`` was stopped
-        except KeyboardInterrupt:
-            status = RunStatus.INTERRUPTED
+        except BaseException as exc:  # Ctrl-C, or a store lost while recording
+            error = exc
             self.cancel.set()
-            for o in self.outcomes.values():
-                if o.status in (NOT_RUN, INTERRUPTED) and o.started_at:
-                    o.status, o.error = INTERRUPTED, "interrupted"
-                    o.ended_at = o.ended_at or now_iso()
-                    self._record(o, INTERRUPTED)
+            self._settle_unfinished(exc)
             raise
         finally:
             finished.set()
@@ -213,7 +209,7 @@ class RunExecution:
                 self.flow.id,
                 self.dag_run_id,
                 self.batch_id,
-                status,
+                self._status(error),
                 self.started_at,
                 now_iso(),
                 round(time.perf_counter() - t0, 4),
@@ -221,6 +217,31 @@ class RunExecution:
             )
             self._finish(result)
         return result
+
+    def _status(self, error: BaseException | None) -> RunStatus:
+        """The run's status: the one place it is decided, from how it ended and its tasks."""
+        if isinstance(error, KeyboardInterrupt):
+            return RunStatus.INTERRUPTED
+        if error is not None:
+            return RunStatus.FAILED
+        if self.opts.stop is not None and self.opts.stop.is_set() and not self.opts.fail_fast:
+            return RunStatus.INTERRUPTED  # ``run --all`` was stopped
+        if all(o.status in (SUCCESS, KEPT) for o in self.outcomes.values()):
+            return RunStatus.SUCCESS
+        return RunStatus.FAILED
+
+    def _settle_unfinished(self, exc: BaseException) -> None:
+        """Tasks that started and never ended when the run stopped on ``exc``."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        for o in self.outcomes.values():
+            if o.started_at and o.status in (NOT_RUN, INTERRUPTED, TaskStatus.RUNNING):
+                o.status = INTERRUPTED if interrupted else FAILED
+                o.error = o.error or ("interrupted" if interrupted else error_text(exc))
+                o.ended_at = o.ended_at or now_iso()
+                try:
+                    self._record(o, o.status)
+                except Exception:  # the store that failed: the run's record says the rest
+                    pass
 
     def _interrupt_running(self) -> None:
         for ctx in list(self.active.values()):
@@ -244,7 +265,6 @@ class RunExecution:
         o = self.outcomes[tid]
         o.started_at = now_iso()
         t0 = time.perf_counter()
-        self._record(o, TaskStatus.RUNNING)
         ctx = TaskContext(
             flow=self.flow,
             spec=spec,
@@ -266,103 +286,44 @@ class RunExecution:
             full_refresh=self.opts.full_refresh,
             cancel=self.cancel,
             write_lock=self.write_lock,
-            progress=_Progress(self.reporter, tid),
+            progress=Progress(self.reporter, tid),
+        )
+        orchestrated = self.opts.orchestrated
+        plan = TryPlan(
+            flow=self.flow,
+            spec=spec,
+            dag_run_id=self.dag_run_id,
+            batch_id=self.batch_id,
+            first_try=self.try_base.get(tid, 0) + self.opts.try_number,
+            retries=0 if orchestrated else spec.retries,  # the orchestrator retries
+            clear_first=tid in self.clear_first,
+            fenced=self.opts.task is not None,  # other processes run tries of it too
+            fail_fast=self.opts.fail_fast,
+        )
+        tries = TaskTries(
+            plan,
+            ctx,
+            store=self.store,
+            xcom=self.xcom,
+            reporter=self.reporter,
+            sql_file=lambda number: self._sql_file(tid, number),
+            record=self._record,
         )
         self.active[tid] = ctx
         try:
-            return self._tries(spec, o, ctx, t0)
+            return tries.run(o, t0)
+        except Exception as exc:  # a fault outside the task's own work: the task failed
+            o.status, o.exception = FAILED, exc
+            o.error = f"internal error: {error_text(exc)}"
+            o.ended_at = now_iso()
+            o.duration_seconds = round(time.perf_counter() - t0, 4)
+            try:
+                self._record(o, FAILED)
+            except Exception:
+                pass
+            return o
         finally:
             self.active.pop(tid, None)
-
-    def _tries(self, spec: TaskSpec, o: TaskOutcome, ctx: TaskContext, t0: float) -> TaskOutcome:
-        tid = spec.id
-        result: dict[str, Any] | None = None
-        full: dict[str, Any] = {}
-        pushed = False
-        retries = 0 if self.opts.orchestrated else spec.retries  # the orchestrator retries
-        base = self.try_base.get(tid, 0) + self.opts.try_number - 1
-        for attempt in range(1, retries + 2):
-            o.tries = base + attempt
-            self.reporter.task_started(tid, o.tries)
-            sql = self._sql_file(tid, o.tries)
-            o.sql_path = str(sql.path)
-            began = now_iso()
-            timer = None
-            if spec.timeout_seconds:
-                ctx.deadline = time.monotonic() + spec.timeout_seconds
-                timer = _Watchdog(spec.timeout_seconds, ctx.interrupt)
-            try:
-                if self.xcom is not None and (attempt > 1 or tid in self.clear_first):
-                    # Every value of the task in this run, whatever batch it carries (a
-                    # value pushed into the run by hand has none): the run implies its batch.
-                    self.xcom.clear(flow_id=self.flow.id, task_id=tid, dag_run_id=self.dag_run_id)
-                ctx.check_cancel()
-                if result is None:
-                    assert self.db is not None  # for mypy: execute() connected it
-                    with self.db.statements.recording(sql):
-                        result = get_task_class(spec.type)(spec).execute(ctx)
-                    full = self._full_result(result, t0)
-                # The work is done (and written); a failed push is retried on its own, so a
-                # store outage never makes an INCREMENTAL task append its batch twice.
-                o.xcom_keys = self._push(spec, full)
-                o.error, o.exit_code, o.exception, pushed = None, None, None, True
-                o.not_retried = None
-                break
-            except (Interrupted, KeyboardInterrupt) as exc:
-                o.status, o.error = INTERRUPTED, "interrupted"
-                o.attempts.append(_attempt(o.tries, INTERRUPTED, began, "interrupted"))
-                self._close(o, t0)
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                return o
-            except Exception as exc:  # a task failure of any kind
-                if self.cancel.is_set() and not self.opts.fail_fast:
-                    o.status, o.error = INTERRUPTED, "interrupted"
-                    o.attempts.append(_attempt(o.tries, INTERRUPTED, began, "interrupted"))
-                    self._close(o, t0)
-                    return o
-                o.exception = exc
-                o.error = error_text(exc)
-                if result is not None:
-                    o.error = f"pushing the result to XCom failed: {o.error}"
-                o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None
-                if ctx.timed_out():
-                    # The driver's own words for it ("Interrupted!") say less than this.
-                    line = self.flow.config_line(spec, "timeout_seconds")
-                    where = f"{self.flow.shown_path}:{line}: " if line else ""
-                    o.error = (
-                        f"{where}task '{tid}': timed out after {spec.timeout_seconds:g}s"
-                        " (timeout_seconds)"
-                    )
-                if sql.statements:
-                    o.error += f"\n  SQL that ran: {shown_path(sql.path)}"
-                from qarion_etl.run.retry import not_retried  # only when a try failed
-
-                why = o.not_retried = not_retried(exc, spec)
-                if why is not None and attempt <= retries:
-                    o.error += f"\n  not retried: {why}"
-                o.attempts.append(_attempt(o.tries, FAILED, began, o.error))
-                if why is not None or attempt > retries or self.cancel.is_set():
-                    break
-                delay = spec.retry_delay_seconds * (
-                    2 ** (attempt - 1) if spec.retry_exponential_backoff else 1
-                )
-                self.reporter.task_retrying(tid, o.tries, o.error, delay)
-                if self.cancel.wait(delay):
-                    break
-            finally:
-                sql.close()
-                if timer is not None:
-                    timer.stop()
-        if result is None or not pushed:
-            o.status = FAILED
-            self._close(o, t0)
-            return o
-        o.status, o.result = SUCCESS, full
-        o.attempts.append(_attempt(o.tries, SUCCESS, began, None))
-        o.rows = result.get("rows_loaded", result.get("rows_written"))
-        self._close(o, t0)
-        return o
 
     def _sql_file(self, tid: str, try_number: int) -> TrySql:
         """The SQL file of one try (``-v`` hears of each statement as it ends)."""
@@ -384,46 +345,9 @@ class RunExecution:
         )
         return TrySql(sql_file(self.folder, tid), header, self.project.scrub, heard)
 
-    def _full_result(self, result: dict[str, Any], t0: float) -> dict[str, Any]:
-        # The task already keeps its own fields over same-named result columns.
-        duration = round(time.perf_counter() - t0, 4)
-        return {
-            **result,
-            "status": SUCCESS,
-            "batch_id": self.batch_id,
-            "duration_seconds": duration,
-        }
-
-    def _close(self, o: TaskOutcome, t0: float) -> None:
-        o.ended_at = now_iso()
-        o.duration_seconds = round(time.perf_counter() - t0, 4)
-        self._record(o, o.status)
-        # The task instance keeps the last try; the run history keeps each one that failed.
-        for attempt in o.attempts:
-            if attempt["status"] != SUCCESS:
-                self.store.record_try(self.flow.id, self.dag_run_id, o.task_id, attempt)
-
     def _record(self, o: TaskOutcome, status: TaskStatus) -> None:
         record = TaskInstanceRecord.of(o, self.dag_run_id, self.flow.id, self.batch_id, status)
         self.store.record_task(record)
-
-    def _push(self, spec: TaskSpec, result: dict[str, Any]) -> list[str]:
-        if self.xcom is None or not spec.do_xcom_push:
-            return []
-        ident = {
-            "task_id": spec.id,
-            "flow_id": self.flow.id,
-            "dag_run_id": self.dag_run_id,
-            "batch_id": self.batch_id,
-        }
-        items = [{**ident, "key": "return_value", "value": result}]
-        items += [
-            {**ident, "key": k, "value": v}
-            for k, v in result.items()
-            if v is not None and k != "return_value"
-        ]
-        self.xcom.push_many(items)
-        return [str(i["key"]) for i in items]
 
     # --- the end -------------------------------------------------------------------
     def _finish(self, result: RunResult) -> None:
@@ -447,77 +371,3 @@ class RunExecution:
                 {"counts": result.counts(), "duration_seconds": result.duration_seconds},
             )
         self.reporter.run_finished(result)
-
-
-def _attempt(try_number: int, status: str, started_at: str, error: str | None) -> dict[str, Any]:
-    """One try of a task, as the run history and the results file keep it."""
-    return {
-        "try_number": try_number,
-        "status": str(status),
-        "started_at": started_at,
-        "ended_at": now_iso(),
-        "error": error,
-    }
-
-
-class _Watchdog:
-    """Interrupts a try once its timeout has passed, and again until the try ends.
-
-    A single interrupt can fall between two statements (while a connection opens, or
-    before the statement starts), where the driver ignores it; repeating it every
-    ``REPEAT`` seconds makes sure the statement that then runs is stopped too.
-    """
-
-    REPEAT = 0.25
-
-    def __init__(self, seconds: float, interrupt: Callable[[], None]) -> None:
-        self._done = threading.Event()
-        self._interrupt = interrupt
-        self._thread = threading.Thread(target=self._watch, args=(seconds,), daemon=True)
-        self._thread.start()
-
-    def _watch(self, seconds: float) -> None:
-        if self._done.wait(seconds):
-            return
-        while True:
-            self._interrupt()
-            if self._done.wait(self.REPEAT):
-                return
-
-    def stop(self) -> None:
-        self._done.set()
-
-    @staticmethod
-    def on(event: threading.Event, interrupt: Callable[[], None], done: threading.Event) -> None:
-        """Until ``done``: once ``event`` is set, call ``interrupt`` every ``REPEAT`` s."""
-
-        def watch() -> None:
-            while not done.wait(0.1):
-                if event.is_set():
-                    interrupt()
-                    done.wait(_Watchdog.REPEAT)
-
-        threading.Thread(target=watch, daemon=True, name="qarion-stop").start()
-
-
-class _Progress:
-    """A task's progress callback: passes rows so far on to the reporter, once a second.
-
-    Rows per second count from the first report of the try (its first batch).
-    """
-
-    EVERY = 1.0
-
-    def __init__(self, reporter: Reporter, task_id: str) -> None:
-        self.reporter = reporter
-        self.task_id = task_id
-        self.started = time.monotonic()
-        self.last = self.started
-
-    def __call__(self, rows: int | None, fraction: float | None) -> None:
-        now = time.monotonic()
-        if now - self.last < self.EVERY:
-            return
-        self.last = now
-        rate = None if rows is None else rows / max(now - self.started, 1e-6)
-        self.reporter.task_progress(self.task_id, rows, fraction, rate)

@@ -30,13 +30,31 @@ from pathlib import Path
 from typing import Any
 
 from qarion_etl.db.service import DatabaseService
-from qarion_etl.errors import UsageError, clip
+from qarion_etl.errors import QarionError, UsageError, clip
 from qarion_etl.run.history_schema import run_tables, tries_table, upgrade_first_layout
-from qarion_etl.run.model import RunResult, RunStatus, TaskOutcome, TaskStatus, now_iso
+from qarion_etl.run.model import (
+    RunResult,
+    RunStatus,
+    TaskOutcome,
+    TaskStatus,
+    TryRecord,
+    now_iso,
+)
 from qarion_etl.run.owner import current_owner, owner_alive
 
 RUNNING = RunStatus.RUNNING
 ABANDONED = RunStatus.ABANDONED
+
+
+class RunExists(QarionError):
+    """A run with this id exists in the flow (``run --run-id`` of an id in use)."""
+
+    exit_code = 2
+
+    def __init__(self, flow_id: str, dag_run_id: str) -> None:
+        super().__init__(f"a run with id '{clip(dag_run_id)}' already exists in flow '{flow_id}'")
+        self.flow_id = flow_id
+        self.dag_run_id = dag_run_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +108,9 @@ _TI_COLS = (
     "dag_run_id", "task_id", "flow_id", "batch_id", "status", "try_number",
     "started_at", "ended_at", "rows", "error", "xcom_keys",
 )  # fmt: skip
+_TRY_COLS = (
+    "flow_id", "dag_run_id", "task_id", "try_number", "status", "started_at", "ended_at", "error",
+)  # fmt: skip
 
 
 class RunStore:
@@ -126,44 +147,94 @@ class RunStore:
     def allocate_batch_id(self, flow_id: str, requested: int | None = None) -> int:
         """The next batch id of ``flow_id``; with ``requested``, use it and move the sequence past it."""
         self.create_tables()
-        b = self._batches
-        last, flow = self.db.quote("last_batch_id"), self.db.quote("flow_id")
-        select = self.db.sql(f"SELECT {last} FROM {b} WHERE {flow} = ?")
         for _ in range(10):
-            with self.db.begin() as conn:
-                if requested is None:
-                    changed = conn.exec_driver_sql(
-                        self.db.sql(f"UPDATE {b} SET {last} = {last} + 1 WHERE {flow} = ?"),
-                        (flow_id,),
-                    ).rowcount
-                else:
-                    changed = conn.exec_driver_sql(
-                        self.db.sql(f"UPDATE {b} SET {last} = ? WHERE {flow} = ? AND {last} < ?"),
-                        (requested, flow_id, requested),
-                    ).rowcount
-                if changed:
-                    if requested is not None:
-                        return requested
-                    return int(conn.exec_driver_sql(select, (flow_id,)).scalar_one())
-                exists = conn.exec_driver_sql(select, (flow_id,)).first()
-                if exists is not None and requested is not None:
-                    return requested
-            if exists is not None:
-                continue  # the row appeared between our UPDATE and SELECT: bump it again
             try:
                 with self.db.begin() as conn:
-                    conn.exec_driver_sql(
-                        self.db.sql(f"INSERT INTO {b} ({flow}, {last}) VALUES (?, ?)"),
-                        (flow_id, requested or 1),
-                    )
-                return requested or 1
+                    return self._bump_batch(conn, flow_id, requested)
             except Exception as exc:
-                if self.db.is_integrity_error(exc):
-                    continue  # another run created the row first: update it instead
+                if self.db.is_integrity_error(exc) or self.db.is_conflict(exc):
+                    continue  # another run created the flow's row first: bump it instead
                 raise
         raise RuntimeError(f"could not allocate a batch id for flow '{flow_id}'")
 
+    def _bump_batch(self, conn: Any, flow_id: str, requested: int | None) -> int:
+        """Inside the caller's transaction: the flow's next batch id (or ``requested``).
+
+        The ``UPDATE`` takes the row lock, so concurrent callers get distinct ids; the
+        first caller of a flow inserts its row, and a second one racing it fails with an
+        integrity error (the caller's transaction rolls back and tries again).
+        """
+        b = self._batches
+        last, flow = self.db.quote("last_batch_id"), self.db.quote("flow_id")
+        select = self.db.sql(f"SELECT {last} FROM {b} WHERE {flow} = ?")
+        if requested is None:
+            changed = conn.exec_driver_sql(
+                self.db.sql(f"UPDATE {b} SET {last} = {last} + 1 WHERE {flow} = ?"), (flow_id,)
+            ).rowcount
+            if changed:
+                return int(conn.exec_driver_sql(select, (flow_id,)).scalar_one())
+        else:
+            conn.exec_driver_sql(
+                self.db.sql(f"UPDATE {b} SET {last} = ? WHERE {flow} = ? AND {last} < ?"),
+                (requested, flow_id, requested),
+            )
+            if conn.exec_driver_sql(select, (flow_id,)).first() is not None:
+                return requested
+        conn.exec_driver_sql(
+            self.db.sql(f"INSERT INTO {b} ({flow}, {last}) VALUES (?, ?)"),
+            (flow_id, requested or 1),
+        )
+        return requested or 1
+
     # --- runs --------------------------------------------------------------------
+    def open_run(
+        self,
+        dag_run_id: str,
+        flow_id: str,
+        started_at: str,
+        *,
+        batch_id: int | None = None,
+        owned: bool = True,
+        join: bool = False,
+    ) -> tuple[RunRecord, bool]:
+        """Record a new run with the flow's next batch id; its record and whether it is new.
+
+        The batch id is drawn in the transaction that records the run, so when several
+        processes start one run at once (the first tasks of an Airflow DAG run), the ones
+        that lose the race roll their draw back and join the winner's run: consecutive
+        runs get consecutive batch ids.
+
+        Args:
+            batch_id: use this batch id (``--batch-id``) instead of the next one.
+            owned: record this process as the run's owner (see ``start_run``).
+            join: return the existing run instead of refusing when it exists.
+
+        Raises:
+            RunExists: the run exists (and ``join`` is off).
+        """
+        self.create_tables()
+        summary = _owner_json() if owned else None
+        insert = self.db.sql(
+            f"INSERT INTO {self._runs} ({self._run_cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        for _ in range(20):
+            existing = self.get_run(dag_run_id, flow_id)
+            if existing is not None:
+                if not join:
+                    raise RunExists(flow_id, dag_run_id)
+                return existing, False
+            try:
+                with self.db.begin() as conn:
+                    batch = self._bump_batch(conn, flow_id, batch_id)
+                    row = (dag_run_id, flow_id, batch, str(RUNNING), started_at, None, summary)
+                    conn.exec_driver_sql(insert, row)
+            except Exception as exc:
+                if self.db.is_integrity_error(exc) or self.db.is_conflict(exc):
+                    continue  # another process recorded the run (or the flow's batch row)
+                raise
+            return RunRecord(dag_run_id, flow_id, batch, RUNNING, started_at, None, None), True
+        raise RuntimeError(f"could not record run '{dag_run_id}' of flow '{flow_id}'")
+
     def start_run(
         self,
         dag_run_id: str,
@@ -172,19 +243,15 @@ class RunStore:
         started_at: str,
         *,
         owned: bool = True,
-        join: bool = False,
-    ) -> tuple[RunRecord, bool]:
-        """Record a new run; returns its record and whether this call created it.
+    ) -> RunRecord:
+        """Record a new run with a batch id the caller allocated.
 
         Args:
             owned: record this process as the run's owner (a run an orchestrator drives has
                 none: its tasks run in other processes and it is never "abandoned").
-            join: when another process recorded the run at the same moment (the first tasks
-                of an Airflow DAG run start on several workers at once), return its record
-                instead of failing, so the run keeps one batch id.
 
         Raises:
-            UsageError: the run exists (and ``join`` is off).
+            RunExists: the run exists.
         """
         self.create_tables()
         summary = _owner_json() if owned else None
@@ -197,16 +264,10 @@ class RunStore:
                     (dag_run_id, flow_id, batch_id, str(RUNNING), started_at, None, summary),
                 )
         except Exception as exc:
-            if not self.db.is_integrity_error(exc):
-                raise
-            existing = self.get_run(dag_run_id, flow_id) if join else None
-            if existing is None:
-                raise UsageError(
-                    f"a run with id '{dag_run_id}' already exists "
-                    f"(use --resume {dag_run_id} or --task to add to it)"
-                ) from exc
-            return existing, False
-        return RunRecord(dag_run_id, flow_id, batch_id, RUNNING, started_at, None, None), True
+            if self.db.is_integrity_error(exc):
+                raise RunExists(flow_id, dag_run_id) from exc
+            raise
+        return RunRecord(dag_run_id, flow_id, batch_id, RUNNING, started_at, None, None)
 
     def _update_run(
         self,
@@ -395,6 +456,9 @@ class RunStore:
 
         One upsert: tasks of one run record themselves at the same moment from several
         processes, and an UPDATE-then-INSERT would take gap locks that deadlock on InnoDB.
+        The stored row is replaced only by a record of the same try or a newer one (or of
+        no try: skipped, not run): a try an orchestrator gave up on, still running in an
+        orphaned process, cannot overwrite the record of the try that replaced it.
         """
         q = self.db.quote
         values = (
@@ -405,7 +469,15 @@ class RunStore:
             f"INSERT INTO {self._tis} ({self._ti_cols}) VALUES ({', '.join('?' * len(_TI_COLS))})"
         )
         key = ", ".join(q(c) for c in ("flow_id", "dag_run_id", "task_id"))
-        sql = self.db.sql(self.db.dialect.upsert(insert, key, [q(c) for c in _TI_COLS[3:]]))
+        sql = self.db.sql(
+            self.db.dialect.upsert(
+                insert,
+                key,
+                [q(c) for c in _TI_COLS[3:]],
+                table=self._tis,
+                not_older=q("try_number"),
+            )
+        )
 
         def write() -> None:
             with self.db.begin() as conn:
@@ -413,27 +485,26 @@ class RunStore:
 
         self.db.retry_conflicts(write)
 
-    def record_try(
-        self, flow_id: str, dag_run_id: str, task_id: str, attempt: dict[str, Any]
-    ) -> None:
-        """Keep one try that did not succeed (``try_number``, ``status``, times, ``error``)."""
+    def current_try(self, flow_id: str, dag_run_id: str, task_id: str) -> int | None:
+        """The newest try of the task recorded in the run (``None``: no record yet)."""
         q = self.db.quote
-        cols = (
-            "flow_id",
-            "dag_run_id",
-            "task_id",
-            "try_number",
-            "status",
-            "started_at",
-            "ended_at",
-            "error",
+        sql = self.db.sql(
+            f"SELECT {q('try_number')} FROM {self._tis} WHERE {q('flow_id')} = ? "
+            f"AND {q('dag_run_id')} = ? AND {q('task_id')} = ?"
         )
-        insert = f"INSERT INTO {self._tries} ({', '.join(q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
-        key = ", ".join(q(c) for c in cols[:4])
-        sql = self.db.sql(self.db.dialect.upsert(insert, key, [q(c) for c in cols[4:]]))
+        with self.db.connect() as conn:
+            found = conn.exec_driver_sql(sql, (flow_id, dag_run_id, task_id)).scalar()
+        return None if found is None else int(found)
+
+    def record_try(self, flow_id: str, dag_run_id: str, task_id: str, attempt: TryRecord) -> None:
+        """Keep one try of a task, the moment it ends (a crash later loses none of them)."""
+        q = self.db.quote
+        insert = f"INSERT INTO {self._tries} ({', '.join(q(c) for c in _TRY_COLS)}) VALUES ({', '.join('?' * len(_TRY_COLS))})"
+        key = ", ".join(q(c) for c in _TRY_COLS[:4])
+        sql = self.db.sql(self.db.dialect.upsert(insert, key, [q(c) for c in _TRY_COLS[4:]]))
         values = (
-            flow_id, dag_run_id, task_id, int(attempt["try_number"]), str(attempt["status"]),
-            attempt.get("started_at"), attempt.get("ended_at"), attempt.get("error"),
+            flow_id, dag_run_id, task_id, attempt.try_number, str(attempt.status),
+            attempt.started_at, attempt.ended_at, attempt.error,
         )  # fmt: skip
 
         def write() -> None:
@@ -442,7 +513,7 @@ class RunStore:
 
         self.db.retry_conflicts(write)
 
-    def tries(self, flow_id: str, dag_run_id: str) -> dict[str, list[dict[str, Any]]]:
+    def tries(self, flow_id: str, dag_run_id: str) -> dict[str, list[TryRecord]]:
         """The kept tries of each task of a run (see ``record_try``), by task, in order."""
         self.create_tables()
         q = self.db.quote
@@ -453,16 +524,10 @@ class RunStore:
         )
         with self.db.connect() as conn:
             rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, dag_run_id)).fetchall()
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[TryRecord]] = {}
         for task_id, number, status, started, ended, error in rows:
             out.setdefault(str(task_id), []).append(
-                {
-                    "try_number": int(number),
-                    "status": str(status),
-                    "started_at": started,
-                    "ended_at": ended,
-                    "error": error,
-                }
+                TryRecord(int(number), str(status), started, ended, error)
             )
         return out
 
@@ -636,18 +701,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def all_tries(ti: TaskInstanceRecord, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every try of a task instance, in order: the kept ones, then its last one."""
-    out = [a for a in kept if a["try_number"] != ti.try_number]
-    last = next((a for a in kept if a["try_number"] == ti.try_number), None)
-    out.append(
-        last
-        or {
-            "try_number": ti.try_number,
-            "status": ti.status,
-            "started_at": ti.started_at,
-            "ended_at": ti.ended_at,
-            "error": ti.error,
-        }
-    )
-    return out
+def all_tries(ti: TaskInstanceRecord, kept: list[TryRecord]) -> list[TryRecord]:
+    """Every try of a task instance, in order: the kept ones, and its last one if not kept."""
+    if any(a.try_number == ti.try_number for a in kept) or not ti.try_number:
+        return list(kept)
+    last = TryRecord(ti.try_number, ti.status, ti.started_at, ti.ended_at, ti.error)
+    return [*kept, last]

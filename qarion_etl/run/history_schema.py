@@ -92,10 +92,12 @@ def upgrade_first_layout(
 
 
 def tries_table(namespace: str) -> TableSpec:
-    """``<namespace>_task_tries``: every try of a task that did not succeed, with its error.
+    """``<namespace>_task_tries``: every try of a task, written when it ends, with its error.
 
-    A task instance holds the last try; this table keeps the failed and interrupted ones
-    before it, so a retried or resumed task still shows why its earlier tries failed.
+    A task instance holds the last try; this table keeps each try as it ends, so a retried
+    or resumed task still shows why its earlier tries failed, even when the process that
+    ran them was killed before the task ended. (Histories written before every try was
+    kept hold only the tries that did not succeed; ``all_tries`` adds the last one.)
     """
     ident = f"str:{_ID}"
     return TableSpec(

@@ -69,6 +69,24 @@ class RunOptions:
     stop: threading.Event | None = field(default=None, repr=False, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TryRecord:
+    """One try of a task, written to the run history the moment it ends.
+
+    The same record is kept in the tries table, the results file (``attempts``), ``runs
+    show`` and the report.
+    """
+
+    try_number: int
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 @dataclass
 class TaskOutcome:
     """The outcome of one task of a run."""
@@ -88,17 +106,19 @@ class TaskOutcome:
     not_retried: str | None = None
     #: ``.qarion/runs/<flow_id>/<dag_run_id>/<task_id>.sql``: the statements of every try.
     sql_path: str | None = None
-    #: Every try of this run: ``try_number``, ``status``, ``started_at``, ``ended_at``, ``error``.
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: Every try of this execution, in order.
+    attempts: list[TryRecord] = field(default_factory=list)
     #: The exception of the last failed try (for ``--debug``; not serialised).
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             f.name: copy.deepcopy(getattr(self, f.name))
             for f in fields(self)
-            if f.name != "exception"
+            if f.name not in ("exception", "attempts")
         }
+        data["attempts"] = [a.as_dict() for a in self.attempts]
+        return data
 
 
 @dataclass

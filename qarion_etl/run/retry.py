@@ -20,6 +20,7 @@ from qarion_etl.errors import (
     IngestError,
     InputMissing,
     SqlError,
+    Superseded,
     TemplateError,
     UsageError,
     XComValueError,
@@ -36,6 +37,8 @@ _KINDS = {
 
 def not_retried(exc: BaseException, spec: TaskSpec) -> str | None:
     """Why ``exc`` is not worth another try of ``spec``, or ``None`` when it is."""
+    if isinstance(exc, Superseded):
+        return "a newer try of the task has started"
     if spec.retry_on == "any":
         return None
     if isinstance(exc, SqlError):

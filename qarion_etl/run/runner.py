@@ -19,6 +19,7 @@ from qarion_etl.run.model import RunOptions, RunResult, RunStatus, TaskOutcome, 
 from qarion_etl.run.rendering import render_task
 from qarion_etl.run.reporting import NullReporter, Reporter, SerialReporter
 from qarion_etl.run.selection import select_tasks
+from qarion_etl.xcom.records import BATCH_MAX
 
 if TYPE_CHECKING:
     from qarion_etl.project import Project
@@ -47,6 +48,10 @@ class FlowRunner:
                 raise UsageError(
                     f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters"
                 )
+        if opts.batch_id is not None and not 0 <= opts.batch_id <= BATCH_MAX:
+            raise UsageError(
+                f"--batch-id {clip(str(opts.batch_id), 30)}: a batch id is 0 to {BATCH_MAX}"
+            )
         flow, graph = self.project.validate(flow_ref)
         if opts.resume == "latest":
             opts = replace(

@@ -41,6 +41,9 @@ class TaskContext:
     #: Called with the rows so far and the share of the input read (either may be unknown)
     #: while a long task works; the runner passes it on to the live view, at most once a second.
     progress: Callable[[int | None, float | None], None] | None = None
+    #: Raises when a newer try of the task has started (``Superseded``); ``None`` where
+    #: no other process runs tries of the task.
+    fence: Callable[[], None] | None = None
     _interrupt_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -62,6 +65,12 @@ class TaskContext:
             raise Interrupted("interrupted", task_id=self.spec.id)
         if self.timed_out():
             raise TaskTimedOut(f"timed out after {self.spec.timeout_seconds:g}s (timeout_seconds)")
+
+    def before_publish(self) -> None:
+        """The last check before a dataset is published: stopped, timed out or superseded."""
+        self.check_cancel()
+        if self.fence is not None:
+            self.fence()
 
     def timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline

@@ -112,7 +112,7 @@ class IngestionTask(BaseTask):
             ctx.check_cancel()
             if pk and not unique:
                 check_unique(conn, stage, pk, source)
-            ctx.check_cancel()
+            ctx.before_publish()
             writes = [(stage, ctx.processing_type, pk)]
             if rejects is not None:
                 writes.append((rejects.stage, ctx.processing_type, []))

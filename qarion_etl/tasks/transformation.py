@@ -63,7 +63,7 @@ class TransformationTask(BaseTask):
                 rows = len(first)
             else:
                 rows = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
-            ctx.check_cancel()
+            ctx.before_publish()
             stage.publish(conn, ctx.processing_type, pk)
         result: dict[str, Any] = {"rows_written": rows, "target_dataset": target}
         if rows == 1:

@@ -46,9 +46,18 @@ def check_id(what: str, value: Any, *, required: bool = True) -> None:
         )
 
 
+#: Batch ids are stored as 64-bit integers on every engine.
+BATCH_MIN, BATCH_MAX = -(2**63), 2**63 - 1
+
+
 def check_batch(value: Any) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise UsageError(f"batch_id must be an integer, not {value!r}")
+        raise UsageError(f"batch_id must be an integer, not {clip(repr(value))}")
+    if value is not None and not BATCH_MIN <= value <= BATCH_MAX:
+        raise UsageError(
+            f"batch_id {clip(str(value), 30)} is out of range: batch ids are 64-bit integers"
+            f" ({BATCH_MIN} to {BATCH_MAX})"
+        )
 
 
 def identity_key(

@@ -378,11 +378,11 @@ def test_a_long_ingestion_reports_its_progress(
     the file itself and tells only the share. Throttles are set to zero so a short load
     reports too; the defaults are one report a second, one printed line every 10 s."""
     from qarion_etl.cli.console import PlainReporter
-    from qarion_etl.run import execution, logs
+    from qarion_etl.run import logs, tries
     from qarion_etl.tasks import engine_read
 
     monkeypatch.setattr(engine_read, "PROGRESS_POLL", 0.002)
-    monkeypatch.setattr(execution._Progress, "EVERY", 0.0)
+    monkeypatch.setattr(tries.Progress, "EVERY", 0.0)
     monkeypatch.setattr(PlainReporter, "PROGRESS_EVERY", 0.0)
     monkeypatch.setattr(logs, "PROGRESS_EVERY", 0.0)
     url = f"{engine}:///{tmp_path / ('w.' + engine)}"
