@@ -112,9 +112,19 @@ class NativeSource:
         return [str(r[0]) for r in conn.exec_driver_sql(sql, (name,)).fetchall()]
 
     def create_tables(self, specs: list[TableSpec]) -> None:
-        """``CREATE … IF NOT EXISTS`` for ``specs``, written out for this dialect, in one transaction."""
+        """``CREATE … IF NOT EXISTS`` for the missing ``specs``, in one transaction.
+
+        The tables are looked for first, with a read that takes no write lock: once they
+        exist, a process that starts (a CLI call, an Airflow task) does not queue behind the
+        writers of a busy database only to create nothing.
+        """
+        with self.connect() as conn:
+            present = set(self.table_names(conn))
+        missing = [spec for spec in specs if spec.name not in present]
+        if not missing:
+            return
         with self.connect() as conn, conn.begin():
-            for spec in specs:
+            for spec in missing:
                 for statement in spec.ddl(self.dialect):
                     conn.exec_driver_sql(statement)
 

@@ -10,6 +10,7 @@ error into a task failure with the driver's message and the statement.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import threading
@@ -74,6 +75,11 @@ def _lost_create_race(exc: BaseException) -> bool:
         or "duplicate key" in text
         or "write-write conflict" in text
     )
+
+
+def _locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked": other writers held it past the driver's own wait."""
+    return "database is locked" in str(getattr(exc, "orig", None) or exc).lower()
 
 
 class DatabaseService:
@@ -219,18 +225,22 @@ class DatabaseService:
             raise self.unavailable(exc) from exc
 
     def create_tables(self, specs: list[TableSpec]) -> None:
-        """Create ``specs`` if they do not exist; safe when another process does it at once.
+        """Create ``specs`` if they do not exist; safe when other processes do it at once.
 
         Two processes can both see a table missing and both create it; the loser gets "already
-        exists" (SQLite, MySQL) or a duplicate key in the catalog (PostgreSQL). It then checks
-        again and finds the table. Other database errors raise ``StoreUnavailable``.
+        exists" (SQLite, MySQL) or a duplicate key in the catalog (PostgreSQL), checks again and
+        finds the table. A database locked by other writers is waited for up to the engine's
+        lock timeout. Other database errors raise ``StoreUnavailable``.
         """
-        for attempt in range(5):
+        patience = time.monotonic() + (self.dialect.lock_timeout_seconds or 0)
+        for attempt in itertools.count(1):
             try:
                 self._source.create_tables(specs)
-                return
+                break
             except Exception as exc:
-                if attempt < 4 and _lost_create_race(exc):
+                race = attempt < 5 and _lost_create_race(exc)
+                if race or (_locked(exc) and time.monotonic() < patience):
+                    time.sleep(min(0.01 * attempt * (1 + random.random()), 0.5))
                     continue
                 if self._source.is_database_error(exc):
                     raise self.unavailable(exc) from exc
