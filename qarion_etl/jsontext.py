@@ -20,9 +20,12 @@ class TooDeep(ValueError):
         )
 
 
-def loads(text: str | bytes) -> Any:
-    """Parse JSON ``text``; raises ``TooDeep`` (a ``ValueError``) instead of ``RecursionError``."""
+def loads(text: str | bytes, **options: Any) -> Any:
+    """Parse JSON ``text``; raises ``TooDeep`` (a ``ValueError``) instead of ``RecursionError``.
+
+    ``options`` go to ``json.loads`` (``parse_constant``, ``parse_float``).
+    """
     try:
-        return json.loads(text)
+        return json.loads(text, **options)
     except RecursionError:
         raise TooDeep() from None

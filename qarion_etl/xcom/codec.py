@@ -22,11 +22,19 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
-from qarion_etl.errors import QarionError, UsageError, XComValueError
+from qarion_etl.errors import QarionError, UsageError, XComValueError, clip
 from qarion_etl.xcom.base import BaseXCom, StoredValue, resolve_type
 from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
 from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
-from qarion_etl.xcom.values import XComValueType, check_size, coerce, decode, dumps_json, encode
+from qarion_etl.xcom.values import (
+    CorruptValue,
+    XComValueType,
+    check_size,
+    coerce,
+    decode_strict,
+    dumps_json,
+    encode,
+)
 
 #: Types stored as JSON exactly as they are when no type is declared.
 _PLAIN_JSON = frozenset({dict, list, str, int, bool, type(None)})
@@ -105,19 +113,35 @@ def make_record(
 
 
 def load_value(backend: BaseXCom, record: XComRecord) -> Any:
-    """The value of a stored record (through the ``deserialize_value`` hook)."""
-    if backend.plain_deserialize:
-        return decode(record.value, record.value_type)
+    """The value of a stored record (through the ``deserialize_value`` hook).
+
+    Raises:
+        XComValueError: the stored value cannot be read back (it was damaged or edited at
+            rest, or the hook failed); the message names flow, run, task and key.
+    """
     try:
+        if backend.plain_deserialize:
+            return decode_strict(record.value, record.value_type)
         return call_with_record(backend, "deserialize_value", record)
     except QarionError:
         raise
+    except CorruptValue as exc:
+        raise unreadable(record, str(exc)) from None
     except Exception as exc:
-        raise XComValueError(
-            f"{type(backend).__name__}.deserialize_value failed: {type(exc).__name__}: {exc}",
-            task_id=record.task_id,
-            key=record.key,
-        ) from exc
+        reason = f"{type(backend).__name__}.deserialize_value failed: {type(exc).__name__}: {exc}"
+        raise unreadable(record, reason) from exc
+
+
+def unreadable(record: XComRecord, reason: str) -> XComValueError:
+    """The error of a stored value that cannot be read, located by its whole identity."""
+    run = "no run" if record.dag_run_id is None else f"run '{clip(record.dag_run_id)}'"
+    batch = "" if record.batch_id is None else f", batch {record.batch_id}"
+    return XComValueError(
+        f"the stored value of flow '{clip(record.flow_id)}', {run}{batch} cannot be read: {reason}",
+        task_id=record.task_id,
+        key=record.key,
+        hint="push it again, or remove it with: xcom clear",
+    )
 
 
 def light_value(backend: BaseXCom, record: XComRecord) -> Any:

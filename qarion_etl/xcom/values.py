@@ -212,10 +212,14 @@ def dumps_json(value: Any, *, task_id: str | None = None, key: str | None = None
         if not text.isascii():
             try:
                 text.encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates: keep them as JSON escapes
-                text = json.dumps(
-                    value, default=json_default, allow_nan=False, separators=(",", ":")
-                )
+            except UnicodeEncodeError as exc:  # a lone surrogate: no reader could use it
+                bad = text[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+                raise _fail(
+                    f"value holds {bad}, half of a UTF-16 surrogate pair, which is not text",
+                    task_id,
+                    key,
+                    hint="it cannot be read back by any JSON reader: push valid Unicode text",
+                ) from None
         return text
     except ValueError as exc:
         text = str(exc)
@@ -246,25 +250,48 @@ def encode(
     return dumps_json(value, task_id=task_id, key=key)
 
 
+class CorruptValue(ValueError):
+    """A stored value that does not read back as its type (edited or damaged at rest)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise CorruptValue(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise CorruptValue(f"the number {clip(text, 30)} is too large to be finite")
+    return number
+
+
 def _loads(text: str | bytes) -> Any:
     try:
-        return loads(text)
+        return loads(text, parse_constant=_no_constant, parse_float=_finite)
     except TooDeep as exc:
-        raise XComValueError(f"stored value cannot be read: {exc}") from None
+        raise CorruptValue(str(exc)) from None
+    except UnicodeDecodeError:
+        raise CorruptValue("it is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise CorruptValue(f"it is not valid JSON ({exc.msg} at character {exc.pos})") from None
 
 
 def decode(text: str | bytes | None, value_type: XComValueType | str | None) -> Any:
     """The Python value of stored ``text`` of ``value_type``.
 
     A stored document that does not fit its type (a custom backend that stored a reference
-    under a typed push) comes back as the plain JSON value rather than failing.
+    under a typed push) comes back as the plain JSON value rather than failing; use
+    ``decode_strict`` for what this package wrote itself.
+
+    Raises:
+        CorruptValue: the text is not JSON (or not UTF-8).
     """
     if text is None:
         return None
     if value_type == "json" and isinstance(text, str):
         return _loads(text)
     if isinstance(text, bytes | bytearray | memoryview):
-        text = bytes(text).decode("utf-8")
+        text = bytes(text).decode("utf-8", "strict")
     doc = _loads(text)
     if doc is None:
         return None
@@ -282,6 +309,49 @@ def decode(text: str | bytes | None, value_type: XComValueType | str | None) -> 
     if vt is XComValueType.INTEGER and isinstance(doc, float) and doc.is_integer():
         return int(doc)
     return doc
+
+
+def decode_strict(text: str | bytes | None, value_type: XComValueType | str | None) -> Any:
+    """The value of ``text`` as ``encode`` wrote it for ``value_type``, or ``CorruptValue``.
+
+    Every type reads back as its own Python type or ``None`` (an explicit ``None`` push);
+    anything else (an integer too large to be finite, a string under ``integer``, base64
+    that is not, an unknown type name) was not written by this package and is refused.
+    """
+    if text is None:
+        return None
+    if isinstance(value_type, XComValueType):
+        vt = value_type
+    else:
+        try:
+            vt = XComValueType(value_type or "json")
+        except ValueError:
+            raise CorruptValue(f"its type {clip(str(value_type))!r} is unknown") from None
+    if isinstance(text, bytes | bytearray | memoryview):
+        try:
+            text = bytes(text).decode("utf-8", "strict")
+        except UnicodeDecodeError:
+            raise CorruptValue("it is not UTF-8 text") from None
+    doc = _loads(text)
+    if doc is None or vt is XComValueType.JSON:
+        return doc
+    if vt is XComValueType.STRING and isinstance(doc, str):
+        return doc
+    if vt is XComValueType.BOOLEAN and isinstance(doc, bool):
+        return doc
+    if vt is XComValueType.INTEGER and isinstance(doc, int) and not isinstance(doc, bool):
+        return doc
+    if vt is XComValueType.FLOAT:
+        if isinstance(doc, str) and doc in _NON_FINITE:
+            return _NON_FINITE[doc]
+        if isinstance(doc, int | float) and not isinstance(doc, bool) and math.isfinite(doc):
+            return float(doc)
+    if vt is XComValueType.BINARY and isinstance(doc, str):
+        try:
+            return base64.b64decode(doc, validate=True)
+        except (binascii.Error, ValueError):
+            raise CorruptValue("its base64 text is not valid") from None
+    raise CorruptValue(f"{clip(text, 40)!r} is not a stored {vt.value} value")
 
 
 def _parse_stored(name: str | None) -> XComValueType:
