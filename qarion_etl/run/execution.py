@@ -322,7 +322,8 @@ class RunExecution:
                     self._close(o, t0)
                     return o
                 o.exception = exc
-                o.error = error_text(exc)
+                # Scrubbed once, here: every output of the run shows this text.
+                o.error = self.project.scrub(error_text(exc))
                 if result is not None:
                     o.error = f"pushing the result to XCom failed: {o.error}"
                 o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None
