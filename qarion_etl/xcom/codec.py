@@ -26,7 +26,15 @@ from qarion_etl.errors import QarionError, UsageError, XComValueError
 from qarion_etl.xcom.base import BaseXCom, StoredValue, resolve_type
 from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
 from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
-from qarion_etl.xcom.values import XComValueType, check_size, coerce, decode, dumps_json, encode
+from qarion_etl.xcom.values import (
+    XComValueType,
+    binary_preview,
+    check_size,
+    coerce,
+    decode,
+    dumps_json,
+    encode,
+)
 
 #: Types stored as JSON exactly as they are when no type is declared.
 _PLAIN_JSON = frozenset({dict, list, str, int, bool, type(None)})
@@ -121,9 +129,15 @@ def load_value(backend: BaseXCom, record: XComRecord) -> Any:
 
 
 def light_value(backend: BaseXCom, record: XComRecord) -> Any:
-    """The light form of a listed record (through ``orm_deserialize_value``)."""
+    """The light form of a listed record (through ``orm_deserialize_value``).
+
+    Bytes (a hook that hands back the value itself) become ``binary_preview`` text.
+    """
     try:
-        return call_with_record(backend, "orm_deserialize_value", record)
+        light = call_with_record(backend, "orm_deserialize_value", record)
+        if isinstance(light, bytes | bytearray | memoryview):
+            return binary_preview(bytes(light), limit=backend.preview_chars)
+        return light
     except QarionError:
         raise
     except Exception as exc:
