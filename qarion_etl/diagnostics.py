@@ -38,6 +38,18 @@ def _failed(name: str, exc: BaseException) -> Check:
 
 
 def run_checks(project: Project) -> list[Check]:
+    """Reach each store in turn; a failure is a failed check, never an exception.
+
+    Every detail has the project's secrets scrubbed: a driver's error or a backend's
+    ``describe()`` may name a URL with its password.
+    """
+    checks = _checks(project)
+    for check in checks:
+        check.detail = project.scrub(check.detail)
+    return checks
+
+
+def _checks(project: Project) -> list[Check]:
     checks: list[Check] = []
     for name, get in (
         ("warehouse engine", project.engine_db),

@@ -191,7 +191,11 @@ class Project:
         return RunStore(self.metadata_db(), self.config.metadata.namespace)
 
     def secrets(self) -> list[str]:
-        """Every secret of the configuration (credentials, backend settings, URLs), longest first."""
+        """Every secret of the configuration, longest first.
+
+        The values of ``[credentials]``, the secrets of ``backend_config``, URLs from the
+        environment, and every credential written in a URL of the configuration.
+        """
         from qarion_etl.masking import secrets_in
 
         cfg = self.config
@@ -203,13 +207,15 @@ class Project:
         return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every secret of the configuration replaced by ``***``."""
+        """``text`` with every secret of the configuration, and any URL credential, as ``***``."""
+        from qarion_etl.masking import MASK, mask_url
+
         if self._secrets is None:
             self._secrets = self.secrets()
         for secret in self._secrets:
             if secret in text:
-                text = text.replace(secret, "***")
-        return text
+                text = text.replace(secret, MASK)
+        return mask_url(text)
 
     def close(self) -> None:
         backend, self._xcom_backend = self._xcom_backend, None

@@ -9,7 +9,9 @@
 
 ``-q`` shows only errors and the summary, ``-v`` also every statement with its timing.
 After a failed or interrupted run a line gives the command that resumes it. Everything
-human goes to stderr; stdout carries only the ``--json`` summary.
+human goes to stderr; stdout carries only the ``--json`` summary. Text from data (errors,
+statements) is shown with its control characters escaped (``output.shown``); JSON events
+escape them as JSON does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+from qarion_etl.cli.output import shown
+from qarion_etl.escaping import json_visible
 from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
 from qarion_etl.run.reporting import progress_text
 
@@ -131,8 +135,15 @@ class PlainReporter:
         self.summary_json = summary_json
         self._last_progress: dict[str, float] = {}
 
-    def _out(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def _out(self, text: str, painted: tuple[str, str] | None = None, after: str = "") -> None:
+        """One line: ``text``, then ``painted`` (text, status) in its status's colour, then ``after``."""
+        line = shown(text)
+        if painted is not None:
+            line += _paint(shown(painted[0]), painted[1]) + shown(after)
+        self._write(line)
+
+    def _write(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
 
     def run_started(
         self, flow_id: str, dag_run_id: str, batch_id: int, task_ids: list[str]
@@ -167,8 +178,13 @@ class PlainReporter:
         if self.verbosity < 0 and not failed:
             return
         name = f"{outcome.task_id} ".ljust(self.width, ".")
-        label = _paint(_LABEL.get(outcome.status, outcome.status.upper()), outcome.status)
-        self._out(f"{index} of {total} {name} {label} {_detail(outcome)}".rstrip())
+        label = _LABEL.get(outcome.status, outcome.status.upper())
+        detail = _detail(outcome)
+        self._out(
+            f"{index} of {total} {name} ",
+            (label, outcome.status),
+            f" {detail}" if detail else "",
+        )
         if failed and outcome.error:
             for line in outcome.error.splitlines():
                 self._out(f"    {line}".rstrip())
@@ -178,7 +194,7 @@ class PlainReporter:
             self._out(statement_line(record))
 
     def run_finished(self, result: RunResult) -> None:
-        self._out(_paint(summary_line(result), SUCCESS if result.ok else FAILED))
+        self._out("", (summary_line(result), SUCCESS if result.ok else FAILED))
         if result.results_path:
             self._out(f"Results: {result.results_path}")
         hint = resume_hint(result)
@@ -224,7 +240,7 @@ class EventReporter(PlainReporter):
             return
         if self.verbosity < 0 and record["level"] not in ("error", "warning") and name != "run_end":
             return
-        self._out(json.dumps(record, default=str, ensure_ascii=False))
+        self._write(json_visible(json.dumps(record, default=str, ensure_ascii=False)))
 
     def run_finished(self, result: RunResult) -> None:
         self._summary(result)
@@ -295,7 +311,7 @@ class RichReporter(PlainReporter):
         self.states[task_id] = (TaskStatus.RUNNING, f"try {try_number}" if try_number > 1 else "")
 
     def task_retrying(self, task_id: str, try_number: int, error: str, delay: float) -> None:
-        self.states[task_id] = ("retrying", error.splitlines()[0][:60])
+        self.states[task_id] = ("retrying", shown(error.splitlines()[0][:60]))
 
     def task_progress(
         self, task_id: str, rows: int | None, fraction: float | None, rows_per_second: float | None
@@ -309,7 +325,7 @@ class RichReporter(PlainReporter):
 
     def event(self, record: dict[str, Any]) -> None:
         if self.verbosity > 0 and record["event"] == "statement":
-            self.console.print(statement_line(record), markup=False, highlight=False)
+            self.console.print(shown(statement_line(record)), markup=False, highlight=False)
 
     def run_finished(self, result: RunResult) -> None:
         from rich.markup import escape
@@ -324,7 +340,7 @@ class RichReporter(PlainReporter):
         for o in result.tasks:
             if o.status == FAILED and o.error:
                 self.console.print(
-                    f"[red]{escape(o.task_id)}[/]: {escape(o.error)}", highlight=False
+                    f"[red]{escape(o.task_id)}[/]: {escape(shown(o.error))}", highlight=False
                 )
         self.console.print(
             summary_line(result),

@@ -4,6 +4,10 @@ Under GitHub Actions every validation problem and every task error is also print
 ``::error file=…,line=…::…`` workflow command, so it shows on the line of the flow file
 in the pull request, and each run appends a summary (a table of its tasks, the error, a
 mermaid graph coloured by status) to the file ``$GITHUB_STEP_SUMMARY`` names.
+
+Both escape what comes from data for their format (``qarion_etl.escaping``): a message
+cannot end its workflow command or start another, and the summary shows ids and errors
+in code spans and fenced blocks they cannot close, so data adds no heading, link or HTML.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import TYPE_CHECKING, Any
+
+from qarion_etl.escaping import md_code, md_fence, workflow_data, workflow_property
 
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow
@@ -22,14 +28,6 @@ def enabled() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _prop(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def annotate(
     message: str,
     *,
@@ -39,13 +37,13 @@ def annotate(
     stream: Any = None,
 ) -> None:
     """Print one ``::error`` workflow command (on stdout, where the runner reads them)."""
-    props = [f"title={_prop(title)}"]
+    props = [f"title={workflow_property(title)}"]
     if path:
-        props.insert(0, f"file={_prop(path)}")
+        props.insert(0, f"file={workflow_property(path)}")
         if line:
             props.insert(1, f"line={line}")
     out = stream or sys.stdout
-    print(f"::error {','.join(props)}::{_data(message)}", file=out, flush=True)
+    print(f"::error {','.join(props)}::{workflow_data(message)}", file=out, flush=True)
 
 
 def annotate_error(exc: Any, stream: Any = None) -> None:
@@ -82,9 +80,10 @@ def summary_markdown(result: RunResult, flow: Flow, graph: TaskGraph) -> str:
 
     icon = "✅" if result.ok else "❌"
     lines = [
-        f"### {icon} qarion-etl: `{result.flow_id}` {str(result.status).upper()}",
+        f"### {icon} qarion-etl: {md_code(result.flow_id)} {str(result.status).upper()}",
         "",
-        f"Run `{result.dag_run_id}`, batch {result.batch_id}, {result.duration_seconds or 0:.2f}s.",
+        f"Run {md_code(result.dag_run_id)}, batch {result.batch_id}, "
+        f"{result.duration_seconds or 0:.2f}s.",
         "",
         "| task | status | duration | rows |",
         "|---|---|---:|---:|",
@@ -92,10 +91,10 @@ def summary_markdown(result: RunResult, flow: Flow, graph: TaskGraph) -> str:
     for o in result.tasks:
         duration = "" if o.duration_seconds is None else f"{o.duration_seconds:.2f}s"
         rows = "" if o.rows is None else f"{o.rows:,}"
-        lines.append(f"| `{o.task_id}` | {o.status} | {duration} | {rows} |")
+        lines.append(f"| {md_code(o.task_id, in_table=True)} | {o.status} | {duration} | {rows} |")
     failed = result.first_failure()
     if failed is not None and failed.error:
-        lines += ["", f"**`{failed.task_id}` failed:**", "", "```text", failed.error, "```"]
+        lines += ["", f"**{md_code(failed.task_id)} failed:**", "", md_fence(failed.error)]
     status = {o.task_id: str(o.status) for o in result.tasks}
     mermaid = render_mermaid(Drawing(graph, flow, statuses=status)).splitlines()
     lines += ["", "```mermaid", *mermaid, "```", ""]

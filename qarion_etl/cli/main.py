@@ -24,7 +24,11 @@ from qarion_etl.errors import QarionError, TaskFailed
 
 def _scrub(text: str, ctx: typer.Context) -> str:
     project = getattr(ctx.obj, "_project", None)
-    return text if project is None else str(project.scrub(text))
+    if project is None:  # the configuration did not load: URL credentials still go
+        from qarion_etl.masking import mask_url
+
+        return mask_url(text)
+    return str(project.scrub(text))
 
 
 class _Scrubbed:
@@ -117,8 +121,8 @@ class QarionGroup(TyperGroup):
             return super().invoke(ctx)
         except QarionError as exc:
             state = get_state(ctx)
-            if state.debug:
-                traceback.print_exc()
+            if state.debug:  # the traceback shows the driver's words too: scrubbed
+                sys.stderr.write(_scrub(traceback.format_exc(), ctx))
             output.error(_scrub(str(exc), ctx))
             if state.json_stdout and not isinstance(exc, TaskFailed):
                 # --json promised a document on stdout: the error is one (a failed task's

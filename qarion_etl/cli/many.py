@@ -101,13 +101,13 @@ def run_many(
         except QarionError as exc:
             with lock:
                 errors[ref] = exc
-            output.error(f"{ref}: {exc}")
+            output.error(project.scrub(f"{ref}: {exc}"))
             return
         except BaseException as exc:  # a bug, or Ctrl-C reaching this thread: not lost
             with lock:
                 errors[ref] = QarionError(f"{type(exc).__name__}: {exc}")
                 errors[ref].exit_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
-            output.error(f"{ref}: {type(exc).__name__}: {exc}")
+            output.error(project.scrub(f"{ref}: {type(exc).__name__}: {exc}"))
             return
         with lock:
             results[ref] = result
@@ -138,7 +138,11 @@ def run_many(
                 "duration_seconds": round(took, 4),
                 "flows": [results[r].as_dict() for r in refs if r in results],
                 "errors": [
-                    {"flow": r, "error": str(errors[r]), "exit_code": errors[r].exit_code}
+                    {
+                        "flow": r,
+                        "error": project.scrub(str(errors[r])),
+                        "exit_code": errors[r].exit_code,
+                    }
                     for r in refs
                     if r in errors
                 ],

@@ -177,7 +177,7 @@ def run(
         import traceback
 
         # The task's own traceback, down to the driver's exception it was raised from.
-        traceback.print_exception(failed.exception)
+        output.info(project.scrub("".join(traceback.format_exception(failed.exception))))
     if failed is not None:
         exit_code = failed.exit_code or TaskFailed.exit_code  # 3: a store was unreachable
         if log_format == "json" or reporter.prints_errors_last:
@@ -266,7 +266,7 @@ def render(
         raise
     except QarionError:
         raise
-    output.emit(sql)
+    output.emit(project.scrub(sql))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -141,6 +142,14 @@ def show_run(
     tis = store.task_instances(run.flow_id, run.dag_run_id)
     kept = store.tries(run.flow_id, run.dag_run_id)
     attempts = {t.task_id: all_tries(t, kept.get(t.task_id, [])) for t in tis}
+    # Errors are scrubbed when a run records them; a history written by an older version
+    # is scrubbed here, as the report and the UI do.
+    scrub = get_project(ctx).scrub
+    errors = {t.task_id: scrub(t.error) if t.error else None for t in tis}
+    attempts = {
+        task: [replace(a, error=scrub(a.error) if a.error else a.error) for a in tries]
+        for task, tries in attempts.items()
+    }
     if json_out:
         output.emit_json(
             {
@@ -160,7 +169,7 @@ def show_run(
                         "rows": t.rows,
                         "xcom_keys": t.xcom_keys,
                         "duration_seconds": seconds_between(t.started_at, t.ended_at),
-                        "error": t.error,
+                        "error": errors[t.task_id],
                         "attempts": [a.as_dict() for a in attempts[t.task_id]],
                     }
                     for t in tis
@@ -179,7 +188,7 @@ def show_run(
             str(t.try_number),
             _duration(seconds_between(t.started_at, t.ended_at)),
             "" if t.rows is None else f"{t.rows:,}",
-            (t.error or "").splitlines()[0][:80] if t.error else "",
+            (errors[t.task_id] or "").splitlines()[0][:80] if errors[t.task_id] else "",
         )
         for t in tis
     ]

@@ -111,7 +111,8 @@ def list_values(
 
     Example: qarion-etl xcom list --flow data_pipeline --task calculate_stats
     """
-    service = get_project(ctx).xcom_service()
+    project = get_project(ctx)
+    service = project.xcom_service()
     filters: dict[str, Any] = {
         "flow_id": flow,
         "task_id": task,
@@ -126,13 +127,18 @@ def list_values(
     more = limit is not None and len(entries) > limit
     entries = entries[:limit] if more else entries
     if json_out:
-        output.emit_json([e.to_dict() for e in entries])
+        docs = [e.to_dict() for e in entries]
+        for doc in docs:  # the light form, secrets masked as the UI masks them
+            if isinstance(doc["preview"], str):
+                doc["preview"] = project.scrub(doc["preview"])
+        output.emit_json(docs)
         return
     if not entries:
         output.info("No XCom values match.")
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     header = ("FLOW", "RUN", "BATCH", "TASK", "KEY", "TYPE", "SIZE", "CREATED (UTC)", "PREVIEW")
     rows = [
@@ -145,7 +151,8 @@ def list_values(
             e.value_type,
             f"{e.size:,}",
             e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            clip(" ".join(str(e.preview).split()), 80),  # the light form, on one line
+            # The light form on one line, secrets masked as the UI masks them.
+            clip(project.scrub(" ".join(str(e.preview).split())), 80),
         )
         for e in entries
     ]
@@ -164,7 +171,8 @@ def list_values(
             justify="right" if name in ("BATCH", "SIZE") else "left",
         )
     for row in rows:
-        table.add_row(*(row[i] for i in keep))
+        # Data: never rich markup, its control characters shown.
+        table.add_row(*(Text(output.shown(row[i])) for i in keep))
     console.print(table)
     if more:
         total = service.count(**filters)

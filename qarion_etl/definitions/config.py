@@ -8,7 +8,6 @@ everything under ``[credentials]`` becomes a ``Secret``.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from qarion_etl.definitions.interpolate import (
 )
 from qarion_etl.definitions.toml import KeyLocator, TomlSyntaxError, load_toml, type_names
 from qarion_etl.errors import ConfigError, did_you_mean, shown_path, with_article
-from qarion_etl.masking import MASK, Secret, mask, mask_url
+from qarion_etl.masking import MASK, SENSITIVE_NAME, Secret, mask, mask_url
 
 CONFIG_FILE = "qarion-etl.toml"
 CONFIG_ENV = "QARION_ETL_CONFIG"
@@ -310,9 +309,6 @@ def _as_secret(value: Any) -> Any:
     return Secret(value) if isinstance(value, str) else value
 
 
-_SENSITIVE = re.compile(r"secret|password|passwd|token|access_key|private_key|api_key", re.I)
-
-
 def mark_sensitive(value: Any, *, inside_credentials: bool = False) -> Any:
     """Make secrets of strings under a ``credentials`` key or a key that names a secret."""
     if isinstance(value, dict):
@@ -321,7 +317,7 @@ def mark_sensitive(value: Any, *, inside_credentials: bool = False) -> Any:
                 v,
                 inside_credentials=inside_credentials
                 or k == "credentials"
-                or bool(_SENSITIVE.search(k)),
+                or bool(SENSITIVE_NAME.search(k)),
             )
             for k, v in value.items()
         }

@@ -1,6 +1,9 @@
 """SQL templates: the Jinja environment and the static checks ``validate`` makes.
 
-The environment uses ``StrictUndefined`` and a ``finalize`` that refuses to paste ``None``,
+Templates render in Jinja's immutable sandbox: a flow file may come from any hand in a
+repository, and its SQL must not reach Python's internals (``__globals__``, ``__class__``
+and every other name that starts with ``_``) nor change a value it is given. The
+environment uses ``StrictUndefined`` and a ``finalize`` that refuses to paste ``None``,
 a JSON object or a list into SQL. ``parse_template`` and ``find_pulls`` read a template
 without rendering it (every ``xcom_pull`` call, its task ids, key and whether it names
 another flow). Rendering for a run, and the quoting filters ``sql_literal`` and
@@ -45,10 +48,11 @@ def _finalize(value: Any) -> Any:
 def make_environment(
     filters: Mapping[str, Callable[[Any], str]] | None = None,
 ) -> jinja2.Environment:
-    """A Jinja environment for SQL with qarion-etl's rules, and ``filters`` added."""
+    """A sandboxed Jinja environment for SQL with qarion-etl's rules, and ``filters`` added."""
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = jinja2.Environment(
+    env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         autoescape=False,
@@ -140,3 +144,30 @@ def find_vars(tree: nodes.Template) -> Iterator[VarRef]:
         )
         has_default = len(call.args) > 1 or any(kw.key == "default" for kw in call.kwargs)
         yield VarRef(name, has_default, call.lineno)
+
+
+#: Attributes the sandbox refuses on any object (besides the ``__dunder__`` names).
+_INTERNAL = frozenset({"mro", "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code"})
+
+
+def find_internals(tree: nodes.Template) -> Iterator[tuple[str, int]]:
+    """Each Python internal a template names, with its line.
+
+    ``x.__name__``, ``x['__name__']``, ``x|attr('__name__')``, ``x.mro``: rendering
+    refuses them (the sandbox); ``validate`` names them without rendering. A name with
+    one leading ``_`` is left to the sandbox: it may be a field of a value
+    (``xcom_pull('t')['_loaded_at']``), which renders.
+    """
+    from jinja2 import nodes
+
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name: Any = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+            first = node.args[0]
+            name = first.value if isinstance(first, nodes.Const) else None
+        if isinstance(name, str) and (name.startswith("__") or name in _INTERNAL):
+            yield name, node.lineno

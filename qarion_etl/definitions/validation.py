@@ -11,7 +11,13 @@ from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
 from qarion_etl.definitions.task_types import task_type
-from qarion_etl.definitions.templates import find_pulls, find_vars, is_plain, parse_template
+from qarion_etl.definitions.templates import (
+    find_internals,
+    find_pulls,
+    find_vars,
+    is_plain,
+    parse_template,
+)
 from qarion_etl.errors import FlowValidationError, Problem, did_you_mean
 
 #: Names every SQL template can use (``source_dataset``/``target_dataset`` when the task has them).
@@ -64,6 +70,15 @@ def template_problems(
                 Problem(f"SQL template syntax error: {exc.message}", at(exc.lineno or 1), task.id)
             )
             continue
+        for name, lineno in find_internals(tree):
+            problems.append(
+                Problem(
+                    f"SQL template reaches for '{name}', a Python internal that templates "
+                    "cannot use (they render in a sandbox)",
+                    at(lineno),
+                    task.id,
+                )
+            )
         available = set(CONTEXT_NAMES)
         if task.source_dataset_id:
             available.add("source_dataset")

@@ -237,6 +237,7 @@ class RunExecution:
             if o.started_at and o.status in (NOT_RUN, INTERRUPTED, TaskStatus.RUNNING):
                 o.status = INTERRUPTED if interrupted else FAILED
                 o.error = o.error or ("interrupted" if interrupted else error_text(exc))
+                o.error = self.project.scrub(o.error)
                 o.ended_at = o.ended_at or now_iso()
                 try:
                     self._record(o, o.status)
@@ -299,6 +300,7 @@ class RunExecution:
             clear_first=tid in self.clear_first,
             fenced=self.opts.task is not None,  # other processes run tries of it too
             fail_fast=self.opts.fail_fast,
+            scrub=self.project.scrub,
         )
         tries = TaskTries(
             plan,
@@ -314,7 +316,7 @@ class RunExecution:
             return tries.run(o, t0)
         except Exception as exc:  # a fault outside the task's own work: the task failed
             o.status, o.exception = FAILED, exc
-            o.error = f"internal error: {error_text(exc)}"
+            o.error = self.project.scrub(f"internal error: {error_text(exc)}")
             o.ended_at = now_iso()
             o.duration_seconds = round(time.perf_counter() - t0, 4)
             try:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from qarion_etl.escaping import visible
 from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
 from qarion_etl.run.reporting import Reporter
 
@@ -244,7 +245,7 @@ def _text(record: dict[str, Any]) -> str:
         first, _, rest = str(error).partition("\n")
         head += f" error={first}"
         head += "".join(f"\n    {line}" for line in rest.splitlines())
-    return head
+    return visible(head)  # data's control characters shown, as on a terminal
 
 
 class TrySql:
@@ -292,7 +293,8 @@ class TrySql:
                 line = f"-- ok in {seconds:.3f} s\n"
             else:
                 first = str(getattr(error, "orig", None) or error).strip() or type(error).__name__
-                line = f"-- failed after {seconds:.3f} s: {self.scrub(first.splitlines()[0])}\n"
+                said = visible(self.scrub(first.splitlines()[0]))
+                line = f"-- failed after {seconds:.3f} s: {said}\n"
             try:
                 self._file.write(line)
             except OSError:
@@ -303,7 +305,7 @@ class TrySql:
     def note(self, text: str) -> None:
         if self._file is not None:
             try:
-                self._file.write(f"-- {self.scrub(text)}\n")
+                self._file.write(f"-- {visible(self.scrub(text))}\n")
             except OSError:
                 self._file = None
 

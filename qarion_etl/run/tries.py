@@ -54,6 +54,8 @@ class TryPlan:
     #: Other processes may run tries of this task: check the fence before every write.
     fenced: bool
     fail_fast: bool
+    #: Masks the configuration's secrets in a text.
+    scrub: Callable[[str], str] = lambda text: text
 
 
 class TaskTries:
@@ -161,7 +163,8 @@ class TaskTries:
         from qarion_etl.run.retry import not_retried  # only when a try failed
 
         plan, spec = self.plan, self.plan.spec
-        error = error_text(exc)
+        # Scrubbed once, here: every output of the run shows this text.
+        error = plan.scrub(error_text(exc))
         if self.result is not None:
             error = f"pushing the result to XCom failed: {error}"
         o.exit_code = exc.exit_code if isinstance(exc, StoreUnavailable) else None

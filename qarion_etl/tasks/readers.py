@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from qarion_etl.definitions.flow import ColumnSpec
-from qarion_etl.errors import IngestError
+from qarion_etl.errors import IngestError, clip
 from qarion_etl.jsontext import TooDeep, loads
 from qarion_etl.tasks.bad_rows import BadRow, BadRows
 from qarion_etl.tasks.convert import TEXT_STORED, convert_json_value, converters
@@ -96,7 +96,7 @@ def column_types(names: Sequence[str], declared: Sequence[ColumnSpec], shown: st
     if missing:
         raise IngestError(
             f"the file has no column {', '.join(repr(m) for m in missing)} "
-            f"declared in [input].columns (its columns: {', '.join(names)})",
+            f"declared in [input].columns{_header_shown(names, declared)}",
             path=shown,
             line=1,
         )
@@ -108,6 +108,19 @@ def column_types(names: Sequence[str], declared: Sequence[ColumnSpec], shown: st
         )
     by_name = {c.name: c.schema_type for c in declared}
     return [by_name.get(n, "string") for n in names]
+
+
+def _header_shown(names: Sequence[str], declared: Sequence[ColumnSpec]) -> str:
+    """What an error about missing columns says of the file's header.
+
+    Its columns when it names some declared column (it is the input, with a column
+    missing); else only how many fields its first line has: a file that is not the input
+    it claims to be (``/etc/passwd`` read as CSV) has its content kept out of the error.
+    """
+    if any(c.name in names for c in declared):
+        return f" (its columns: {clip(', '.join(names), 300)})"
+    which = "its only column is not" if len(names) == 1 else f"none of its {len(names)} columns is"
+    return f" ({which} a declared one: is it the file meant, in this format?)"
 
 
 def undecodable_line(path: Path, encoding: str) -> tuple[int, str]:

@@ -29,6 +29,7 @@ from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
 from qarion_etl.xcom.values import (
     CorruptValue,
     XComValueType,
+    binary_preview,
     check_size,
     coerce,
     decode_strict,
@@ -145,9 +146,15 @@ def unreadable(record: XComRecord, reason: str) -> XComValueError:
 
 
 def light_value(backend: BaseXCom, record: XComRecord) -> Any:
-    """The light form of a listed record (through ``orm_deserialize_value``)."""
+    """The light form of a listed record (through ``orm_deserialize_value``).
+
+    Bytes (a hook that hands back the value itself) become ``binary_preview`` text.
+    """
     try:
-        return call_with_record(backend, "orm_deserialize_value", record)
+        light = call_with_record(backend, "orm_deserialize_value", record)
+        if isinstance(light, bytes | bytearray | memoryview):
+            return binary_preview(bytes(light), limit=backend.preview_chars)
+        return light
     except QarionError:
         raise
     except Exception as exc:

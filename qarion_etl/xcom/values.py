@@ -390,8 +390,41 @@ def preview(
         value_type if not isinstance(value_type, XComValueType) else value_type.value
     )
     if vt is XComValueType.BINARY and text not in (None, "null"):
-        return "<binary>"
+        return _stored_binary_preview(text or "", size, limit)
     flat = " ".join((text or "").split())
     if len(flat) > limit or size > len((text or "").encode("utf-8")):
         return flat[: limit - 1] + "…"
     return flat
+
+
+def binary_preview(
+    data: bytes, total: int | None = None, *, approximate: bool = False, limit: int = 60
+) -> str:
+    """Bytes for a listing: their size and the first of them in hex, never a bytes repr.
+
+    ``total`` is the whole value's size when ``data`` is only its first bytes
+    (``approximate``: known to a few bytes, shown with ``~``).
+    Example: ``<binary 11 bytes> 68656c6c6f00776f726c64``.
+    """
+    size = len(data) if total is None else total
+    head = f"<binary {'~' if approximate else ''}{size:,} byte{'' if size == 1 else 's'}>"
+    room = max((limit - len(head) - 2) // 2, 0)
+    shown = bytes(data[:room]).hex()
+    if not shown:
+        return head
+    return f"{head} {shown}{'…' if size > room else ''}"
+
+
+def _stored_binary_preview(text: str, size: int, limit: int) -> str:
+    """The preview of a stored binary value: base64 in a JSON string, maybe cut short."""
+    body = text.strip().removeprefix('"')
+    whole = body.endswith('"') and len(text) >= size
+    body = body.removesuffix('"')
+    try:
+        data = base64.b64decode(body[: len(body) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return "<binary>"
+    if whole:
+        return binary_preview(data, limit=limit)
+    # Four base64 characters are three bytes; the padding of the end is not at hand.
+    return binary_preview(data, max(size - 2, 0) // 4 * 3, approximate=True, limit=limit)

@@ -127,3 +127,18 @@ def test_latest_works_wherever_a_run_id_does(tmp_path: Path) -> None:
     assert cli("graph", "hist", "--run", "latest", "-f", "json", project=project).exit_code == 0
     nothing = cli("xcom", "list", "--flow", "none", "--run", "latest", project=project)
     assert nothing.exit_code == 2 and "no runs yet of flow 'none'" in nothing.stderr
+
+
+def test_runs_show_masks_a_secret_the_history_recorded_before_it_was_one(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", example=False)
+    write_flow(project, "hist", FLOW.format(sql='* FROM \\"Tok-later-1234\\"'))
+    assert cli("run", "hist", "--run-id", "r1", project=project).exit_code == 1
+    shown = cli("runs", "show", "r1", "--flow", "hist", "--json", project=project)
+    assert "Tok-later-1234" in shown.stdout  # not a secret when the run recorded it
+    config = project / "qarion-etl.toml"
+    config.write_text(config.read_text() + '\n[credentials.api]\ntoken = "Tok-later-1234"\n')
+    for args in ((), ("--json",)):
+        shown = cli("runs", "show", "r1", "--flow", "hist", *args, project=project)
+        assert shown.exit_code == 0, shown.output
+        assert "Tok-later-1234" not in shown.stdout
+    assert "Table with name *** does not exist" in shown.stdout

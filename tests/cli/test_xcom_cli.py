@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,29 @@ def test_binary_values(project: Path) -> None:
     assert ok("get", "t", project=project)[0] == json.dumps(base64.b64encode(data).decode()) + "\n"
     result = cli("xcom", "get", "t", "--raw", project=project)
     assert result.stdout_bytes == data
+    # Listed as its size and a hex preview, never as a Python bytes repr.
+    listed, _ = ok("list", project=project)
+    assert "<binary 9 bytes> 000162696e617279ff" in listed and "b'" not in listed
+    [entry] = json.loads(ok("list", "--json", project=project)[0])
+    assert entry["preview"] == "<binary 9 bytes> 000162696e617279ff"
+
+
+def test_a_long_binary_value_is_listed_with_its_estimated_size(project: Path) -> None:
+    data = bytes(range(256)) * 4
+    encoded = base64.b64encode(data).decode()
+    ok("push", "t", encoded, "--type", "binary", "--flow", "f", project=project)
+    [entry] = json.loads(ok("list", "--json", project=project)[0])
+    # Base64 cut short: the size is known but for the padding (up to 2 bytes).
+    assert re.match(r"<binary ~1,02[4-6] bytes> 000102030405", entry["preview"])
+    assert entry["preview"].endswith("…") and len(entry["preview"]) <= 60
+
+
+def test_listed_previews_are_text_not_markup_or_controls(project: Path) -> None:
+    value = "[bold]x[/] \x1b]0;PWNED\x07\x9b [link=http://e.x]y[/]"
+    ok("push", "t", value, "--flow", "f", project=project)
+    listed, _ = ok("list", project=project)
+    assert "[bold]x[/] " in listed and "[link=http://e.x]y[/]" in listed  # not rich markup
+    assert "\x1b" not in listed and "\x9b" not in listed and "\\u001b]0;PWNED\\u0007" in listed
 
 
 def test_get_without_match_exits_1(project: Path) -> None:

@@ -176,6 +176,15 @@ def test_missing_file_and_missing_column(tmp_path: Path, engine_url: str, ns: st
     (project / "data" / "in.csv").write_text("id;score\n1;2\n")
     result = _run(project)
     assert "has no column 'amount', 'ok', 'day', 'at'" in (result.tasks[0].error or "")
+    assert "(its columns: id, score)" in (result.tasks[0].error or "")
+    # A file that is not the input it claims to be: its path and line, never its content.
+    (project / "data" / "in.csv").write_text(
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    )
+    error = _run(project).tasks[0].error or ""
+    assert "data/in.csv:1: the file has no column 'id', 'amount'" in error
+    assert "its only column is not a declared one" in error
+    assert "root:x" not in error and "/bin/bash" not in error and "daemon" not in error
 
 
 def test_stale_staging_tables_are_swept(tmp_path: Path, engine_url: str, ns: str) -> None:

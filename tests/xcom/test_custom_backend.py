@@ -296,3 +296,12 @@ def test_a_clear_that_needs_filters_is_a_usage_error_naming_them(tmp_path: Path)
     ):
         XComService(Fails(db), default_flow_id="f").clear()
     db.close()
+
+
+def test_a_listing_hook_that_hands_back_bytes_lists_a_hex_preview(tmp_path: Path) -> None:
+    db = DatabaseService(f"sqlite:///{tmp_path / 'm.db'}")
+    svc = XComService(AirflowListing(db), default_flow_id="f")
+    svc.push("t", b"\x00\xffabc")
+    [entry] = svc.list()
+    assert entry.preview == "<binary 5 bytes> 00ff616263"
+    assert entry.to_dict()["preview"] == "<binary 5 bytes> 00ff616263"
