@@ -24,7 +24,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qarion_etl"
-LEAVES = {"qarion_etl.errors", "qarion_etl.masking", "qarion_etl.escaping", "qarion_etl.jsontext"}
+LEAVES = {
+    "qarion_etl.errors",
+    "qarion_etl.masking",
+    "qarion_etl.escaping",
+    "qarion_etl.jsontext",
+    "qarion_etl.filetext",
+}
 
 
 def _module_name(path: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from qarion_etl.errors import UsageError
 from qarion_etl.escaping import xml_text
 from qarion_etl.run.model import RunResult, TaskStatus
 
@@ -69,5 +70,9 @@ def write_junit(result: RunResult, path: str | Path) -> None:
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--junit-xml {path}: cannot write the file: {reason}") from None

@@ -155,6 +155,14 @@ def run_many(
             + ("" if code == 0 else f" (exit {code})")
         )
     if code:
+        if not json_out and log_format != "json":
+            # As one flow's run does: the last line says what failed, -q or not.
+            failed = [
+                _failure(ref, results.get(ref), errors.get(ref))
+                for ref, c in zip(refs, codes, strict=True)
+                if c
+            ]
+            output.error(project.scrub("; ".join(failed) or "interrupted"))
         raise typer.Exit(code)
 
 
@@ -171,6 +179,21 @@ def _on_signals(handler: Any) -> Any:
         signal.signal(signal.SIGTERM, handler[1])
         return None
     return signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
+
+
+def _failure(ref: str, result: RunResult | None, error: QarionError | None) -> str:
+    """One flow's failure in a line: the flow and what went wrong first."""
+    if error is not None:
+        return f"{ref}: {str(error).splitlines()[0]}"
+    failed = result.first_failure() if result is not None else None
+    if failed is None:
+        return f"{ref}: {result.status if result is not None else 'failed'}"
+    first = (failed.error or str(failed.status)).splitlines()[0]
+    return (
+        f"{ref}: {first}"
+        if f"task '{failed.task_id}'" in first
+        else (f"{ref}: task '{failed.task_id}': {first}")
+    )
 
 
 def _code(result: RunResult | None, error: QarionError | None) -> int:

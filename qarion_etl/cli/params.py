@@ -7,13 +7,13 @@ clear line and exit code 2.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from qarion_etl.errors import UsageError
+from qarion_etl.filetext import FileTooLarge, read_limited
 from qarion_etl.jsontext import TooDeep, loads
 
 _AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -44,21 +44,28 @@ def parse_pairs(pairs: Iterable[str], option: str) -> dict[str, Any]:
 def load_vars_file(path: str | Path) -> dict[str, Any]:
     """Variables from a JSON or TOML file (a table of name = value)."""
     p = Path(path)
+    kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_limited(p).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"--vars-file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--vars-file {path}: not {kind} text (not UTF-8 at byte {exc.start})"
+        ) from None
+    except FileTooLarge as exc:
+        raise UsageError(f"--vars-file {path}: {exc}") from None
     try:
-        if p.suffix.lower() == ".toml":
+        if kind == "TOML":
             import tomli  # not needed by --help
 
             data: Any = tomli.loads(text)
         else:
-            data = json.loads(text)
+            data = loads(text)
+    except RecursionError:
+        raise UsageError(f"--vars-file {path}: not valid {kind}: nested too deeply") from None
     except ValueError as exc:
-        raise UsageError(
-            f"--vars-file {path}: not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {exc}"
-        ) from exc
+        raise UsageError(f"--vars-file {path}: not valid {kind}: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"--vars-file {path}: expected a table of name = value")
     return data

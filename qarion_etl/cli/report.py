@@ -55,7 +55,13 @@ def write_run_report(
     path = (
         out or run_folder(project.config.state_dir, view.flow_id, view.dag_run_id) / "report.html"
     )
-    return write_report(view, path)
+    try:
+        return write_report(view, path)
+    except (OSError, ValueError) as exc:
+        from qarion_etl.errors import UsageError
+
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot write the report to {path}: {reason}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ def run(
         "--select",
         "-s",
         metavar="SELECTOR",
+        autocompletion=complete.tasks,
         help=(
             "Tasks to run, in dbt's grammar: task, calc*, tag:T, type:T, dataset:D; +x (with"
             " ancestors), x+ (with descendants), 2+x / x+1 (to that depth), @x; a space or a"
@@ -34,7 +35,11 @@ def run(
         ),
     ),
     exclude: list[str] = typer.Option(
-        None, "--exclude", metavar="SELECTOR", help="Tasks to leave out (same syntax as --select)."
+        None,
+        "--exclude",
+        metavar="SELECTOR",
+        help="Tasks to leave out (same syntax as --select).",
+        autocompletion=complete.tasks,
     ),
     selector: str = typer.Option(
         None,
@@ -64,7 +69,11 @@ def run(
         help="Re-run only the tasks of RUN_ID that did not succeed.",
     ),
     task: str = typer.Option(
-        None, "--task", metavar="TASK", help="Run this one task inside the run given by --run-id."
+        None,
+        "--task",
+        metavar="TASK",
+        help="Run this one task inside the run given by --run-id.",
+        autocompletion=complete.tasks,
     ),
     max_workers: int = typer.Option(
         None, "--max-workers", metavar="N", min=1, help="Tasks run at once (default: CPU cores)."
@@ -215,7 +224,10 @@ def render(
     ctx: typer.Context,
     flow: str = typer.Argument(..., metavar="FLOW", help="Flow file or flow id."),
     task: str = typer.Argument(
-        ..., metavar="TASK", help="The transformation task whose SQL to render."
+        ...,
+        metavar="TASK",
+        help="The transformation task whose SQL to render.",
+        autocompletion=complete.tasks,
     ),
     xcom: list[str] = typer.Option(
         None,

@@ -19,6 +19,8 @@ from typing import Any
 
 import tomli
 
+from qarion_etl.filetext import FileTooLarge, read_limited
+
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _OPEN_INLINE = re.compile(r"^\s*([A-Za-z0-9_.\"-]+)\s*=\s*\{\s*(#.*)?$")
 _KEY = r'^\s*"?{}"?\s*='
@@ -51,7 +53,9 @@ class TomlSyntaxError(Exception):
 def load_toml(path: Path) -> tuple[dict[str, Any], str]:
     """Parse ``path``; returns the document and its text. Raises ``TomlSyntaxError``."""
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path)
+    except FileTooLarge as exc:
+        raise TomlSyntaxError(f"cannot read file: {exc}", None) from None
     except OSError as exc:
         raise TomlSyntaxError(f"cannot read file: {exc.strerror or exc}", None) from exc
     try:
@@ -61,6 +65,8 @@ def load_toml(path: Path) -> tuple[dict[str, Any], str]:
         raise TomlSyntaxError("file is not valid UTF-8", line) from exc
     try:
         return tomli.loads(text), text
+    except RecursionError:
+        raise TomlSyntaxError("invalid TOML: arrays or tables nested too deeply", None) from None
     except tomli.TOMLDecodeError as exc:
         lineno: int | None = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", str(exc))

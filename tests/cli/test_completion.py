@@ -40,6 +40,9 @@ def test_flows_tasks_runs_and_keys_complete(tmp_path: Path) -> None:
         "filter_high_value",
         "ingest_orders",
     ]
+    assert complete(project, "qarion-etl run data_pipeline --select calc") == ["calculate_stats"]
+    assert complete(project, "qarion-etl run data_pipeline --exclude +f") == ["+filter_high_value"]
+    assert complete(project, "qarion-etl render data_pipeline fil") == ["filter_high_value"]
     assert complete(project, "qarion-etl runs show ") == ["latest", "r-complete"]
     assert complete(project, "qarion-etl report r-") == ["r-complete"]
     keys = complete(project, "qarion-etl xcom get calculate_stats --key a")

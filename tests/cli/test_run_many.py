@@ -74,6 +74,10 @@ def test_all_runs_every_flow_and_the_gravest_exit_code_wins(tmp_path: Path) -> N
     failed = cli("run", "--all", project=project)
     assert failed.exit_code == 1
     assert "3 flows: 2 succeeded, 1 did not" in failed.stderr
+    for args in ((), ("-q",)):  # the last line names the failure, quiet or not
+        again = cli("run", "--all", *args, project=project)
+        last = again.stderr.strip().splitlines()[-1]
+        assert last.startswith("Error: ") and "third" in last and "'oops'" in last, last
     write_flow(
         project, "fourth", 'id = "fourth"\nnamespace = "f"\n[[tasks]]\nid = "t"\ntype = "nope"\n'
     )

@@ -47,7 +47,21 @@ def _segment(name: str) -> str:
     return encode_segment(name, limit=120)
 
 
+#: The fields of a stored record and the types each may hold.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "flow_id": (str,), "task_id": (str,), "key": (str,), "value_type": (str,),
+    "dag_run_id": (str, type(None)), "batch_id": (int, type(None)), "size": (int,),
+    "pushed_ns": (int,),
+}  # fmt: skip
+
+
 def _record(meta: dict[str, Any], value: Any, truncated: bool = False) -> XComRecord:
+    """The record of a file's ``meta``; ``TypeError`` when a field is not what we write."""
+    for name, types in _TYPES.items():
+        if not isinstance(meta[name], types) or isinstance(meta[name], bool):
+            raise TypeError(f"field {name!r} is {type(meta[name]).__name__}")
+    if not isinstance(value, str):
+        raise TypeError(f"value is {type(value).__name__}")
     return XComRecord(
         meta["flow_id"], meta["task_id"], meta["key"], value, meta["value_type"],
         meta["dag_run_id"], meta["batch_id"], meta["size"], meta["pushed_ns"], truncated,
@@ -154,11 +168,15 @@ class LocalFileXComBackend(BaseXCom):
                 meta, _ = _DECODER.raw_decode(text, len('{"meta": '))
                 return _record(meta, meta.get("preview", ""), bool(meta.get("truncated")))
             doc = json.loads(text)
-        except (ValueError, KeyError) as exc:
-            raise StoreUnavailable(f"XCom file {path} is not a valid XCom document: {exc}") from exc
-        if "meta" not in doc:  # the older flat form
-            return _record(doc, doc["value"])
-        return _record(doc["meta"], doc["value"])
+            if "meta" not in doc:  # the older flat form
+                return _record(doc, doc["value"])
+            return _record(doc["meta"], doc["value"])
+        except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+            # Not a file this backend wrote: another program's JSON in the folder.
+            raise StoreUnavailable(
+                f"XCom file {path} is not an XCom document written by qarion-etl "
+                f"({type(exc).__name__}): move it out of {self.base_path}"
+            ) from None
 
     def _scan(self, query: XComQuery, *, light: bool = False) -> Iterator[tuple[Path, XComRecord]]:
         for path in self._files(query):
