@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli
+from tests.helpers import cli, make_project, write_flow
 
 
 def test_init_in_the_current_folder_names_the_project_after_it(
@@ -43,3 +43,37 @@ def test_init_elsewhere_gives_a_cd_that_works_in_a_shell(
     assert "Next: cd 'my project' && qarion-etl run data_pipeline" in done.stderr
     shown = cli("--config", "my project/qarion-etl.toml", "config", "show", "--json")
     assert json.loads(shown.stdout)["project"]["name"] == "my project"
+
+
+def test_ls_select_with_a_typo_suggests_the_task(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    alone = cli("ls", "--select", "calculate_stat", project=project)
+    ran = cli("run", "--select", "calculate_stat", "data_pipeline", project=project)
+    assert alone.exit_code == ran.exit_code == 2
+    assert "(did you mean 'calculate_stats'?)" in alone.stderr
+    assert alone.stderr == ran.stderr  # one flow: the very message of run
+    write_flow(
+        project,
+        "other",
+        'id = "other"\n[[tasks]]\nid = "solo"\ntype = "transformation"\n'
+        'target_dataset_id = "t"\n[tasks.config]\nsql = "SELECT 1 AS x"\n',
+    )
+    for select, meant in (
+        ("calculate_stat", "calculate_stats"),
+        ("+calculate_stat", "calculate_stats"),
+        ("tag:x,sol", "solo"),
+    ):
+        several = cli("ls", "--select", select, project=project)
+        assert several.exit_code == 2
+        assert several.stderr == (
+            f"Error: --select {select}: no task of any flow matches (did you mean '{meant}'?)\n"
+        )
+    wild = cli("ls", "--select", "calc_*", project=project)
+    assert wild.exit_code == 2 and "did you mean" not in wild.stderr
+
+
+def test_render_of_an_ingestion_uses_an(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    done = cli("render", "data_pipeline", "ingest_orders", project=project)
+    assert done.exit_code == 2
+    assert "task 'ingest_orders' is an ingestion task: it has no SQL to render" in done.stderr
