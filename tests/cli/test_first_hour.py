@@ -77,3 +77,59 @@ def test_render_of_an_ingestion_uses_an(tmp_path: Path) -> None:
     done = cli("render", "data_pipeline", "ingest_orders", project=project)
     assert done.exit_code == 2
     assert "task 'ingest_orders' is an ingestion task: it has no SQL to render" in done.stderr
+
+
+DIRTY = """
+id = "dirty"
+namespace = "dirty"
+
+[input]
+primary_key = ["id"]
+columns = [
+  {name = "id", schema_type = "integer", required = true},
+  {name = "value", schema_type = "float", required = true},
+]
+
+[[tasks]]
+id = "load"
+type = "ingestion"
+target_dataset_id = "orders"
+[tasks.config]
+path = "data/dirty.csv"
+format = "csv"
+on_bad_rows = "quarantine"
+
+[[tasks]]
+id = "load_again"
+type = "ingestion"
+target_dataset_id = "orders_again"
+dependencies = ["load"]
+[tasks.config]
+path = "data/dirty.csv"
+format = "csv"
+on_bad_rows = "skip"
+"""
+
+
+def test_rows_set_aside_are_said_in_the_task_line_and_the_summary(tmp_path: Path) -> None:
+    project = make_project(tmp_path, example=False)
+    (project / "data").mkdir()
+    (project / "data" / "dirty.csv").write_text("id,value\n1,2.5\n2,abc\n3,\n4,7\n5,x\n")
+    write_flow(project, "dirty", DIRTY)
+    done = cli("run", "dirty", "--json", project=project)
+    assert done.exit_code == 0, done.output
+    lines = done.stderr.splitlines()
+    load = next(line for line in lines if " load ." in line)
+    assert "(2 rows, 3 bad rows in orders__rejects)" in load
+    again = next(line for line in lines if " load_again " in line)
+    assert "(2 rows, 3 bad rows skipped)" in again
+    summary = next(line for line in lines if line.startswith("Run "))
+    assert summary.endswith("; 3 bad rows in orders__rejects, 3 bad rows skipped"), summary
+    tasks = {t["task_id"]: t for t in json.loads(done.stdout)["tasks"]}
+    assert tasks["load"]["result"]["rows_rejected"] == 3
+    assert tasks["load"]["result"]["rejects_dataset"] == "orders__rejects"
+
+    (project / "data" / "dirty.csv").write_text("id,value\n1,2.5\n")
+    fine = cli("run", "dirty", project=project)
+    assert fine.exit_code == 0 and "bad row" not in fine.stderr
+    assert "(1 row)" in fine.stderr
