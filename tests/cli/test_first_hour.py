@@ -12,11 +12,18 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import cli, make_project, write_flow
+from tests.uikit import free_port
 
 
 def test_init_in_the_current_folder_names_the_project_after_it(
@@ -133,3 +140,37 @@ def test_rows_set_aside_are_said_in_the_task_line_and_the_summary(tmp_path: Path
     fine = cli("run", "dirty", project=project)
     assert fine.exit_code == 0 and "bad row" not in fine.stderr
     assert "(1 row)" in fine.stderr
+
+
+def test_ctrl_c_stops_the_ui_quietly(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn")
+    project = make_project(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qarion_etl", "--config", str(project / "qarion-etl.toml"),
+         "ui", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None and time.monotonic() < deadline, "ui did not start"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert err.splitlines() == [
+        f"qarion-etl ui on http://127.0.0.1:{port}/ (Ctrl-C stops it)",
+        "qarion-etl ui stopped",
+    ]
+    assert out == ""
