@@ -6,7 +6,9 @@
 - ``render`` of an ingestion says "an ingestion task";
 - rows a load set aside (quarantined or skipped) show in the task's line and the summary;
 - Ctrl-C on ``ui``, as it tells you to, stops it quietly with exit 0 (a real process and
-  a real signal).
+  a real signal);
+- a missing extra is installed from the source folder (``pip install -e '…[airflow]'``):
+  qarion-etl is not on a package index.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, make_project, write_flow
+from tests.helpers import ROOT, cli, make_project, write_flow
 from tests.uikit import free_port
 
 
@@ -174,3 +176,27 @@ def test_ctrl_c_stops_the_ui_quietly(tmp_path: Path) -> None:
         "qarion-etl ui stopped",
     ]
     assert out == ""
+
+
+def test_install_hints_name_the_source_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qarion_etl.airflow import __main__ as pools_cli
+    from qarion_etl.errors import install_hint
+
+    hint = f"pip install -e '{ROOT}[airflow]'"
+    assert install_hint("airflow") == hint and install_hint("ui") == f"pip install -e '{ROOT}[ui]'"
+
+    project = make_project(tmp_path)
+    config = project / "qarion-etl.toml"
+    config.write_text(config.read_text().replace(
+        'url = "duckdb:', 'url = "${airflow_conn:warehouse}"\n# was: "duckdb:', 1
+    ))  # fmt: skip
+    monkeypatch.setitem(sys.modules, "airflow.sdk", None)  # as where Airflow is not installed
+    done = cli("config", "show", project=project)
+    assert done.exit_code == 2
+    assert f"'${{airflow_conn:warehouse}}' needs Apache Airflow ({hint})" in done.stderr
+
+    monkeypatch.setattr(pools_cli, "_airflow", lambda: None)
+    assert pools_cli.main(["pools", str(make_project(tmp_path / "duck")), "--create"]) == 3
+    assert f"no 'airflow' command here ({hint})" in capsys.readouterr().err
