@@ -14,6 +14,7 @@ services run, none of their processes listens beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -128,19 +129,14 @@ def _healthy(port: int) -> bool:
 
 
 def _stop(session: int) -> None:
-    """SIGTERM to the services' process group, then SIGKILL to what is left of the session."""
-    try:
-        os.killpg(session, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and session_pids(session):
-        time.sleep(0.5)
-    for pid in session_pids(session):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGTERM to every process of the services' session, then SIGKILL to what is left."""
+    for sig, grace in ((signal.SIGTERM, 40), (signal.SIGKILL, 10)):
+        for pid in session_pids(session):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while session_pids(session) and time.monotonic() < deadline:
+            time.sleep(0.5)
 
 
 @pytest.mark.airflow
