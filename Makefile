@@ -28,6 +28,7 @@ run: $(VENV)/.installed-runtime ## Install into .venv and run the example flow o
 	$(BIN)/qarion-etl run flows/data_pipeline.toml
 	@printf 'avg_value pulled from XCom: '
 	@$(BIN)/qarion-etl xcom get calculate_stats --key avg_value --flow data_pipeline
+	@echo 'qarion-etl is installed in $(VENV): "source $(VENV)/bin/activate" puts it on PATH in this shell.'
 
 test: $(VENV)/.installed-dev services browser ## Install test tools and run every test (real PostgreSQL, MariaDB, S3 server, Airflow, chromium)
 	$(BIN)/python -m pytest

@@ -24,7 +24,7 @@ format them as ``flows/x.toml:12: task 'calc': key 'k': message``.
 
 The wording helpers every message uses live here too: ``clip`` (shorten a name or a
 value), ``did_you_mean`` (a suggestion from a list of choices), ``with_article`` and
-``shown_path`` (a path as messages show it).
+``shown_path`` (a path as messages show it) and ``install_hint`` (how to add an extra).
 """
 
 from __future__ import annotations
@@ -57,6 +57,20 @@ def did_you_mean(name: str, choices: Iterable[str], *, cutoff: float = 0.6) -> s
 def with_article(noun: str) -> str:
     """``noun`` with "a" or "an" before it."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds the optional dependencies ``extra`` (``airflow``, ``ui``).
+
+    qarion-etl is installed from its source folder (it is not on a package index), so the
+    command names that folder when this copy is installed from it (``pip install -e``).
+    """
+    import shlex
+
+    source = Path(__file__).resolve().parent.parent
+    if (source / "pyproject.toml").is_file():
+        return f"pip install -e {shlex.quote(f'{source}[{extra}]')}"
+    return f"pip install -e '.[{extra}]' in the qarion-etl source folder"
 
 
 def shown_path(path: Path) -> str:

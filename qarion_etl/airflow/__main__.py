@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from qarion_etl.airflow.plan import project_pools
-from qarion_etl.errors import QarionError
+from qarion_etl.errors import QarionError, install_hint
 
 
 def _airflow() -> str | None:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         airflow = _airflow()
         if airflow is None:
             print(
-                "error: no 'airflow' command here (pip install 'qarion-etl[airflow]')",
+                f"error: no 'airflow' command here ({install_hint('airflow')})",
                 file=sys.stderr,
             )
             return 3

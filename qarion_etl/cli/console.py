@@ -61,7 +61,8 @@ def _detail(o: TaskOutcome) -> str:
     if o.duration_seconds is not None and o.status in (SUCCESS, FAILED, INTERRUPTED):
         parts.append(f"in {o.duration_seconds:.2f}s")
     if o.rows is not None and o.status == SUCCESS:
-        parts.append(f"({o.rows:,} row{'s' if o.rows != 1 else ''})")
+        rejected = _rejected([o])
+        parts.append(f"({o.rows:,} row{'s' if o.rows != 1 else ''}{rejected and ', '}{rejected})")
     if o.tries > 1:
         parts.append(f"after {o.tries} tries")
     return " ".join(parts)
@@ -71,9 +72,24 @@ def summary_line(result: RunResult) -> str:
     counts = result.counts()
     order = [SUCCESS, KEPT, FAILED, SKIPPED, INTERRUPTED, NOT_RUN]
     text = ", ".join(f"{counts[s]} {_LABEL[s].lower()}" for s in order if counts.get(s))
+    rejected = _rejected(result.tasks)
     return (
         f"Run {result.dag_run_id} (batch {result.batch_id}) {result.status.upper()}: {text} "
-        f"in {result.duration_seconds or 0:.2f}s"
+        f"in {result.duration_seconds or 0:.2f}s{rejected and '; '}{rejected}"
+    )
+
+
+def _rejected(outcomes: list[TaskOutcome]) -> str:
+    """``3 bad rows in orders__rejects``, ``2 bad rows skipped``: the rows loads set aside."""
+    into: dict[str, int] = {}
+    for o in outcomes:
+        n = (o.result or {}).get("rows_rejected")
+        if isinstance(n, int) and n > 0:
+            where = (o.result or {}).get("rejects_dataset") or ""
+            into[where] = into.get(where, 0) + n
+    return ", ".join(
+        f"{n:,} bad row{'s' if n != 1 else ''} {f'in {where}' if where else 'skipped'}"
+        for where, n in into.items()
     )
 
 

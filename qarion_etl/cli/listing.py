@@ -8,7 +8,7 @@ import typer
 
 from qarion_etl.cli import complete, output
 from qarion_etl.cli.state import get_project
-from qarion_etl.errors import QarionError, UsageError
+from qarion_etl.errors import QarionError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from qarion_etl.project import Project
@@ -65,13 +65,17 @@ def _rows(
     refs = [flow] if flow else [str(p) for p in project.flow_paths()]
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
+    missed: list[QarionError] = []
+    task_ids: list[str] = []
     for ref in refs:
         spec, graph = project.validate(ref)
+        task_ids.extend(spec.task_ids)
         try:
             chosen = select_tasks(graph, spec.task_ids, select, exclude, flow=spec)
-        except QarionError:
+        except QarionError as exc:
             if flow or not select:
                 raise
+            missed.append(exc)
             continue  # with several flows, a selection names tasks of some of them
         if kind == "flow":
             out.append({"name": spec.id, "path": spec.shown_path, "tasks": len(chosen)})
@@ -110,8 +114,25 @@ def _rows(
                 else:
                     row["readers"].append(f"{spec.id}.{tid}")
     if select and not out and not flow:
-        raise UsageError(f"--select {' '.join(select)}: no task of any flow matches")
+        if len(missed) == 1 and len(refs) == 1:
+            raise missed[0]  # one flow: run's own message, with its "did you mean"
+        raise UsageError(
+            f"--select {' '.join(select)}: no task of any flow matches{_suggest(select, task_ids)}"
+        )
     return out
+
+
+def _suggest(select: list[str], task_ids: list[str]) -> str:
+    """A "did you mean" for the first plain task name of ``select`` that no flow has."""
+    from qarion_etl.run.selection import parse_criterion
+
+    for value in select:
+        for text in value.replace(",", " ").split():
+            criterion = parse_criterion(text)
+            name = criterion.value
+            if criterion.method is None and name not in task_ids and not set(name) & set("*?["):
+                return did_you_mean(name, task_ids)
+    return ""
 
 
 def register(app: typer.Typer) -> None:

@@ -93,8 +93,14 @@ def init(
     written = write_scaffold(directory, force=force)
     for path in written:
         output.info(f"created {path}")
+    if directory.resolve() == Path.cwd().resolve():
+        output.success("Project ready in this folder. Next: qarion-etl run data_pipeline")
+        return
+    import shlex
+
     output.success(
-        f"Project ready in {directory}. Next: cd {directory} && qarion-etl run data_pipeline"
+        f"Project ready in {directory}. "
+        f"Next: cd {shlex.quote(str(directory))} && qarion-etl run data_pipeline"
     )
 
 

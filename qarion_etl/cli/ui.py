@@ -32,7 +32,10 @@ def ui(
             "(there is no login)"
         )
     output.info(f"qarion-etl ui on http://{host}:{port}/ (Ctrl-C stops it)")
-    serve(get_project(ctx), host, port)
+    try:
+        serve(get_project(ctx), host, port)
+    except KeyboardInterrupt:  # how it is meant to stop: no error, exit 0
+        output.info("qarion-etl ui stopped")
 
 
 def register(app: typer.Typer) -> None:

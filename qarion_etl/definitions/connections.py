@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from qarion_etl.definitions.interpolate import InterpolationError
+from qarion_etl.errors import install_hint
 
 #: Connection type -> SQLAlchemy URL scheme (the drivers qarion-etl installs).
 _SCHEMES = {
@@ -36,7 +37,7 @@ def resolve(conn_id: str, as_credentials: bool) -> Any:
         from airflow.sdk import Connection
     except ImportError:
         raise InterpolationError(
-            f"'${{airflow_conn:{conn_id}}}' needs Apache Airflow (pip install 'qarion-etl[airflow]')"
+            f"'${{airflow_conn:{conn_id}}}' needs Apache Airflow ({install_hint('airflow')})"
         ) from None
     try:
         conn = Connection.get(conn_id)

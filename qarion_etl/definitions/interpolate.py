@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from qarion_etl.errors import install_hint
 from qarion_etl.masking import Secret
 
 _REF = re.compile(r"\$\{(env|credential|airflow_conn):([A-Za-z_][A-Za-z0-9_.-]*)(?::-(.*?))?\}")
@@ -65,7 +66,7 @@ def resolve_connection(
     if connections is None:
         raise InterpolationError(
             f"{where}: '${{airflow_conn:{conn_id}}}' names an Airflow connection, which only "
-            "resolves where Apache Airflow is installed (pip install 'qarion-etl[airflow]')"
+            f"resolves where Apache Airflow is installed ({install_hint('airflow')})"
         )
     try:
         found = connections(conn_id, as_credentials)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.task_types import task_type
 from qarion_etl.definitions.templates import is_plain, make_environment
-from qarion_etl.errors import TemplateError, UsageError, XComNotFound, did_you_mean
+from qarion_etl.errors import TemplateError, UsageError, XComNotFound, did_you_mean, with_article
 from qarion_etl.xcom import MISSING
 
 if TYPE_CHECKING:
@@ -264,7 +264,9 @@ def render_task(
         ) from None
     kind = task_type(spec.type)
     if kind is None or not kind.has_sql or not isinstance(spec.config.get("sql"), str):
-        raise UsageError(f"task '{task_id}' is a {spec.type} task: it has no SQL to render")
+        raise UsageError(
+            f"task '{task_id}' is {with_article(spec.type)} task: it has no SQL to render"
+        )
     factory = (lambda: project.xcom_service(flow.id)) if project.config.xcom.enabled else None
     resolver = PullResolver(flow.id, dag_run_id, factory, given=given or {})
     return render_task_sql(

@@ -4,6 +4,12 @@
 (its own SQLite Airflow database, dags folder and logs), so DAG ids never clash between
 tests. Airflow runs in subprocesses only: importing it here would reconfigure logging for
 the whole test session. Under ``CI=true`` a missing Airflow is a failure, not a skip.
+
+Servers listen on free ports of 127.0.0.1 only: the API server through ``[api] host``; the
+log servers of the scheduler and the triggerer, which Airflow binds to every interface
+whatever the configuration, are not started (``--skip-serve-logs``), and their ports are
+moved off the defaults all the same (the triggerer's is ``[logging]
+trigger_log_server_port``; there is no ``[triggerer] port``).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ class Airflow:
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__TRIGGERER__PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             "QARION_ETL_AIRFLOW_CACHE": str(home / "parse-cache"),
             "PATH": f"{AIRFLOW.parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "NO_COLOR": "1",

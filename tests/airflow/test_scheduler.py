@@ -1,16 +1,18 @@
-"""A real Airflow scheduler (``airflow standalone``, LocalExecutor) running flows in parallel.
+"""A real Airflow scheduler (LocalExecutor, beside its API server) running flows in parallel.
 
 A fan-out flow (one ingestion, eight transformations at once, one join that pulls their
 XComs) runs on PostgreSQL (warehouse and metadata) with a task that fails once and
 passes on its retry, and on a DuckDB warehouse with parallelism 4, whose tasks share one
 Airflow pool. The tasks run in separate processes; datasets and XComs equal a local run's;
-the retried task leaves no stale XCom; DuckDB never reports its file locked.
+the retried task leaves no stale XCom; DuckDB never reports its file locked. While they
+run, nothing of Airflow listens beyond 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from tests.airflow.conftest import AIRFLOW, Airflow
 from tests.conftest import PG_URL, require_service, unique_name
 from tests.helpers import cli, make_project, write_flow
 from tests.runkit import drop_namespace, query
+from tests.sockets import assert_loopback_only
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 
@@ -96,8 +99,9 @@ def _project(root: Path, flow_id: str, ns: str, engine: str, metadata: str, **fl
     return project
 
 
-class Standalone:
-    """``airflow standalone`` on free 127.0.0.1 ports, in its own process group."""
+class Services:
+    """Airflow's API server, DAG processor, triggerer and scheduler (LocalExecutor), as the
+    README starts them: free ports of 127.0.0.1, no log servers, one session of their own."""
 
     def __init__(self, airflow: Airflow, log: Path) -> None:
         env = {
@@ -110,32 +114,38 @@ class Standalone:
         }
         self.airflow = airflow
         self.out = log.open("w")
+        a = shlex.quote(str(AIRFLOW))
         self.proc = subprocess.Popen(
-            [str(AIRFLOW), "standalone"],
+            ["bash", "-c", f"{a} api-server & {a} dag-processor & {a} triggerer --skip-serve-logs "
+             f"& {a} scheduler --skip-serve-logs & wait"],
             env=env,
             cwd=airflow.home,
             stdout=self.out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-        )
+        )  # fmt: skip
         self.health = f"http://127.0.0.1:{airflow.api_port}/api/v2/monitor/health"
 
     def wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "airflow standalone exited"
+            assert self.proc.poll() is None, "the Airflow services exited"
             try:
                 with urllib.request.urlopen(self.health, timeout=2) as r:
                     doc = json.load(r)
                 if all(
                     doc.get(p, {}).get("status") == "healthy"
-                    for p in ("scheduler", "dag_processor")
+                    for p in ("scheduler", "dag_processor", "triggerer")
                 ):
                     return
             except OSError:
                 pass
             time.sleep(2)
-        raise AssertionError("airflow standalone did not become healthy")
+        raise AssertionError("the Airflow services did not become healthy")
+
+    def assert_loopback_only(self) -> None:
+        """Every socket the services (and their task processes) listen on is 127.0.0.1's."""
+        assert_loopback_only(self.proc.pid, expect_port=self.airflow.api_port)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -149,8 +159,8 @@ class Standalone:
 
 
 @pytest.fixture
-def standalone(airflow: Airflow, tmp_path: Path) -> Iterator[Standalone]:
-    server = Standalone(airflow, tmp_path / "standalone.log")
+def services(airflow: Airflow, tmp_path: Path) -> Iterator[Services]:
+    server = Services(airflow, tmp_path / "services.log")
     try:
         yield server
     finally:
@@ -173,7 +183,7 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
 
 
 def test_fan_out_under_a_local_executor(
-    airflow: Airflow, standalone: Standalone, tmp_path: Path
+    airflow: Airflow, services: Services, tmp_path: Path
 ) -> None:
     require_service("postgres")
     pg_ns, duck_ns, local_ns = unique_name("afpg"), unique_name("afdk"), unique_name("aflocal")
@@ -212,7 +222,8 @@ def test_fan_out_under_a_local_executor(
         env=airflow.env, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     try:
-        standalone.wait_healthy()
+        services.wait_healthy()
+        services.assert_loopback_only()
         for dag in ("fan_pg", "fan_duck"):
             _wait(
                 lambda dag=dag: (
@@ -235,6 +246,7 @@ def test_fan_out_under_a_local_executor(
             )
 
         _wait(first_try_failed, 180, "the first try of 'flaky' to fail")
+        services.assert_loopback_only()  # task processes running too
         pushed = cli("xcom", "push", "flaky", "stale", "--key", "leftover", "--flow", "fan_pg", "--run", "r_pg",
                      project=pg_project)  # fmt: skip
         assert pushed.exit_code == 0

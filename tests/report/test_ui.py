@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from tests.conftest import unique_name
 from tests.report.test_report_cli import TOKEN, run_shop, shop_project
 from tests.runkit import drop_metadata
-from tests.uikit import free_port, get, ui_server
+from tests.uikit import get, ui_server
 
 
 @pytest.fixture(
@@ -97,7 +95,9 @@ def test_every_page_answers(shop: Path) -> None:
         assert get(base + "/xcoms/value?flow=shop")[0] == 400
 
 
-def test_the_ui_is_read_only_and_warns_off_localhost(shop: Path) -> None:
+def test_the_ui_is_read_only_and_warns_off_localhost(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ui_server(shop) as base:
         for path in ("/", "/runs/shop/r1", "/xcoms"):
             req = urllib.request.Request(base + path, data=b"x=1", method="POST")
@@ -106,33 +106,17 @@ def test_the_ui_is_read_only_and_warns_off_localhost(shop: Path) -> None:
                 raise AssertionError(f"POST {path} was served")
             except urllib.error.HTTPError as exc:
                 assert exc.code == 405
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qarion_etl",
-            "--config",
-            str(shop / "qarion-etl.toml"),
-            "ui",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
+    # The warning, without binding every interface for real: no test server may.
+    served: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        "qarion_etl.ui.serve", lambda project, host, port: served.append((host, port))
     )
-    try:
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
-        assert "binding 0.0.0.0" in first and "no login" in first, first
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    from tests.helpers import cli
+
+    warned = cli("ui", "--host", "0.0.0.0", "--port", "8765", project=shop)
+    assert warned.exit_code == 0 and served == [("0.0.0.0", 8765)]
+    first = warned.stderr.splitlines()[0]
+    assert "binding 0.0.0.0" in first and "no login" in first, first
 
 
 def test_a_large_value_is_not_loaded_in_full(
