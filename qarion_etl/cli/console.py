@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any
 
+from qarion_etl.cli import output
 from qarion_etl.cli.output import shown
 from qarion_etl.escaping import json_visible
 from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
@@ -223,7 +224,7 @@ class PlainReporter:
 
     def _summary(self, result: RunResult) -> None:
         if self.summary_json:
-            sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+            output.emit_json(result.as_dict())
             sys.stdout.flush()
 
 

@@ -117,6 +117,7 @@ class QarionGroup(TyperGroup):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer.Context is click's
+        output.begin_command()
         try:
             return super().invoke(ctx)
         except QarionError as exc:
@@ -143,10 +144,14 @@ class QarionGroup(TyperGroup):
         except Exception as exc:
             if get_state(ctx).debug:
                 raise
-            output.error(_scrub(f"internal error: {type(exc).__name__}: {exc}", ctx))
+            message = _scrub(f"internal error: {type(exc).__name__}: {exc}", ctx)
+            output.error(message)
             output.info(
                 "This is a bug in qarion-etl. Rerun with --debug for the traceback and report it."
             )
+            if get_state(ctx).json_stdout and not output.json_written():  # the promised one
+                output.emit_json({"status": "error", "error": message, "type": "InternalError",
+                                  "exit_code": 1})  # fmt: skip
             raise typer.Exit(1) from None
 
 

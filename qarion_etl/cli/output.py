@@ -48,10 +48,25 @@ def warn(message: str) -> None:
     print(_style("Warning:", "33", sys.stderr) + " " + shown(message), file=sys.stderr)
 
 
+#: Whether this command has written its JSON document to stdout (one per command).
+_document = {"written": False}
+
+
 def emit_json(data: Any) -> None:
     """One machine-readable document on stdout."""
     text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
     sys.stdout.write(json_visible(text) + "\n")
+    _document["written"] = True
+
+
+def json_written() -> bool:
+    """Whether ``emit_json`` wrote the command's document already."""
+    return _document["written"]
+
+
+def begin_command() -> None:
+    """A new command starts: it has written no document yet."""
+    _document["written"] = False
 
 
 def emit(text: str) -> None:

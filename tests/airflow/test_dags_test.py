@@ -180,3 +180,45 @@ def test_a_failed_task_and_a_missing_connection_show_our_error_in_the_task_log(
         """
     )
     assert tries == ["failed", 1, 2], tries
+
+
+def _fan_out(flow_id: str, parts: int) -> str:
+    tasks = [
+        f'[[tasks]]\nid = "root"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT 1 AS n"\n'
+    ]
+    for i in range(parts):
+        tasks.append(
+            f'[[tasks]]\nid = "part_{i}"\ntype = "transformation"\ndependencies = ["root"]\n'
+            f'[tasks.config]\nsql = "SELECT {i} AS part, \'{flow_id}\' AS flow"\n'
+        )
+    deps = ", ".join(f'"part_{i}"' for i in range(parts))
+    tasks.append(
+        f'[[tasks]]\nid = "join"\ntype = "transformation"\ndependencies = [{deps}]\n'
+        '[tasks.config]\nsql = "SELECT 1 AS joined"\n'
+    )
+    return f'id = "{flow_id}"\nnamespace = "{flow_id}"\n\n' + "\n".join(tasks)
+
+
+def test_the_results_file_of_a_fan_out_holds_every_task(airflow: Airflow, tmp_path: Path) -> None:
+    """Each Airflow task of a run writes the run's results file: every one merges its entry
+    in, so the file of an 8-part fan-out holds all ten tasks (it once held the last one)."""
+    from qarion_etl.run.logs import results_file, run_folder
+
+    project = make_project(tmp_path / "proj", example=False)
+    write_flow(project, "fan_a", _fan_out("fan_a", 8))
+    airflow.dag_file("qarion", DAG_FILE.format(project=str(project)))
+    done = airflow.run("dags", "test", "fan_a")
+    assert "state=success" in done.stdout + done.stderr
+    run_id = _run_id(project)
+    state = project / ".qarion"
+    doc = json.loads(results_file(state, "fan_a", run_id).read_text())
+    assert doc["flow_id"] == "fan_a" and doc["status"] == "success"
+    assert sorted(t["task_id"] for t in doc["tasks"]) == sorted(
+        ["root", "join", *(f"part_{i}" for i in range(8))]
+    )
+    assert doc["counts"] == {"success": 10}
+    assert all(t["status"] == "success" and t["attempts"] for t in doc["tasks"])
+    folder = run_folder(state, "fan_a", run_id)
+    assert sorted(p.name for p in folder.glob("*.sql")) == sorted(
+        ["root.sql", "join.sql", *(f"part_{i}.sql" for i in range(8))]
+    )
