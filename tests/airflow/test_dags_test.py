@@ -184,12 +184,12 @@ def test_a_failed_task_and_a_missing_connection_show_our_error_in_the_task_log(
 
 def _fan_out(flow_id: str, parts: int) -> str:
     tasks = [
-        f'[[tasks]]\nid = "root"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT 1 AS n"\n'
+        '[[tasks]]\nid = "root"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT 1 AS n"\n'
     ]
     for i in range(parts):
         tasks.append(
             f'[[tasks]]\nid = "part_{i}"\ntype = "transformation"\ndependencies = ["root"]\n'
-            f'[tasks.config]\nsql = "SELECT {i} AS part, \'{flow_id}\' AS flow"\n'
+            f"[tasks.config]\nsql = \"SELECT {i} AS part, '{flow_id}' AS flow\"\n"
         )
     deps = ", ".join(f'"part_{i}"' for i in range(parts))
     tasks.append(
