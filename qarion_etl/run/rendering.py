@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.task_types import task_type
 from qarion_etl.definitions.templates import is_plain, make_environment
-from qarion_etl.errors import TemplateError, UsageError, XComNotFound, did_you_mean, with_article
+from qarion_etl.errors import (
+    QarionError,
+    TemplateError,
+    UsageError,
+    XComNotFound,
+    did_you_mean,
+    with_article,
+)
 from qarion_etl.xcom import MISSING
 
 if TYPE_CHECKING:
@@ -228,6 +235,14 @@ def render_sql(source: str, context: dict[str, Any], dialect: Dialect) -> str:
         ) from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(f"SQL template: {exc}", line=_template_line(exc)) from exc
+    except QarionError:  # a pull that found nothing, a store that is down: as they are
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        # Python's own error inside an expression ({{ 1/0 }}, {{ 'a' + 1 }}), raised while
+        # Jinja compiles (constant folding) or renders the template.
+        raise TemplateError(
+            f"SQL template: {type(exc).__name__}: {exc}", line=_template_line(exc)
+        ) from exc
 
 
 def _template_line(exc: BaseException) -> int | None:
