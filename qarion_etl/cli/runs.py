@@ -49,7 +49,6 @@ def list_runs(
     Example: qarion-etl runs list --flow data_pipeline --status failed
     """
     from qarion_etl.errors import UsageError, did_you_mean
-    from qarion_etl.report.data import seconds_between
     from qarion_etl.run.model import RunStatus
 
     known = [str(s) for s in RunStatus]
@@ -72,7 +71,7 @@ def list_runs(
                     "status": r.status,
                     "started_at": r.started_at,
                     "ended_at": r.ended_at,
-                    "duration_seconds": seconds_between(r.started_at, r.ended_at),
+                    "duration_seconds": r.duration_seconds,
                     "tasks": counts.get((r.flow_id, r.dag_run_id), {}),
                 }
                 for r in runs
@@ -89,7 +88,7 @@ def list_runs(
             str(r.batch_id),
             r.status,
             r.started_at[:19].replace("T", " "),
-            _duration(seconds_between(r.started_at, r.ended_at)),
+            _duration(r.duration_seconds),
             _counts(counts.get((r.flow_id, r.dag_run_id), {})),
         )
         for r in runs

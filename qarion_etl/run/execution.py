@@ -88,7 +88,8 @@ class RunExecution:
         self.xcom: XComService | None = None
         self.write_lock: threading.Lock | None = None
         self.log: RunLog | None = None
-        self.folder = Path()  # .qarion/runs/<flow_id>/<dag_run_id>/
+        self.folder = Path()
+        self.worked_before = 0.0  # seconds a resumed run worked in its earlier parts  # .qarion/runs/<flow_id>/<dag_run_id>/
 
     # --- setup ---------------------------------------------------------------------
     def _prepare(self, store: RunStore) -> None:
@@ -153,7 +154,14 @@ class RunExecution:
             self.run_for_task = {
                 t: record.dag_run_id for t, ti in prior.items() if ti.status == SUCCESS
             }
-            store.reopen_run(flow.id, record.dag_run_id, owned=not opts.orchestrated)
+            if opts.resume and record.ended_at:  # the parts a resumed run worked add up
+                self.worked_before = record.duration_seconds or 0.0
+            store.reopen_run(
+                flow.id,
+                record.dag_run_id,
+                owned=not opts.orchestrated,
+                worked=self.worked_before or None,
+            )
         # Upstream tasks that this run does not execute: read their values from the run
         # where they last succeeded.
         for tid in self.outcomes:
@@ -370,6 +378,11 @@ class RunExecution:
                 result.dag_run_id,
                 result.status,
                 result.ended_at or now_iso(),
-                {"counts": result.counts(), "duration_seconds": result.duration_seconds},
+                {
+                    "counts": result.counts(),
+                    "duration_seconds": round(
+                        self.worked_before + (result.duration_seconds or 0.0), 4
+                    ),
+                },
             )
         self.reporter.run_finished(result)

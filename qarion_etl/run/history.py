@@ -70,6 +70,15 @@ class RunRecord:
     summary: dict[str, Any] | None
 
     @property
+    def duration_seconds(self) -> float | None:
+        """How long the run worked: its parts added up when it was resumed (the idle time
+        between a failure and its resume is not counted), else its start to its end."""
+        worked = (self.summary or {}).get("duration_seconds")
+        if isinstance(worked, int | float) and not isinstance(worked, bool):
+            return float(worked)
+        return _seconds(self.started_at, self.ended_at)
+
+    @property
     def owner(self) -> dict[str, Any] | None:
         """The process executing the run (only while ``running``)."""
         owner = (self.summary or {}).get("owner") if self.status in (RUNNING, ABANDONED) else None
@@ -289,8 +298,20 @@ class RunStore:
 
         self.db.retry_conflicts(write)
 
-    def reopen_run(self, flow_id: str, dag_run_id: str, *, owned: bool = True) -> None:
-        self._update_run(flow_id, dag_run_id, RUNNING, None, _owner_json() if owned else None)
+    def reopen_run(
+        self, flow_id: str, dag_run_id: str, *, owned: bool = True, worked: float | None = None
+    ) -> None:
+        """Mark a run running again (resumed, or joined by another task of it).
+
+        Args:
+            worked: seconds the run worked before, kept so its duration adds its parts.
+        """
+        summary: dict[str, Any] = {"owner": current_owner()} if owned else {}
+        if worked is not None:
+            summary["duration_seconds"] = worked
+        self._update_run(
+            flow_id, dag_run_id, RUNNING, None, json.dumps(summary) if summary else None
+        )
 
     def finish_run(
         self,

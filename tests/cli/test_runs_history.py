@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -142,3 +143,34 @@ def test_runs_show_masks_a_secret_the_history_recorded_before_it_was_one(tmp_pat
         assert shown.exit_code == 0, shown.output
         assert "Tok-later-1234" not in shown.stdout
     assert "Table with name *** does not exist" in shown.stdout
+
+
+def test_a_resumed_runs_duration_leaves_out_the_wait_before_its_resume(tmp_path: Path) -> None:
+    import time
+
+    import duckdb
+
+    project = make_project(tmp_path / "p")
+    write_flow(
+        project,
+        "gated",
+        """\
+        id = "gated"
+        [[tasks]]
+        id = "read"
+        type = "transformation"
+        [tasks.config]
+        sql = "SELECT COUNT(*) AS n FROM main.gate"
+        """,
+    )
+    assert cli("run", "gated", "--run-id", "g1", project=project).exit_code == 1
+    time.sleep(2.0)
+    with duckdb.connect(str(project / "warehouse.duckdb")) as con:
+        con.execute("CREATE TABLE main.gate (x INTEGER)")
+    resumed = cli("run", "gated", "--resume", "g1", project=project)
+    assert resumed.exit_code == 0, resumed.output
+    (run,) = json.loads(cli("runs", "list", "--json", project=project).stdout)
+    started = dt.datetime.fromisoformat(run["started_at"])
+    ended = dt.datetime.fromisoformat(run["ended_at"])
+    assert (ended - started).total_seconds() > 2.0
+    assert run["status"] == "success" and run["duration_seconds"] < 2.0, run
