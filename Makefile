@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint fmt bench check-fresh services browser clean
+.PHONY: help run test test-fast fuzz lint fmt bench check-fresh services browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ test: $(VENV)/.installed-dev services browser ## Install test tools and run ever
 
 test-fast: $(VENV)/.installed-dev ## Tests without PostgreSQL, MariaDB, S3, Airflow, a browser or slow ones
 	$(BIN)/python -m pytest -m 'not postgres and not mariadb and not s3 and not airflow and not browser and not slow'
+
+fuzz: $(VENV)/.installed-dev ## The grammar fuzz test at 10,000 cases and the run property test at 200 (slow)
+	QARION_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/reliability/test_grammar_fuzz.py
+	QARION_PROPERTY_EXAMPLES=200 $(BIN)/python -m pytest tests/reliability/test_run_invariants.py
 
 lint: $(VENV)/.installed-dev ## ruff check, format check and strict mypy on qarion_etl
 	$(BIN)/ruff check .
