@@ -121,6 +121,36 @@ def test_2500_values_list_and_clear_through_pagination(backend: S3XComBackend, s
     assert _all_keys(s3_env, backend.bucket) == []
 
 
+@pytest.mark.slow
+def test_listings_with_any_filter_page_past_1000_objects(backend: S3XComBackend) -> None:
+    """1,200 matches under each filter (and 300 that match none): every listing is whole."""
+    svc = XComService(backend, default_flow_id="pages")
+    items = [
+        {
+            "task_id": f"t{i % 400:03d}",
+            "key": f"k{i // 400}",
+            "value": i,
+            "dag_run_id": "r1",
+            "batch_id": 7,
+        }
+        for i in range(1200)
+    ] + [{"task_id": "other", "key": f"x{i}", "value": i, "dag_run_id": "r2"} for i in range(300)]
+    assert svc.push_many(items) == 1500  # fmt: skip
+    filters: list[dict[str, Any]] = [
+        {},
+        {"dag_run_id": "r1"},
+        {"batch_id": 7},
+        {"dag_run_id": "r1", "batch_id": 7},
+    ]
+    for f in filters:
+        assert len(svc.list(limit=None, **f)) == (1500 if not f else 1200), f
+    assert len(svc.list(key="k1", limit=None)) == 400
+    assert len(svc.list(task_id="t007", limit=None)) == 3
+    assert svc.count(dag_run_id="r1") == 1200
+    assert svc.clear(flow_id="pages", dag_run_id="r1") == 1200
+    assert len(svc.list(limit=None)) == 300
+
+
 def test_clear_leaves_foreign_objects_alone(backend: S3XComBackend, s3_env: str) -> None:
     client = _client(s3_env)
     client.put_object(Bucket=backend.bucket, Key=f"{backend.prefix}/README.txt", Body=b"hi")
