@@ -7,7 +7,21 @@ command line exits with (design.md §6)::
     ├── TaskFailed                   exit 1   a task of a run failed
     ├── XComValueError (ValueError)  exit 1   a value does not fit its type or size
     ├── XComNotFound (LookupError)   exit 1   nothing matched a pull or a get
-    ├── UsageError                   exit 2   bad command-line input
+    ├── UsageError                   exit 2   a request that cannot be done as asked
+    │   ├── FlowNotFound                          no such flow file or id
+    │   ├── TaskNotFound                          no such task in the flow
+    │   ├── RunNotFound                           no such run (or no run yet)
+    │   ├── AmbiguousRun                          one run id in several flows
+    │   ├── RunExists / RunInOtherFlow            a run id in use, or another flow's
+    │   ├── RunStillRunning                       resuming a run whose process lives
+    │   ├── BadRunId / BadBatchId                 an id no store can hold
+    │   ├── TaskNeedsRun                          one task, without the run it belongs to
+    │   ├── NotRenderable                         a task with no SQL to render
+    │   ├── SelectionError                        a selection that matches nothing
+    │   ├── ClearNotSupported                     a clear a backend cannot filter so
+    │   ├── IdentityError                         an XCom identity part that is missing or bad
+    │   ├── FilesExist                            a scaffold over existing files
+    │   └── MissingExtra                          an optional dependency not installed
     ├── ConfigError                  exit 2   qarion-etl.toml is wrong
     ├── FlowValidationError          exit 2   a flow file is wrong (carries every problem)
     ├── TemplateError                exit 2   a SQL template cannot be rendered
@@ -21,6 +35,11 @@ command line exits with (design.md §6)::
 
 Errors carry optional location fields (``path``, ``line``, ``task_id``, ``key``) and
 format them as ``flows/x.toml:12: task 'calc': key 'k': message``.
+
+The library speaks its own language: a ``UsageError`` it raises names what was asked and
+what was found, in fields, and its message names no command-line flag. Each face words it
+in its own terms: the command line adds the flag or the command that mends it
+(``cli/wording.py``); an Airflow task log shows the library's message as it is.
 
 The wording helpers every message uses live here too: ``clip`` (shorten a name or a
 value), ``did_you_mean`` (a suggestion from a list of choices), ``with_article`` and
@@ -134,9 +153,169 @@ def _rebuild(cls: type[QarionError], message: str, state: dict[str, Any]) -> Qar
 
 
 class UsageError(QarionError):
-    """Bad command-line input."""
+    """A request that cannot be done as asked (exit 2).
+
+    Raised as one of the subclasses below by the library; the command line raises it
+    itself for input only it parses.
+    """
 
     exit_code = 2
+
+
+class FlowNotFound(UsageError):
+    """No flow file or flow id ``ref`` (``reason`` says what was found instead)."""
+
+    def __init__(self, ref: str, reason: str) -> None:
+        super().__init__(reason)
+        self.ref = ref
+
+
+class TaskNotFound(UsageError):
+    """No task ``task_id`` in flow ``flow_id`` (with a suggestion from ``choices``)."""
+
+    def __init__(self, task_id: str, flow_id: str, choices: Iterable[str] = ()) -> None:
+        hint = did_you_mean(task_id, choices)
+        super().__init__(f"no task '{clip(task_id)}' in flow '{flow_id}'{hint}")
+        self.task = task_id
+        self.flow_id = flow_id
+
+
+class RunNotFound(UsageError):
+    """No run ``run_id`` (of flow ``flow_id``); ``latest`` when the flow has no run yet."""
+
+    def __init__(self, run_id: str, flow_id: str | None = None) -> None:
+        of = f" of flow '{clip(flow_id)}'" if flow_id else ""
+        text = f"no runs yet{of}" if run_id == "latest" else f"no run {clip(run_id)!r}{of}"
+        super().__init__(text)
+        self.run_id = run_id
+        self.flow_id = flow_id
+
+
+class AmbiguousRun(UsageError):
+    """Several flows have a run with the id ``run_id``: the flow must be named."""
+
+    def __init__(self, run_id: str, flows: Iterable[str]) -> None:
+        self.run_id = run_id
+        self.flows = sorted(flows)
+        super().__init__(f"run '{clip(run_id)}' exists in several flows ({', '.join(self.flows)})")
+
+
+class RunExists(UsageError):
+    """A run with this id exists in the flow (a new run cannot take it)."""
+
+    def __init__(self, flow_id: str, dag_run_id: str) -> None:
+        super().__init__(f"a run with id '{clip(dag_run_id)}' already exists in flow '{flow_id}'")
+        self.flow_id = flow_id
+        self.dag_run_id = dag_run_id
+
+
+class RunInOtherFlow(UsageError):
+    """The run to resume belongs to another flow."""
+
+    def __init__(self, run_id: str, flow_id: str, other_flow: str) -> None:
+        super().__init__(f"run '{clip(run_id)}' belongs to flow '{other_flow}', not '{flow_id}'")
+        self.run_id = run_id
+        self.flow_id = flow_id
+        self.other_flow = other_flow
+
+
+class RunStillRunning(UsageError):
+    """The run to resume is still running in a live process."""
+
+    def __init__(self, run_id: str, pid: Any, host: Any) -> None:
+        super().__init__(
+            f"run '{clip(run_id)}' is still running (process {pid} on {host}): "
+            "wait for it or stop it"
+        )
+        self.run_id = run_id
+        self.pid = pid
+        self.host = host
+
+
+class BadRunId(UsageError):
+    """A run id no store can hold (``role``: ``run_id`` or ``resume``)."""
+
+    def __init__(self, value: str, role: str = "run_id") -> None:
+        super().__init__(f"run id {clip(value)!r}: a run id is 1 to 250 printable characters")
+        self.value = value
+        self.role = role
+
+
+class BadBatchId(UsageError):
+    """A batch id outside the 64-bit range the stores keep."""
+
+    def __init__(self, value: int, low: int, high: int) -> None:
+        super().__init__(f"batch id {clip(str(value), 30)}: a batch id is {low} to {high}")
+        self.value = value
+        self.low = low
+        self.high = high
+
+
+class TaskNeedsRun(UsageError):
+    """One task was asked for without the run it belongs to."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"running task '{clip(task_id)}' alone needs the run it belongs to")
+        self.task = task_id
+
+
+class NotRenderable(UsageError):
+    """A task whose type has no SQL to render."""
+
+    def __init__(self, task_id: str, task_type: str) -> None:
+        super().__init__(
+            f"task '{task_id}' is {with_article(task_type)} task: it has no SQL to render"
+        )
+        self.task = task_id
+        self.task_type = task_type
+
+
+class SelectionError(UsageError):
+    """A selection criterion that matches nothing, is malformed, or leaves nothing to run."""
+
+
+class ClearNotSupported(UsageError):
+    """A backend's ``clear`` cannot apply the filters asked (or needs others).
+
+    Attributes:
+        backend: the backend class's name.
+        unsupported: the filter it cannot apply (or ``None``).
+        required: the filters it needs that were not given.
+    """
+
+    def __init__(
+        self, backend: str, *, unsupported: str | None = None, required: Iterable[str] = ()
+    ) -> None:
+        self.backend = backend
+        self.unsupported = unsupported
+        self.required = list(required)
+        if unsupported is not None:
+            text = f"XCom backend {backend}.clear() cannot filter by {unsupported}"
+        else:
+            text = f"XCom backend {backend}.clear() needs {' and '.join(self.required)}"
+        super().__init__(text)
+
+
+class IdentityError(UsageError):
+    """A part of an XCom identity (flow, task, key, run, batch) that is missing or unusable."""
+
+
+class FilesExist(UsageError):
+    """Files a scaffold would write exist already."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = [str(p) for p in paths]
+        verb = "exists" if len(self.paths) == 1 else "exist"
+        super().__init__(f"{', '.join(self.paths)} already {verb}")
+
+
+class MissingExtra(UsageError):
+    """An optional dependency (``extra``) is not installed."""
+
+    def __init__(self, extra: str, module: str, what: str) -> None:
+        super().__init__(f"{what} needs {module}: {install_hint(extra)}")
+        self.extra = extra
+        self.module = module
 
 
 class ConfigError(QarionError):

@@ -14,10 +14,10 @@ from qarion_etl.db.service import DatabaseService
 from qarion_etl.definitions import connections as airflow_connections
 from qarion_etl.definitions.config import ProjectConfig, load_config
 from qarion_etl.errors import (
+    FlowNotFound,
     FlowValidationError,
     Problem,
     QarionError,
-    UsageError,
     clip,
     did_you_mean,
 )
@@ -78,11 +78,11 @@ class Project:
     def resolve_flow(self, ref: str) -> Path:
         """A flow named by path, or by id (or file stem) within ``flows_dir``."""
         if not ref or "\x00" in ref or len(ref) > 4096:
-            raise UsageError(f"not a flow file or flow id: {clip(ref)!r}")
+            raise FlowNotFound(ref, f"not a flow file or flow id: {clip(ref)!r}")
         try:
             return self._resolve_flow(ref)
         except OSError as exc:  # a name too long for the file system, a folder we may not read
-            raise UsageError(f"flow {clip(ref)!r}: {exc.strerror or exc}") from None
+            raise FlowNotFound(ref, f"flow {clip(ref)!r}: {exc.strerror or exc}") from None
 
     def _resolve_flow(self, ref: str) -> Path:
         path = Path(ref)
@@ -92,7 +92,7 @@ class Project:
             rooted = self.config.root / ref
             if rooted.is_file():
                 return rooted
-            raise UsageError(f"flow file not found: {clip(ref)}")
+            raise FlowNotFound(ref, f"flow file not found: {clip(ref)}")
         candidates = self.flow_paths()
         for candidate in candidates:
             if candidate.stem == ref:
@@ -104,9 +104,10 @@ class Project:
             except FlowValidationError:
                 continue
         names = [c.stem for c in candidates]
-        raise UsageError(
+        raise FlowNotFound(
+            ref,
             f"no flow '{clip(ref)}' in {self.config.project.flows_dir}/{did_you_mean(ref, names)}"
-            + (f" (flows: {', '.join(names)})" if names else "")
+            + (f" (flows: {', '.join(names)})" if names else ""),
         )
 
     def load_flow(self, ref: str | Path) -> Flow:
@@ -133,7 +134,7 @@ class Project:
         """
         paths = [self.resolve_flow(r) for r in refs] if refs else self.flow_paths()
         if not paths:
-            raise UsageError(f"no flows found in {self.config.project.flows_dir}/")
+            raise FlowNotFound("", f"no flows found in {self.config.project.flows_dir}/")
         results: list[tuple[str, FlowValidationError | None]] = []
         seen: dict[str, str] = {}
         for path in paths:

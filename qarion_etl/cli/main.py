@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from qarion_etl import __version__
 from qarion_etl.cli import output
 from qarion_etl.cli.state import get_state
+from qarion_etl.cli.wording import cli_message, family
 from qarion_etl.errors import QarionError, TaskFailed
 
 
@@ -38,7 +39,8 @@ class _Scrubbed:
         self.path, self.line = exc.path, exc.line
         self.problems = getattr(exc, "problems", None)
         where = f"{exc.path}:{exc.line}: " if exc.line else f"{exc.path}: "
-        self.message = _scrub(str(exc).removeprefix(where) if exc.path else str(exc), ctx)
+        text = cli_message(exc)
+        self.message = _scrub(text.removeprefix(where) if exc.path else text, ctx)
 
 
 def _error_document(exc: QarionError, ctx: typer.Context) -> dict[str, Any]:
@@ -46,7 +48,8 @@ def _error_document(exc: QarionError, ctx: typer.Context) -> dict[str, Any]:
     scrubbed = _Scrubbed(exc, ctx)
     doc: dict[str, Any] = {
         "error": scrubbed.message,
-        "type": type(exc).__name__,
+        "type": family(exc),
+        "kind": type(exc).__name__,
         "exit_code": exc.exit_code,
         "path": exc.path,
         "line": exc.line,
@@ -124,7 +127,7 @@ class QarionGroup(TyperGroup):
             state = get_state(ctx)
             if state.debug:  # the traceback shows the driver's words too: scrubbed
                 sys.stderr.write(_scrub(traceback.format_exc(), ctx))
-            output.error(_scrub(str(exc), ctx))
+            output.error(_scrub(cli_message(exc), ctx))
             if state.json_stdout and not isinstance(exc, TaskFailed):
                 # --json promised a document on stdout: the error is one (a failed task's
                 # run has printed its summary already).

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from qarion_etl.cli import output
+from qarion_etl.cli.wording import cli_message
 from qarion_etl.errors import QarionError
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def run_many(
         except QarionError as exc:
             with lock:
                 errors[ref] = exc
-            output.error(project.scrub(f"{ref}: {exc}"))
+            output.error(project.scrub(f"{ref}: {cli_message(exc)}"))
             return
         except BaseException as exc:  # a bug, or Ctrl-C reaching this thread: not lost
             with lock:
@@ -140,7 +141,7 @@ def run_many(
                 "errors": [
                     {
                         "flow": r,
-                        "error": project.scrub(str(errors[r])),
+                        "error": project.scrub(cli_message(errors[r])),
                         "exit_code": errors[r].exit_code,
                     }
                     for r in refs
@@ -184,7 +185,7 @@ def _on_signals(handler: Any) -> Any:
 def _failure(ref: str, result: RunResult | None, error: QarionError | None) -> str:
     """One flow's failure in a line: the flow and what went wrong first."""
     if error is not None:
-        return f"{ref}: {str(error).splitlines()[0]}"
+        return f"{ref}: {cli_message(error).splitlines()[0]}"
     failed = result.first_failure() if result is not None else None
     if failed is None:
         return f"{ref}: {result.status if result is not None else 'failed'}"

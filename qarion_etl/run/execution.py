@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qarion_etl.errors import UsageError, clip
-from qarion_etl.run.history import RunExists, RunStore, TaskInstanceRecord, write_results
+from qarion_etl.errors import RunInOtherFlow, RunNotFound, RunStillRunning
+from qarion_etl.run.history import RunStore, TaskInstanceRecord, write_results
 from qarion_etl.run.logs import RunLog, TrySql, results_file, run_folder, sql_file
 from qarion_etl.run.model import (
     RunOptions,
@@ -99,10 +99,8 @@ class RunExecution:
         if opts.resume and record is None:
             others = store.runs_with_id(opts.resume)
             if others:
-                raise UsageError(
-                    f"run '{opts.resume}' belongs to flow '{others[0].flow_id}', not '{flow.id}'"
-                )
-            raise UsageError(f"--resume {clip(opts.resume)!r}: no such run")
+                raise RunInOtherFlow(opts.resume, flow.id, others[0].flow_id)
+            raise RunNotFound(opts.resume, flow.id)
         if (
             opts.resume
             and record is not None
@@ -110,26 +108,20 @@ class RunExecution:
             and record.owner
         ):
             if owner_alive(record.owner):
-                raise UsageError(
-                    f"--resume {opts.resume}: the run is still running (process "
-                    f"{record.owner.get('pid')} on {record.owner.get('host')}); wait for it or stop it"
+                raise RunStillRunning(
+                    opts.resume, record.owner.get("pid"), record.owner.get("host")
                 )
         if record is None:
             # With --task, another process may start the same run at this moment (Airflow's
             # first tasks on several workers): join its record, keeping one batch id.
-            try:
-                record, created = store.open_run(
-                    opts.run_id or new_run_id(flow.id),
-                    flow.id,
-                    self.started_at,
-                    batch_id=opts.batch_id,
-                    owned=not opts.orchestrated,
-                    join=opts.task is not None,
-                )
-            except RunExists as exc:
-                raise UsageError(
-                    f"{exc.message} (use --resume {exc.dag_run_id} or --task to add to it)"
-                ) from None
+            record, created = store.open_run(
+                opts.run_id or new_run_id(flow.id),
+                flow.id,
+                self.started_at,
+                batch_id=opts.batch_id,
+                owned=not opts.orchestrated,
+                join=opts.task is not None,
+            )
             self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
             if created:
                 record = None

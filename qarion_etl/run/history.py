@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from qarion_etl.db.service import DatabaseService
-from qarion_etl.errors import QarionError, UsageError, clip
+from qarion_etl.errors import AmbiguousRun, RunExists, RunNotFound
 from qarion_etl.run.history_schema import run_tables, tries_table, upgrade_first_layout
 from qarion_etl.run.model import (
     RunResult,
@@ -44,17 +44,6 @@ from qarion_etl.run.owner import current_owner, owner_alive
 
 RUNNING = RunStatus.RUNNING
 ABANDONED = RunStatus.ABANDONED
-
-
-class RunExists(QarionError):
-    """A run with this id exists in the flow (``run --run-id`` of an id in use)."""
-
-    exit_code = 2
-
-    def __init__(self, flow_id: str, dag_run_id: str) -> None:
-        super().__init__(f"a run with id '{clip(dag_run_id)}' already exists in flow '{flow_id}'")
-        self.flow_id = flow_id
-        self.dag_run_id = dag_run_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,30 +354,27 @@ class RunStore:
         """The run ``run_id`` (``latest``: the newest, of ``flow_id`` if given).
 
         Raises:
-            UsageError: there is no such run (or no run yet).
+            RunNotFound: there is no such run (or no run yet).
         """
         if run_id == "latest":
             newest = self.list_runs(flow_id, limit=1)
             if not newest:
-                raise UsageError("no runs yet" + (f" of flow '{clip(flow_id)}'" if flow_id else ""))
+                raise RunNotFound("latest", flow_id)
             return newest[0]
         run = self.get_run(run_id, flow_id)
         if run is None:
-            raise UsageError(f"no run {clip(run_id)!r} (see qarion-etl runs list)")
+            raise RunNotFound(run_id, flow_id)
         return run
 
     def get_run(self, dag_run_id: str, flow_id: str | None = None) -> RunRecord | None:
         """The run ``dag_run_id`` (of ``flow_id``; without it, of the one flow that has it).
 
         Raises:
-            UsageError: no flow is given and several flows have a run with this id.
+            AmbiguousRun: no flow is given and several flows have a run with this id.
         """
         found = self.runs_with_id(dag_run_id, flow_id)
         if len(found) > 1:
-            flows = ", ".join(sorted(r.flow_id for r in found))
-            raise UsageError(
-                f"run '{dag_run_id}' exists in several flows ({flows}): name one with --flow"
-            )
+            raise AmbiguousRun(dag_run_id, (r.flow_id for r in found))
         return found[0] if found else None
 
     def runs_with_id(self, dag_run_id: str, flow_id: str | None = None) -> list[RunRecord]:

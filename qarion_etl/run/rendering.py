@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 from qarion_etl.definitions.task_types import task_type
 from qarion_etl.definitions.templates import is_plain, make_environment
 from qarion_etl.errors import (
+    NotRenderable,
     QarionError,
+    TaskNotFound,
     TemplateError,
-    UsageError,
     XComNotFound,
-    did_you_mean,
-    with_article,
 )
 from qarion_etl.xcom import MISSING
 
@@ -274,14 +273,10 @@ def render_task(
     try:
         spec = flow.task(task_id)
     except KeyError:
-        raise UsageError(
-            f"no task '{task_id}' in flow '{flow.id}'{did_you_mean(task_id, flow.task_ids)}"
-        ) from None
+        raise TaskNotFound(task_id, flow.id, flow.task_ids) from None
     kind = task_type(spec.type)
     if kind is None or not kind.has_sql or not isinstance(spec.config.get("sql"), str):
-        raise UsageError(
-            f"task '{task_id}' is {with_article(spec.type)} task: it has no SQL to render"
-        )
+        raise NotRenderable(task_id, spec.type)
     factory = (lambda: project.xcom_service(flow.id)) if project.config.xcom.enabled else None
     resolver = PullResolver(flow.id, dag_run_id, factory, given=given or {})
     return render_task_sql(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.dag import topological_order
-from qarion_etl.errors import UsageError, clip
+from qarion_etl.errors import BadBatchId, BadRunId, TaskNeedsRun, TaskNotFound
 from qarion_etl.run.execution import RunExecution
 from qarion_etl.run.model import RunOptions, RunResult, RunStatus, TaskOutcome, now_iso
 from qarion_etl.run.rendering import render_task
@@ -43,15 +43,11 @@ class FlowRunner:
     def run(self, flow_ref: str | Path, options: RunOptions | None = None) -> RunResult:
         """Run ``flow_ref`` (a path or a flow id) and return what happened."""
         opts = options or RunOptions()
-        for option, value in (("--run-id", opts.run_id), ("--resume", opts.resume)):
+        for role, value in (("run_id", opts.run_id), ("resume", opts.resume)):
             if value is not None and (not value or len(value) > 250 or not value.isprintable()):
-                raise UsageError(
-                    f"{option} {clip(value)!r}: a run id is 1 to 250 printable characters"
-                )
+                raise BadRunId(value, role)
         if opts.batch_id is not None and not 0 <= opts.batch_id <= BATCH_MAX:
-            raise UsageError(
-                f"--batch-id {clip(str(opts.batch_id), 30)}: a batch id is 0 to {BATCH_MAX}"
-            )
+            raise BadBatchId(opts.batch_id, 0, BATCH_MAX)
         flow, graph = self.project.validate(flow_ref)
         if opts.resume == "latest":
             opts = replace(
@@ -60,9 +56,9 @@ class FlowRunner:
         order = topological_order(graph, flow)
         if opts.task:
             if opts.task not in graph:
-                raise UsageError(f"--task {clip(opts.task)!r}: no such task in flow '{flow.id}'")
+                raise TaskNotFound(opts.task, flow.id, flow.task_ids)
             if not opts.run_id and not opts.resume:
-                raise UsageError("--task needs --run-id (the run this task belongs to)")
+                raise TaskNeedsRun(opts.task)
             selected = [opts.task]
         else:
             selected = select_tasks(

@@ -15,7 +15,7 @@ The grammar is dbt's node selection. One criterion is::
 A comma intersects criteria (``tag:nightly,type:ingestion``); a space, or a repeated
 option, unites them. ``--exclude`` takes the same grammar and removes its union from the
 selection; ``--selector NAME`` adds the union of ``[selectors] NAME`` of
-``qarion-etl.toml``. A criterion that matches nothing is a ``UsageError`` with a "did you
+``qarion-etl.toml``. A criterion that matches nothing is a ``SelectionError`` with a "did you
 mean". Every criterion is a linear scan plus one breadth-first walk, so a 1,000-task flow
 is selected in a few milliseconds.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from qarion_etl.errors import UsageError, clip, did_you_mean
+from qarion_etl.errors import SelectionError, clip, did_you_mean
 
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow, TaskSpec
@@ -63,8 +63,8 @@ class Criterion:
 def parse_criterion(text: str, option: str = "--select") -> Criterion:
     """Parse one criterion; ``option`` names where it came from in error messages."""
 
-    def fail(why: str) -> UsageError:
-        return UsageError(f"{_where(option, text)}: {why}")
+    def fail(why: str) -> SelectionError:
+        return SelectionError(f"{_where(option, text)}: {why}")
 
     rest = text
     at = rest.startswith("@")
@@ -120,7 +120,7 @@ class _Index:
                     self.by["dataset"].setdefault(dataset, set()).add(task_id)
 
     def match(self, c: Criterion, option: str) -> set[str]:
-        """The tasks ``c`` names before ``+``/``@`` apply; a ``UsageError`` when none."""
+        """The tasks ``c`` names before ``+``/``@`` apply; a ``SelectionError`` when none."""
         wild = not _WILDCARDS.isdisjoint(c.value)
         if c.method is None:
             if wild:
@@ -128,7 +128,7 @@ class _Index:
             else:
                 found = {c.value} if c.value in self.graph else set()
             if not found:
-                raise UsageError(
+                raise SelectionError(
                     f"{_where(option, c.raw)}: "
                     + (
                         f"no task matches '{clip(c.value)}' in this flow"
@@ -150,7 +150,7 @@ class _Index:
                 "dataset": ("writes or reads dataset", "writes or reads a dataset matching"),
             }[c.method][wild]
             hint = "" if wild else did_you_mean(c.value, table)
-            raise UsageError(
+            raise SelectionError(
                 f"{_where(option, c.raw)}: no task {what} '{clip(c.value)}' in this flow{hint}"
             )
         return found
@@ -173,7 +173,7 @@ class _Index:
         """The tasks of ``a,b,…``: the intersection of its criteria."""
         parts = text.split(",")
         if not all(parts):
-            raise UsageError(f"{_where(option, text)}: an empty criterion around ','")
+            raise SelectionError(f"{_where(option, text)}: an empty criterion around ','")
         result: set[str] | None = None
         for part in parts:  # every criterion is checked, even once the result is empty
             tasks = self.evaluate(parse_criterion(part, option), option)
@@ -239,10 +239,10 @@ def expand(
 
 
 def resolve_selector(name: str, selectors: Mapping[str, Sequence[str]]) -> list[str]:
-    """The values of ``[selectors] NAME``; a ``UsageError`` (with a "did you mean") if none."""
+    """The values of ``[selectors] NAME``; a ``SelectionError`` (with a "did you mean") if none."""
     if name not in selectors:
         known = f" (known: {', '.join(sorted(selectors))})" if selectors else ""
-        raise UsageError(
+        raise SelectionError(
             f"--selector {clip(name)}: no selector '{clip(name)}' in [selectors] of the "
             f"configuration{did_you_mean(name, selectors)}{known}"
         )
@@ -292,5 +292,5 @@ def select_tasks(
     for text in _expressions(exclude):
         chosen -= index.expression(text, "--exclude")
     if not chosen:
-        raise UsageError("the selection is empty: no task to run")
+        raise SelectionError("the selection is empty: no task to run")
     return [t for t in order if t in chosen]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import FilesExist
 
 FILES = ("qarion-etl.toml", "flows/data_pipeline.toml", "data/orders.csv")
 _HERE = Path(__file__).parent
@@ -14,10 +14,7 @@ def write_scaffold(directory: Path, *, force: bool = False) -> list[Path]:
     """Copy the example project into ``directory``; refuses to overwrite unless ``force``."""
     existing = [directory / f for f in FILES if (directory / f).exists()]
     if existing and not force:
-        raise UsageError(
-            f"{', '.join(str(p) for p in existing)} already exist{'s' if len(existing) == 1 else ''}; "
-            "use --force to overwrite"
-        )
+        raise FilesExist(str(p) for p in existing)
     written = []
     for name in FILES:
         target = directory / name

@@ -22,7 +22,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
-from qarion_etl.errors import QarionError, UsageError, XComValueError, clip
+from qarion_etl.errors import ClearNotSupported, QarionError, XComValueError, clip
 from qarion_etl.xcom.base import BaseXCom, StoredValue, resolve_type
 from qarion_etl.xcom.hooks import call_with_record, call_with_value, hook_spec
 from qarion_etl.xcom.records import XComQuery, XComRecord, next_pushed_ns
@@ -50,15 +50,6 @@ _CLEAR_ALIASES = {
     "older_than": ("older_than",),
 }
 _CLEAR_NAMES = {alias: name for name, aliases in _CLEAR_ALIASES.items() for alias in aliases}
-#: The ``xcom clear`` option of each filter, for messages.
-_CLEAR_OPTIONS = {
-    "flow_id": "--flow",
-    "task_id": "--task",
-    "dag_run_id": "--run",
-    "batch_id": "--batch",
-    "key": "--key",
-    "older_than": "--older-than",
-}
 
 
 def make_record(
@@ -199,7 +190,7 @@ def clear_values(
     those are dropped for a ``clear`` that does not declare them.
 
     Raises:
-        UsageError: a filter is given that this backend's ``clear`` cannot apply (it is
+        ClearNotSupported: a filter is given that this backend's ``clear`` cannot apply (it is
             never silently dropped, which would remove more than asked), or the hook
             requires a filter that is not given (Airflow's ``clear(*, dag_id, task_id,
             run_id)``).
@@ -222,19 +213,13 @@ def clear_values(
         if not names:
             if name in implied:
                 continue
-            raise UsageError(
-                f"XCom backend {type(backend).__name__}.clear() cannot filter by {name}"
-            )
+            raise ClearNotSupported(type(backend).__name__, unsupported=name)
         kwargs[names[0]] = value
     if "map_index" in spec.required:
         kwargs["map_index"] = -1  # qarion-etl has no mapped tasks
     missing = sorted({_CLEAR_NAMES.get(n, n) for n in spec.required - set(kwargs) - {"session"}})
     if missing:
-        options = ", ".join(_CLEAR_OPTIONS.get(n, n) for n in missing)
-        raise UsageError(
-            f"XCom backend {type(backend).__name__}.clear() needs {' and '.join(missing)}: "
-            f"narrow the clear with {options}"
-        )
+        raise ClearNotSupported(type(backend).__name__, required=missing)
     try:
         return int(backend.clear(**kwargs) or 0)
     except QarionError:

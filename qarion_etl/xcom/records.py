@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from qarion_etl.errors import UsageError, XComNotFound, clip
+from qarion_etl.errors import IdentityError, XComNotFound, clip
 
 MAX_ID_LENGTH = 250
 
@@ -32,16 +32,16 @@ def check_id(what: str, value: Any, *, required: bool = True) -> None:
     """Reject ids the stores cannot hold: empty, too long, or containing NUL.
 
     Raises:
-        UsageError: the id is not usable.
+        IdentityError: the id is not usable.
     """
     if value is None:
         if required:
-            raise UsageError(f"{what} is required (pass it, or give the service a default)")
+            raise IdentityError(f"{what} is required (pass it, or give the service a default)")
         return
     if not isinstance(value, str) or not value:
-        raise UsageError(f"{what} must be a non-empty string, not {value!r}")
+        raise IdentityError(f"{what} must be a non-empty string, not {clip(repr(value))}")
     if len(value) > MAX_ID_LENGTH or "\x00" in value:
-        raise UsageError(
+        raise IdentityError(
             f"{what} must be at most {MAX_ID_LENGTH} characters without NUL: {value[:40]!r}…"
         )
 
@@ -52,9 +52,9 @@ BATCH_MIN, BATCH_MAX = -(2**63), 2**63 - 1
 
 def check_batch(value: Any) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise UsageError(f"batch_id must be an integer, not {clip(repr(value))}")
+        raise IdentityError(f"batch_id must be an integer, not {clip(repr(value))}")
     if value is not None and not BATCH_MIN <= value <= BATCH_MAX:
-        raise UsageError(
+        raise IdentityError(
             f"batch_id {clip(str(value), 30)} is out of range: batch ids are 64-bit integers"
             f" ({BATCH_MIN} to {BATCH_MAX})"
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from qarion_etl.errors import UsageError
+from qarion_etl.errors import IdentityError
 from qarion_etl.xcom import codec
 from qarion_etl.xcom.base import BaseXCom
 from qarion_etl.xcom.records import (
@@ -99,7 +99,7 @@ class XComService:
         Raises:
             XComValueError: the value does not fit its type, cannot be serialised or is
                 larger than ``max_value_bytes``.
-            UsageError: an identity part is missing or malformed.
+            IdentityError: an identity part is missing or malformed.
         """
         record = self._record(task_id, value, key, value_type, batch_id, dag_run_id, flow_id)
         pending = getattr(self._local, "pending", None)
@@ -122,7 +122,7 @@ class XComService:
         for item in items:
             if not _PUSH_FIELDS.issuperset(item):
                 extra = sorted(set(item) - _PUSH_FIELDS)
-                raise UsageError(f"push_many: unknown field(s) {extra}")
+                raise IdentityError(f"push_many: unknown field(s) {extra}")
             get = item.get
             records.append(
                 record(
@@ -190,7 +190,7 @@ class XComService:
         if flow_id is None:
             flow = self.default_flow_id  # checked in __init__
             if flow is None:
-                raise UsageError("flow_id is required (pass it, or give the service a default)")
+                raise IdentityError("flow_id is required (pass it, or give the service a default)")
         else:
             check_id("flow_id", flow := flow_id)
         if dag_run_id is None:
