@@ -228,13 +228,43 @@ def run_xcoms(project: Project, flow_id: str, dag_run_id: str) -> list[XComView]
 
 #: Validated flows by file and version (path, mtime, size): pages of one flow come often.
 _FLOWS: dict[tuple[str, int, int], tuple[Flow, TaskGraph]] = {}
+#: The flow id of each flow file, by file and version.
+_IDS: dict[tuple[str, int, int], str] = {}
+
+
+def _version(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def project_flows(project: Project) -> dict[str, Path]:
+    """The flow files of the project's ``flows_dir``, by flow id and by file stem.
+
+    The pages draw only these: a name that is not one of them (a path, a file that is not
+    a flow) is not looked up anywhere else.
+    """
+    out: dict[str, Path] = {}
+    for path in project.flow_paths():
+        try:
+            key = _version(path)
+            if key not in _IDS:
+                if len(_IDS) > 1024:
+                    _IDS.clear()
+                _IDS[key] = project.load_flow(path).id
+            out.setdefault(_IDS[key], path)
+        except (QarionError, OSError):
+            pass
+        out.setdefault(path.stem, path)
+    return out
 
 
 def _flow_of(project: Project, flow_id: str) -> tuple[Flow | None, TaskGraph | None, str | None]:
+    """The flow ``flow_id`` of ``flows_dir`` as its file says today, validated."""
+    path = project_flows(project).get(flow_id)
+    if path is None:
+        return None, None, f"the project has no flow file of '{clip(flow_id)}' now"
     try:
-        path = project.resolve_flow(flow_id)
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        key = _version(path)
         if key not in _FLOWS:
             if len(_FLOWS) > 64:
                 _FLOWS.clear()

@@ -1,13 +1,17 @@
 """One self-contained HTML page of a run (or of a flow): ``qarion-etl report`` and ``graph --format html``.
 
 Everything the page needs is inline (style, script, SVG); its Content-Security-Policy
-forbids fetching anything, so opening the file makes no network request. Text reaches
-the page through Jinja's autoescaping; the run's data is already masked (``report.data``).
+forbids fetching anything, so opening the file makes no network request, and lets only
+the page's own style and script run, named by their SHA-256 hashes (computed here from
+the text that is inlined, never ``'unsafe-inline'``). Text reaches the page through
+Jinja's autoescaping; the run's data is already masked (``report.data``).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -25,6 +29,39 @@ def _asset(name: str) -> str:
 
 
 @cache
+def assets() -> tuple[str, str]:
+    """The style sheet and the script every page inlines."""
+    return _asset("report.css"), _asset("report.js")
+
+
+def source_hash(text: str) -> str:
+    """The CSP source of an inline ``<script>`` or ``<style>`` whose text is ``text``."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def page_policy(*, live: bool = False) -> str:
+    """The Content-Security-Policy of a page opened from a file (a ``<meta>`` element).
+
+    Nothing is fetched, only the page's own style and script apply; ``live`` (the web UI
+    polling a run in progress) may ask its own server. ``frame-ancestors`` has no effect
+    in a ``<meta>`` policy: the web UI sends it as a header.
+    """
+    css, script = assets()
+    parts = [
+        "default-src 'none'",
+        f"script-src {source_hash(script)}",
+        f"style-src {source_hash(css)}",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ]
+    if live:
+        parts.append("connect-src 'self'")
+    return "; ".join(parts)
+
+
+@cache
 def environment() -> jinja2.Environment:
     """The Jinja environment of the pages (the report and the web UI)."""
     import jinja2
@@ -36,7 +73,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(seconds=format_seconds, when=format_when, first_line=first_line)
-    env.globals.update(css=_asset("report.css"), script=_asset("report.js"), statuses=STATUSES)
+    css, script = assets()
+    env.globals.update(css=css, script=script, statuses=STATUSES, page_policy=page_policy)
     return env
 
 

@@ -157,18 +157,22 @@ def run_state(request: Request) -> JSONResponse:
 
 def flow_page(request: Request) -> HTMLResponse:
     """The flow's graph with its last run's statuses (or none), config and last SQL."""
-    from qarion_etl.report.data import flow_view
+    from qarion_etl.report.data import flow_view, project_flows
 
     v = _viewer(request)
     flow = request.path_params["flow"]
     try:
         with v.lock:
             newest = v.store.list_runs(flow, limit=1)
-            view = (
-                run_view(v.project, newest[0].dag_run_id, flow, with_xcoms=False, store=v.store)
-                if newest
-                else flow_view(v.project, flow)
-            )
+            files = project_flows(v.project)
+            if newest:
+                view = run_view(
+                    v.project, newest[0].dag_run_id, flow, with_xcoms=False, store=v.store
+                )
+            elif flow in files:
+                view = flow_view(v.project, str(files[flow]))
+            else:
+                raise HTTPException(404, "no such flow in this project")
     except QarionError as exc:
         raise _known(exc) from exc
     nav = [*NAV]
@@ -285,8 +289,19 @@ def _timed(endpoint: Any) -> Any:
     return wrapped
 
 
-def create_app(project: Project) -> Starlette:
-    """The web app over ``project`` (its metadata database and XCom store)."""
+def create_app(project: Project, *, hosts: frozenset[str]) -> Starlette:
+    """The web app over ``project`` (its metadata database and XCom store).
+
+    Args:
+        hosts: the ``Host`` header values it answers (``security.allowed_hosts``).
+    """
+    from starlette.middleware import Middleware
+
+    from qarion_etl.report.html import assets, source_hash
+    from qarion_etl.ui.security import Guard, server_policy
+
+    css, script = assets()
+    policy = server_policy([source_hash(script)], [source_hash(css)])
     routes = [
         Route("/", _timed(runs_page)),
         Route("/runs/{flow}/{run:path}", _timed(run_page)),
@@ -296,7 +311,7 @@ def create_app(project: Project) -> Starlette:
         Route("/xcoms", _timed(xcoms_page)),
         Route("/xcoms/value", _timed(xcom_value_page)),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, hosts=hosts, policy=policy)])
     app.state.viewer = Viewer(project)
     return app
 
