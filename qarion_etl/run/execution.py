@@ -31,6 +31,7 @@ from qarion_etl.run.model import (
     now_iso,
 )
 from qarion_etl.run.owner import owner_alive
+from qarion_etl.run.plans import plan_of
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.reporting import Reporter
 from qarion_etl.run.scheduling import schedule
@@ -128,6 +129,8 @@ class RunExecution:
                 owned=not opts.orchestrated,
                 join=opts.task is not None,
             )
+            # What this run executes, for its pictures (the first process to record it wins).
+            store.save_plan(flow.id, self.dag_run_id, plan_of(flow, self.graph, self.project.scrub))
             if created:
                 record = None
         if record is not None:
