@@ -234,7 +234,7 @@ def duration_svg(
     for i, (run_id, status, seconds) in enumerate(points):
         h = 2.0 if seconds is None else max(2.0, CHART_H * seconds / top)
         x = AXIS_W + i * slot + slot * 0.15
-        shown = "" if seconds is None else f"{seconds:.3f}"
+        shown = "" if seconds is None else f"{seconds:.6f}"
         tip = f"{visible(run_id)}: {status.replace('_', ' ')}" + (
             f", {seconds:.3f}s" if seconds is not None else ""
         )
