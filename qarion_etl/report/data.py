@@ -430,22 +430,35 @@ def _sql_name(task_id: str) -> str:
     return sql_file(Path(), task_id).name
 
 
+#: A SQL file read back, by its path and version (mtime, size): the pages of a finished run
+#: come again and again (a run in progress is polled every second).
+_SQL: dict[tuple[str, int, int], tuple[str, int, sqlfile.Statement | None]] = {}
+
+
 def _add_sql(project: Project, view: TaskView, folder: Path, task_id: str) -> None:
     """The task's SQL file (already masked when written), cut at ``SQL_LIMIT``."""
     path = os.path.join(folder, _sql_name(task_id))
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read(SQL_LIMIT + 1)
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key not in _SQL:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(SQL_LIMIT + 1)
+            if len(text) > SQL_LIMIT:
+                text = (
+                    text[:SQL_LIMIT]
+                    + f"\n-- … cut here; the whole file is {shown(project, path)}\n"
+                )
+            tries = sqlfile.parse(text)
+            if len(_SQL) > 8192:
+                _SQL.clear()
+            _SQL[key] = (text, sum(len(t.statements) for t in tries), sqlfile.user_statement(tries))
     except OSError:
         return
+    view.sql, view.statements, statement = _SQL[key]
     view.sql_path = shown(project, path)
-    if len(text) > SQL_LIMIT:
-        text = text[:SQL_LIMIT] + f"\n-- … cut here; the whole file is {view.sql_path}\n"
-    view.sql = text
-    tries = sqlfile.parse(text)
-    view.statements = sum(len(t.statements) for t in tries)
     if view.type != "ingestion":
-        view.statement = sqlfile.user_statement(tries)
+        view.statement = statement
 
 
 def _root_prefix(project: Project) -> str:

@@ -7,6 +7,7 @@ missing package or a port in use is reported instead of an address that does not
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ def serve(project: Project, listener: Listener, allow_hosts: Sequence[str] = ())
     from qarion_etl.ui.app import create_app
     from qarion_etl.ui.security import allowed_hosts
 
+    log = logging.getLogger("qarion_etl.ui")
+    if not log.handlers:  # an endpoint's failure is printed where the server runs
+        log.addHandler(logging.StreamHandler())
     app = create_app(project, hosts=allowed_hosts(listener.host, listener.port, allow_hosts))
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     try:

@@ -360,7 +360,10 @@ def create_app(project: Project, *, hosts: frozenset[str]) -> Starlette:
         Route("/xcoms", _timed(xcoms_page)),
         Route("/xcoms/value", _timed(xcom_value_page)),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, hosts=hosts, policy=policy)])
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, hosts=hosts, policy=policy, scrub=project.scrub)],
+    )
     app.state.viewer = Viewer(project)
     return app
 

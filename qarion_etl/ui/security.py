@@ -99,11 +99,19 @@ class Guard:
         app: the application it guards.
         hosts: the ``Host`` values answered (see ``allowed_hosts``).
         policy: the Content-Security-Policy.
+        scrub: masks secrets in the line logged for an uncaught exception.
     """
 
-    def __init__(self, app: App, hosts: frozenset[str], policy: str) -> None:
+    def __init__(
+        self,
+        app: App,
+        hosts: frozenset[str],
+        policy: str,
+        scrub: Callable[[str], str] = lambda text: text,
+    ) -> None:
         self.app = app
         self.hosts = hosts
+        self.scrub = scrub
         self.headers = [
             (b"content-security-policy", policy.encode()),
             (b"x-content-type-options", b"nosniff"),
@@ -134,10 +142,15 @@ class Guard:
             return
         try:
             await self.app(scope, receive, guarded)
-        except Exception:
-            log.exception("qarion-etl ui: %s %s failed", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            what = self.scrub(
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+            log.error("%s %s failed: %s", scope.get("method"), scope.get("path"), what)
             if not started:
-                await _plain(guarded, 500, "Internal error: the server's log says more.\n")
+                await _plain(
+                    guarded, 500, "Internal error: qarion-etl ui printed it where it runs.\n"
+                )
 
     @staticmethod
     def _host(scope: Scope) -> str:

@@ -266,3 +266,31 @@ def test_a_missing_extra_is_said_before_any_address(
     assert done.exit_code == 2
     assert "pip install -e '.[ui]'" in done.stderr and "qarion-etl[ui]" in done.stderr
     assert "http://" not in done.output and "Traceback" not in done.output
+
+
+@pytest.mark.parametrize(
+    ("bind", "extra", "answered", "refused"),
+    [
+        ("127.0.0.1", [], {"127.0.0.1:8765", "localhost:8765"}, {"[::1]:8765", "127.0.0.1"}),
+        ("::1", [], {"[::1]:8765", "localhost:8765"}, {"127.0.0.1:8765", "::1:8765"}),
+        ("localhost", [], {"127.0.0.1:8765", "localhost:8765", "[::1]:8765"}, {"localhost"}),
+        ("0.0.0.0", [], {"127.0.0.1:8765", "localhost:8765"}, {"0.0.0.0:8765", "10.0.0.5:8765"}),
+        ("10.0.0.5", [], {"10.0.0.5:8765"}, {"127.0.0.1:8765", "localhost:8765"}),
+        ("127.0.0.1", ["Qarion.Test"], {"qarion.test", "qarion.test:8765"}, {"qarion.test:80"}),
+        (
+            "127.0.0.1",
+            ["qarion.test:9000"],
+            {"qarion.test:9000"},
+            {"qarion.test", "qarion.test:8765"},
+        ),
+        ("127.0.0.1", ["fd00::7"], {"[fd00::7]", "[fd00::7]:8765"}, {"fd00::7"}),
+        ("127.0.0.1", ["[fd00::7]:9000"], {"[fd00::7]:9000"}, {"[fd00::7]"}),
+    ],
+)
+def test_the_hosts_a_bind_answers(
+    bind: str, extra: list[str], answered: set[str], refused: set[str]
+) -> None:
+    from qarion_etl.ui.security import allowed_hosts
+
+    hosts = allowed_hosts(bind, 8765, extra)
+    assert answered <= hosts and not (refused & hosts), sorted(hosts)
