@@ -26,27 +26,25 @@ TASKS = 1000
 WIDE_TASKS, WIDE_RUNS = 40, 25
 
 
+def _chains(flow: str, prefix: str, tasks: int, length: int) -> str:
+    """A flow of ``tasks`` trivial transformations in chains of ``length``."""
+    parts = [f'id = "{flow}"\nnamespace = "{flow}"\n']
+    for i in range(tasks):
+        deps = f'dependencies = ["{prefix}{i - 1}"]\n' if i % length else ""
+        parts.append(
+            f'[[tasks]]\nid = "{prefix}{i}"\ntype = "transformation"\n{deps}'
+            f'[tasks.config]\nsql = "SELECT {i} AS x"\n'
+        )
+    return "\n".join(parts)
+
+
 def _project() -> Path:
     folder = DATA / "proj_report"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "flows").mkdir(parents=True)
     (folder / "qarion-etl.toml").write_text('[engine]\nurl = "duckdb:///warehouse.duckdb"\n')
-    parts = ['id = "many"\nnamespace = "many"\n']
-    for i in range(TASKS):
-        deps = f'dependencies = ["t{i - 1}"]\n' if i % 10 else ""
-        parts.append(
-            f'[[tasks]]\nid = "t{i}"\ntype = "transformation"\n{deps}'
-            f'[tasks.config]\nsql = "SELECT {i} AS x"\n'
-        )
-    (folder / "flows" / "many.toml").write_text("\n".join(parts))
-    wide = ['id = "wide"\nnamespace = "wide"\n']
-    for i in range(WIDE_TASKS):
-        deps = f'dependencies = ["w{i - 1}"]\n' if i % 4 else ""
-        wide.append(
-            f'[[tasks]]\nid = "w{i}"\ntype = "transformation"\n{deps}'
-            f'[tasks.config]\nsql = "SELECT {i} AS x"\n'
-        )
-    (folder / "flows" / "wide.toml").write_text("\n".join(wide))
+    (folder / "flows" / "many.toml").write_text(_chains("many", "t", TASKS, 10))
+    (folder / "flows" / "wide.toml").write_text(_chains("wide", "w", WIDE_TASKS, 4))
     runs = [("many", "big")] + [("wide", f"w{n:02d}") for n in range(WIDE_RUNS)]
     for flow, run_id in runs:
         subprocess.run(

@@ -20,6 +20,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _ui_argv(project: Path, *args: str) -> list[str]:
+    config = str(project / "qarion-etl.toml")
+    return [sys.executable, "-m", "qarion_etl", "--config", config, "ui", *args]
+
+
+def ui_process(project: Path, *args: str) -> subprocess.Popen[str]:
+    """``qarion-etl ui ARGS`` for ``project`` as a process, its stderr a text pipe."""
+    return subprocess.Popen(
+        _ui_argv(project, *args),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 @contextmanager
 def ui_server(
     project: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
@@ -27,17 +42,7 @@ def ui_server(
     """Start ``qarion-etl ui`` for ``project`` (in ``cwd``); yields its base URL; stops it after."""
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qarion_etl",
-            "--config",
-            str(project / "qarion-etl.toml"),
-            "ui",
-            "--port",
-            str(port),
-            *extra,
-        ],
+        _ui_argv(project, "--port", str(port), *extra),
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from tests.conftest import unique_name
 from tests.report.test_report_cli import TOKEN, run_shop, shop_project
 from tests.runkit import drop_metadata
-from tests.uikit import free_port, get, ui_server
+from tests.uikit import free_port, get, ui_process, ui_server
 
 
 @pytest.fixture(
@@ -107,23 +105,7 @@ def test_the_ui_is_read_only_and_warns_off_localhost(shop: Path) -> None:
             except urllib.error.HTTPError as exc:
                 assert exc.code == 405
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qarion_etl",
-            "--config",
-            str(shop / "qarion-etl.toml"),
-            "ui",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = ui_process(shop, "--host", "0.0.0.0", "--port", str(port))
     try:
         assert proc.stderr is not None
         first = proc.stderr.readline()

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import re
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,14 @@ import pytest
 
 from tests.helpers import cli
 from tests.report.test_report_cli import TOKEN, run_shop, shop_project
-from tests.uikit import free_port, raw_get, ui_server
+from tests.uikit import free_port, raw_get, ui_process, ui_server
 
 SECRET = "hunter2-do-not-show"
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QE_REPORT_TOKEN", TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -222,24 +226,7 @@ def test_an_ipv6_bind_prints_a_url_that_works(tmp_path: Path) -> None:
         pytest.skip("no IPv6 loopback here")
     project = shop_project(tmp_path)
     port = free_port()
-    config = str(project / "qarion-etl.toml")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qarion_etl",
-            "--config",
-            config,
-            "ui",
-            "--host",
-            "::1",
-            "--port",
-            str(port),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = ui_process(project, "--host", "::1", "--port", str(port))
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
