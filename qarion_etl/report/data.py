@@ -19,15 +19,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import QarionError, clip
+from qarion_etl.errors import clip
 from qarion_etl.report import sqlfile
+from qarion_etl.report.flowfiles import flow_of
 from qarion_etl.run.history import all_tries
 from qarion_etl.run.logs import run_folder, sql_file
 from qarion_etl.run.plans import SETTINGS, default_settings, plain, plan_of
 
 if TYPE_CHECKING:
-    from qarion_etl.definitions.flow import Flow
-    from qarion_etl.definitions.graph import TaskGraph
     from qarion_etl.project import Project
     from qarion_etl.run.history import RunStore, TaskInstanceRecord
 
@@ -193,7 +192,7 @@ def _from_plan(plan: dict[str, Any]) -> _Shape:
 
 
 def _from_file(project: Project, flow_id: str) -> _Shape:
-    spec, graph, note = _flow_of(project, flow_id)
+    spec, graph, note = flow_of(project, flow_id)
     if spec is None or graph is None:
         return _Shape([], {}, [], None, FROM_FILE, note)
     shape = _from_plan(plan_of(spec, graph))
@@ -231,7 +230,7 @@ def run_view(
     ]
     note = shape.note
     if shape.source == FROM_FILE and note is None:
-        note = "This run is older than the plans runs record: it is drawn from the flow file as it is now."
+        note = "This run started before runs recorded their plan: it is drawn from the flow file as it is now."
     view_ = RunView(
         flow_id=run.flow_id,
         dag_run_id=run.dag_run_id,
@@ -262,9 +261,7 @@ def task_view(project: Project, store: RunStore, flow_id: str, task_id: str) -> 
     """``task_id`` as the newest run of ``flow_id`` that has it planned or ran it had it."""
     for run in store.list_runs(flow_id, limit=20):
         plan = store.run_plan(flow_id, run.dag_run_id)
-        planned = None
-        if plan:
-            planned = next((t for t in plan.get("tasks", []) if t.get("id") == task_id), None)
+        planned = _from_plan(plan).tasks.get(task_id) if plan else None
         ti = next(
             (t for t in store.task_instances(flow_id, run.dag_run_id) if t.task_id == task_id),
             None,
@@ -345,66 +342,6 @@ def run_xcoms(
         )
         for e in entries
     ]
-
-
-#: Validated flows by file and version (path, mtime, size): pages of one flow come often.
-_FLOWS: dict[tuple[str, int, int], tuple[Flow, TaskGraph]] = {}
-#: The flow id of each flow file, by file and version.
-_IDS: dict[tuple[str, int, int], str] = {}
-
-
-def _version(path: Path) -> tuple[str, int, int]:
-    stat = path.stat()
-    return (str(path), stat.st_mtime_ns, stat.st_size)
-
-
-def project_flows(project: Project) -> dict[str, Path]:
-    """The flow files of the project's ``flows_dir``, by flow id and by file stem.
-
-    The pages draw only these: a name that is not one of them (a path, a file that is not
-    a flow) is not looked up anywhere else.
-    """
-    out: dict[str, Path] = {}
-    for path in project.flow_paths():
-        flow_id = _flow_id(project, path)
-        if flow_id is not None:
-            out.setdefault(flow_id, path)
-        out.setdefault(path.stem, path)
-    return out
-
-
-def flow_ids(project: Project) -> list[str]:
-    """The ids of the flows in ``flows_dir`` (a file that does not load: its stem), sorted."""
-    return sorted({_flow_id(project, p) or p.stem for p in project.flow_paths()})
-
-
-def _flow_id(project: Project, path: Path) -> str | None:
-    try:
-        key = _version(path)
-        if key not in _IDS:
-            if len(_IDS) > 1024:
-                _IDS.clear()
-            _IDS[key] = project.load_flow(path).id
-        return _IDS[key]
-    except (QarionError, OSError):
-        return None
-
-
-def _flow_of(project: Project, flow_id: str) -> tuple[Flow | None, TaskGraph | None, str | None]:
-    """The flow ``flow_id`` of ``flows_dir`` as its file says today, validated."""
-    path = project_flows(project).get(flow_id)
-    if path is None:
-        return None, None, f"the project has no flow file of '{clip(flow_id)}' now"
-    try:
-        key = _version(path)
-        if key not in _FLOWS:
-            if len(_FLOWS) > 64:
-                _FLOWS.clear()
-            _FLOWS[key] = project.validate(path)
-        spec, graph = _FLOWS[key]
-    except (QarionError, OSError) as exc:
-        return None, None, f"the flow file does not load now: {str(exc).splitlines()[0]}"
-    return spec, graph, None
 
 
 def _task_base(project: Project, planned: dict[str, Any] | None, tid: str) -> TaskView:

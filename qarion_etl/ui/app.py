@@ -2,16 +2,18 @@
 
 Pages (all ``GET``; nothing is ever written):
 
-- ``/``: runs, newest first, filtered by flow and status;
+- ``/``: runs, newest first, filtered by flow and status, with their tasks by status;
 - ``/runs/<flow>/<run>``: the report of a run (``report.html``), which looks again every
   second while the run goes on (``/api/runs/<flow>/<run>`` gives its state);
-- ``/flows/<flow>``: the graph with the last run's statuses, each task's config and the
-  SQL it last ran;
-- ``/tasks/<flow>/<task>``: one task across runs;
+- ``/flows/<flow>``: the grid of its last runs × tasks, then its last run (graph, tasks,
+  SQL, config); a flow of ``flows_dir`` that has not run shows its file;
+- ``/tasks/<flow>/<task>``: one task across runs: its durations, outcomes and errors, and
+  the task as its last run had it;
 - ``/xcoms``: the filters of ``xcom list`` over light entries (the backend's
   ``orm_deserialize_value``, never a full value); ``/xcoms/value`` loads one full value
   when it is at most ``VALUE_LIMIT`` bytes.
 
+Every answer goes through ``security.Guard`` (only its own host; the security headers).
 Starlette runs sync endpoints on a thread pool; one lock keeps the project's database
 connections to one request at a time, which a local viewer never notices.
 """
@@ -32,7 +34,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from qarion_etl.errors import QarionError, UsageError
-from qarion_etl.report.data import flow_ids, run_view, seconds_between
+from qarion_etl.report.data import run_view, seconds_between
+from qarion_etl.report.flowfiles import flow_ids
 from qarion_etl.report.html import environment, render_report
 from qarion_etl.run.model import RunStatus
 
@@ -170,7 +173,8 @@ def run_state(request: Request) -> JSONResponse:
 
 def flow_page(request: Request) -> HTMLResponse:
     """The flow's grid of runs × tasks, and its last run (graph, tasks, SQL, config)."""
-    from qarion_etl.report.data import flow_view, project_flows
+    from qarion_etl.report.data import flow_view
+    from qarion_etl.report.flowfiles import project_flows
     from qarion_etl.report.trends import GRID_RUNS, flow_grid, grid_html
 
     v = _viewer(request)

@@ -92,7 +92,7 @@ def test_an_old_run_is_drawn_from_its_own_plan(tmp_path: Path) -> None:
         with store.db.begin() as conn:
             conn.exec_driver_sql(f"DELETE FROM {store.db.quote(store.plans_spec.name)}")
     older = _report(project, "r1")
-    assert "extra" in nodes(older) and "older than the plans runs record" in older
+    assert "extra" in nodes(older) and "started before runs recorded their plan" in older
 
 
 def test_the_users_statement_comes_before_the_sql_files_boilerplate(tmp_path: Path) -> None:
