@@ -337,11 +337,25 @@ def run_xcoms(
             e.key,
             e.value_type,
             e.size,
-            clip(project.scrub(" ".join(str(e.preview).split())), PREVIEW_LIMIT),
+            clip(scrub_preview(project, str(e.preview)), PREVIEW_LIMIT),
             e.created_at.isoformat(),
         )
         for e in entries
     ]
+
+
+def scrub_preview(project: Project, text: str) -> str:
+    """A value's light form (one line) with the project's secrets masked, a secret that the
+    preview cut short (``"tok-27…"``) included."""
+    text = project.scrub(" ".join(text.split()))
+    body = text.removesuffix("…")
+    if body == text:
+        return text
+    for secret in project.secrets():
+        for k in range(min(len(secret), len(body)) - 1, 2, -1):
+            if body.endswith(secret[:k]):
+                return body[:-k] + "***…"
+    return text
 
 
 def _task_base(project: Project, planned: dict[str, Any] | None, tid: str) -> TaskView:

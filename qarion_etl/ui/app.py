@@ -34,7 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from qarion_etl.errors import QarionError, UsageError
-from qarion_etl.report.data import run_view, seconds_between
+from qarion_etl.report.data import run_view, scrub_preview, seconds_between
 from qarion_etl.report.flowfiles import flow_ids
 from qarion_etl.report.html import environment, render_report
 from qarion_etl.run.model import RunStatus
@@ -282,7 +282,7 @@ def xcoms_page(request: Request) -> HTMLResponse:
         with v.lock:
             entries = _entries(v, f, PAGE_ROWS + 1)
     shown = [
-        {**e.to_dict(), "preview": v.project.scrub(" ".join(str(e.preview).split()))[:500]}
+        {**e.to_dict(), "preview": scrub_preview(v.project, str(e.preview))[:500]}
         for e in entries[:PAGE_ROWS]
     ]
     return _page(
@@ -319,7 +319,7 @@ def xcom_value_page(request: Request) -> HTMLResponse:
             )
             text = full if isinstance(full, str) else json.dumps(full, indent=2, default=str)
             value = v.project.scrub(text)
-    shown = {**entry.to_dict(), "preview": v.project.scrub(str(entry.preview))}
+    shown = {**entry.to_dict(), "preview": scrub_preview(v.project, str(entry.preview))}
     return _page(
         "ui_value.html.j2",
         title=f"XCom {entry.task_id}.{entry.key}",

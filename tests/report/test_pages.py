@@ -233,3 +233,13 @@ def test_a_run_view_lists_failed_tasks_in_graph_order(tmp_path: Path) -> None:
         view = run_view(p, "r1", "shop")
     assert [t.task_id for t in view.failed] == ["broken"]
     assert view.drawn_from == "plan" and view.xcoms
+
+
+def test_a_secret_cut_short_by_a_preview_is_masked(tmp_path: Path) -> None:
+    project = shop_project(tmp_path)
+    run_shop(project)  # stats returns {"t": TOKEN, …}: its light form cuts the token
+    html = _report(project, "r1")
+    with ui_server(project, env={"QE_REPORT_TOKEN": TOKEN}) as base:
+        browser = get(base + "/xcoms?task=stats")[1]
+    for page in (html, browser):
+        assert '"t":"***…' in page.replace("&#34;", '"') and TOKEN[:5] not in page
