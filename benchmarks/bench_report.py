@@ -3,8 +3,9 @@
 Printed: the report's size (target 2 MB or less) and the time to write it; the time
 chromium takes to show it from ``file://`` (target under 2 s) beside the time it takes
 to show a plain page of the same size (the browser's own floor); and the server time of
-each UI page (``Server-Timing``, target under 200 ms) beside a page that only says hello
-from the same server stack. Needs Debian's chromium and Playwright for the browser line.
+each UI page (``Server-Timing``, target under 200 ms), the flow page's grid and a task's
+duration chart over a flow run 25 times among them, beside the JSON state of a run.
+Needs Debian's chromium and Playwright for the browser line.
 """
 
 from __future__ import annotations
@@ -21,6 +22,20 @@ from pathlib import Path
 from benchmarks.common import DATA, header, qarion_cmd, ratio_line
 
 TASKS = 1000
+#: A second flow, run many times: the flow page's grid of runs x tasks and a task's chart.
+WIDE_TASKS, WIDE_RUNS = 40, 25
+
+
+def _chains(flow: str, prefix: str, tasks: int, length: int) -> str:
+    """A flow of ``tasks`` trivial transformations in chains of ``length``."""
+    parts = [f'id = "{flow}"\nnamespace = "{flow}"\n']
+    for i in range(tasks):
+        deps = f'dependencies = ["{prefix}{i - 1}"]\n' if i % length else ""
+        parts.append(
+            f'[[tasks]]\nid = "{prefix}{i}"\ntype = "transformation"\n{deps}'
+            f'[tasks.config]\nsql = "SELECT {i} AS x"\n'
+        )
+    return "\n".join(parts)
 
 
 def _project() -> Path:
@@ -28,21 +43,17 @@ def _project() -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "flows").mkdir(parents=True)
     (folder / "qarion-etl.toml").write_text('[engine]\nurl = "duckdb:///warehouse.duckdb"\n')
-    parts = ['id = "many"\nnamespace = "many"\n']
-    for i in range(TASKS):
-        deps = f'dependencies = ["t{i - 1}"]\n' if i % 10 else ""
-        parts.append(
-            f'[[tasks]]\nid = "t{i}"\ntype = "transformation"\n{deps}'
-            f'[tasks.config]\nsql = "SELECT {i} AS x"\n'
+    (folder / "flows" / "many.toml").write_text(_chains("many", "t", TASKS, 10))
+    (folder / "flows" / "wide.toml").write_text(_chains("wide", "w", WIDE_TASKS, 4))
+    runs = [("many", "big")] + [("wide", f"w{n:02d}") for n in range(WIDE_RUNS)]
+    for flow, run_id in runs:
+        subprocess.run(
+            [*qarion_cmd(), "run", flow, "--run-id", run_id],
+            cwd=folder,
+            check=False,  # a failed run is drawn like any other
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    (folder / "flows" / "many.toml").write_text("\n".join(parts))
-    subprocess.run(
-        [*qarion_cmd(), "run", "many", "--run-id", "big"],
-        cwd=folder,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     return folder
 
 
@@ -114,7 +125,9 @@ def _ui(folder: Path) -> None:
             ("runs list", "/"),
             ("run page (1,000 tasks)", "/runs/many/big"),
             ("flow page", "/flows/many"),
+            (f"flow page, grid {WIDE_RUNS} x {WIDE_TASKS}", "/flows/wide"),
             ("task history", "/tasks/many/t5"),
+            (f"task durations, {WIDE_RUNS} runs", "/tasks/wide/w7"),
             ("XCom browser", "/xcoms"),
             ("XCom browser, filtered", "/xcoms?task=t5"),
         ):

@@ -21,6 +21,7 @@ command line exits with (design.md §6)::
     │   ├── ClearNotSupported                     a clear a backend cannot filter so
     │   ├── IdentityError                         an XCom identity part that is missing or bad
     │   ├── FilesExist                            a scaffold over existing files
+    │   ├── CannotListen                          an address the UI cannot listen on
     │   └── MissingExtra                          an optional dependency not installed
     ├── ConfigError                  exit 2   qarion-etl.toml is wrong
     ├── FlowValidationError          exit 2   a flow file is wrong (carries every problem)
@@ -309,11 +310,21 @@ class FilesExist(UsageError):
         super().__init__(f"{', '.join(self.paths)} already {verb}")
 
 
+class CannotListen(UsageError):
+    """The web UI cannot listen on ``host:port`` (in use, not this machine's address)."""
+
+    def __init__(self, host: str, port: int | None, reason: str) -> None:
+        where = host if port is None else f"{host}:{port}"
+        super().__init__(f"cannot listen on {where}: {reason}")
+        self.host = host
+        self.port = port
+
+
 class MissingExtra(UsageError):
     """An optional dependency (``extra``) is not installed."""
 
-    def __init__(self, extra: str, module: str, what: str) -> None:
-        super().__init__(f"{what} needs {module}: {install_hint(extra)}")
+    def __init__(self, extra: str, module: str, what: str, how: str | None = None) -> None:
+        super().__init__(f"{what} needs {module}: {how or install_hint(extra)}")
         self.extra = extra
         self.module = module
 

@@ -136,7 +136,7 @@ def graph(
         view = run_view(project, run, spec.id) if run else flow_view(project, flow)
         if select:
             view.only(set(_selected(graph_, spec, list(select))))
-        output.emit(graph_svg(view) if fmt == "svg" else render_report(view))
+        output.emit(graph_svg(view, standalone=True) if fmt == "svg" else render_report(view))
         return
     drawing = Drawing(graph_, spec, datasets=datasets)
     if select:

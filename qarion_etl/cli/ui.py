@@ -19,21 +19,31 @@ def ui(
         metavar="HOST",
         help="The address to bind (default: this machine only).",
     ),
+    allow_host: list[str] = typer.Option(
+        [],
+        "--allow-host",
+        metavar="NAME",
+        help="Also answer requests for this host name (NAME or NAME:PORT; repeatable), "
+        "for example behind a reverse proxy. Other names get 400.",
+    ),
 ) -> None:
     """Browse runs, flows, task history and XComs in a web browser (read-only).
 
     Example: qarion-etl ui --port 8765, then open http://127.0.0.1:8765/
     """
-    from qarion_etl.ui import LOCAL_HOSTS, serve
+    from qarion_etl.ui import LOCAL_HOSTS, listen, require_extra, serve
 
+    require_extra()
+    project = get_project(ctx)
+    listener = listen(host, port)
     if host not in LOCAL_HOSTS:
         output.warn(
             f"binding {host}: anyone who can reach it sees your runs, SQL and XComs "
             "(there is no login)"
         )
-    output.info(f"qarion-etl ui on http://{host}:{port}/ (Ctrl-C stops it)")
+    output.info(f"qarion-etl ui on {listener.url} (Ctrl-C stops it)")
     try:
-        serve(get_project(ctx), host, port)
+        serve(project, listener, allow_host)
     except KeyboardInterrupt:  # how it is meant to stop: no error, exit 0
         output.info("qarion-etl ui stopped")
 

@@ -1,37 +1,48 @@
 """What a picture of a run shows, read from the run history, the run folder and XCom.
 
 ``run_view`` gathers one run: its row, every task instance with every try, the SQL each
-task ran (``.qarion/runs/<flow>/<run>/<task>.sql``), its XComs in the light form the backend's
-``orm_deserialize_value`` gives (never a full value) and the flow's graph when the flow
-file still loads. ``flow_view`` is the same for a flow without a run. Everything that
-reaches a page is text with the project's secrets masked.
+task ran (``.qarion/runs/<flow>/<run>/<task>.sql``, with the task's own statement found
+in it), the run's log, its XComs in the light form the backend's ``orm_deserialize_value``
+gives (never a full value) and its graph. A run is drawn from the plan it recorded when
+it started (``run.plans``: its tasks, edges, types, config and settings as run); only a
+run from before plans were kept is drawn from the flow file as it is now, and the page
+says so. ``flow_view`` is the same for a flow without a run. Everything that reaches a
+page is text with the project's secrets masked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.errors import QarionError, clip
+from qarion_etl.errors import clip
+from qarion_etl.report import sqlfile
+from qarion_etl.report.flowfiles import flow_of
 from qarion_etl.run.history import all_tries
 from qarion_etl.run.logs import run_folder, sql_file
+from qarion_etl.run.plans import SETTINGS, default_settings, plain, plan_of
 
 if TYPE_CHECKING:
-    from qarion_etl.definitions.flow import Flow
-    from qarion_etl.definitions.graph import TaskGraph
     from qarion_etl.project import Project
-    from qarion_etl.run.history import RunStore
+    from qarion_etl.run.history import RunStore, TaskInstanceRecord
+    from qarion_etl.run.model import TryRecord
 
 #: The SQL kept per task on a page (the rest of a longer file is cut, with a note).
 SQL_LIMIT = 64_000
+#: The run log kept on a page: its start and its end (the middle of a longer one is cut).
+LOG_LIMIT = 80_000
 #: The light form of one XCom on a page.
 PREVIEW_LIMIT = 500
-#: XComs listed for one run.
-XCOM_LIMIT = 2_000
+#: XComs listed for one run (``qarion-etl xcom list --run`` lists them all).
+XCOM_LIMIT = 1_000
 #: Exit code of ``qarion-etl run`` by run status.
 EXIT_CODES = {"success": 0, "failed": 1, "interrupted": 130}
+#: Where a run's picture comes from.
+FROM_PLAN, FROM_FILE = "plan", "file"
 
 
 @dataclass
@@ -54,14 +65,29 @@ class TaskView:
     rows: int | None = None
     xcom_keys: list[str] = field(default_factory=list)
     error: str | None = None
+    #: The task's SQL file, whole (cut at ``SQL_LIMIT``), and where it is.
     sql: str | None = None
     sql_path: str | None = None
+    #: The task's own statement in it, rendered (``sqlfile.user_statement``).
+    statement: sqlfile.Statement | None = None
+    statements: int = 0
     attempts: list[TryView] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    #: The task's settings (``retries``, ``timeout_seconds`` …) that are not the defaults.
+    settings: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    reads: str | None = None
+    writes: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
         return seconds_between(self.started_at, self.ended_at)
+
+    @property
+    def template(self) -> str | None:
+        """The ``sql`` of the task's config, as written."""
+        sql = self.config.get("sql")
+        return sql if isinstance(sql, str) else None
 
 
 @dataclass
@@ -87,10 +113,18 @@ class RunView:
     tasks: list[TaskView]
     #: ``(upstream, downstream, reason)``; reason ``dataset`` for a dataset edge.
     edges: list[tuple[str, str, str]]
-    xcoms: list[XComView] = field(default_factory=list)
+    #: The run's XComs; ``None`` when they were not read (a page links to them instead).
+    xcoms: list[XComView] | None = field(default_factory=list)
+    #: The run has more XComs than ``xcoms`` holds.
+    more_xcoms: bool = False
     flow_path: str | None = None
     #: Why the graph has no edges (the flow file no longer loads), if so.
     graph_note: str | None = None
+    #: ``plan`` (what the run recorded when it started) or ``file`` (the flow file now).
+    drawn_from: str = FROM_FILE
+    #: The run's log (its start and end when long) and where it is.
+    log: str | None = None
+    log_path: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -99,6 +133,11 @@ class RunView:
     @property
     def exit_code(self) -> int | None:
         return EXIT_CODES.get(self.status)
+
+    @property
+    def failed(self) -> list[TaskView]:
+        """The tasks that failed (or were interrupted), in graph order."""
+        return [t for t in self.tasks if t.status in ("failed", "interrupted") and t.error]
 
     def only(self, task_ids: set[str]) -> None:
         """Keep ``task_ids`` (and the edges between them) only."""
@@ -124,9 +163,42 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
         return None
 
 
+@lru_cache(maxsize=16384)
 def moment(text: str) -> dt.datetime:
+    """A recorded time (ISO 8601; without a zone it is UTC)."""
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class _Shape:
+    """A run's tasks in order with what was written for each, its edges, where it comes from."""
+
+    order: list[str]
+    tasks: dict[str, dict[str, Any]]
+    edges: list[tuple[str, str, str]]
+    path: str | None
+    source: str
+    note: str | None = None
+
+
+def _from_plan(plan: dict[str, Any]) -> _Shape:
+    tasks = {str(t["id"]): t for t in plan.get("tasks", []) if isinstance(t, dict) and "id" in t}
+    edges = [
+        (str(e[0]), str(e[1]), str(e[2]))
+        for e in plan.get("edges", [])
+        if isinstance(e, list) and len(e) == 3 and e[0] in tasks and e[1] in tasks
+    ]
+    return _Shape(list(tasks), tasks, edges, plan.get("path"), FROM_PLAN)
+
+
+def _from_file(project: Project, flow_id: str) -> _Shape:
+    spec, graph, note = flow_of(project, flow_id)
+    if spec is None or graph is None:
+        return _Shape([], {}, [], None, FROM_FILE, note)
+    shape = _from_plan(plan_of(spec, graph))
+    shape.source = FROM_FILE
+    return shape
 
 
 def run_view(
@@ -134,42 +206,32 @@ def run_view(
     run_id: str,
     flow: str | None = None,
     *,
-    with_xcoms: bool = True,
+    xcom_limit: int | None = XCOM_LIMIT,
     store: RunStore | None = None,
 ) -> RunView:
-    """Run ``run_id`` of the project's history (``latest`` for the newest)."""
+    """Run ``run_id`` of the project's history (``latest`` for the newest).
+
+    Args:
+        xcom_limit: how many of the run's XComs to list (``None``: none; the page links to
+            the XCom browser instead). ``RunView.more_xcoms`` says when there are more.
+    """
     store = store or project.run_store()
     run = store.find_run(run_id, flow)
-    spec, graph, note = _flow_of(project, run.flow_id)
+    plan = store.run_plan(run.flow_id, run.dag_run_id)
+    shape = _from_plan(plan) if plan else _from_file(project, run.flow_id)
     instances = {t.task_id: t for t in store.task_instances(run.flow_id, run.dag_run_id)}
     kept = store.tries(run.flow_id, run.dag_run_id)
     folder = run_folder(project.config.state_dir, run.flow_id, run.dag_run_id)
-    order = _order(spec, graph, list(instances))
-    ids = frozenset(spec.task_ids) if spec is not None else frozenset()
-    tasks = []
-    for tid in order:
-        view = _task_base(project, spec, tid, ids)
-        ti = instances.get(tid)
-        if ti is not None:
-            view.status, view.tries = ti.status, ti.try_number
-            view.started_at, view.ended_at, view.rows = ti.started_at, ti.ended_at, ti.rows
-            view.xcom_keys = list(ti.xcom_keys)
-            view.error = project.scrub(ti.error) if ti.error else None
-            view.attempts = [
-                TryView(
-                    a.try_number,
-                    a.status,
-                    a.started_at,
-                    a.ended_at,
-                    project.scrub(a.error) if a.error else None,
-                )
-                for a in all_tries(ti, kept.get(tid, []))
-            ]
-        sql_path = sql_file(folder, tid)
-        if sql_path.is_file():
-            view.sql_path = str(sql_path)
-            view.sql = _read_sql(sql_path)
-        tasks.append(view)
+    order = shape.order + [t for t in instances if t not in shape.tasks]
+    tasks = [
+        _task_view(
+            project, shape.tasks.get(tid), instances.get(tid), kept.get(tid, []), folder, tid
+        )
+        for tid in order
+    ]
+    note = shape.note
+    if shape.source == FROM_FILE and note is None:
+        note = "This run started before runs recorded their plan: it is drawn from the flow file as it is now."
     view_ = RunView(
         flow_id=run.flow_id,
         dag_run_id=run.dag_run_id,
@@ -178,19 +240,74 @@ def run_view(
         started_at=run.started_at,
         ended_at=run.ended_at,
         tasks=tasks,
-        edges=_edges(graph, order),
-        flow_path=None if spec is None else spec.shown_path,
+        edges=shape.edges,
+        flow_path=shape.path,
         graph_note=note,
+        drawn_from=shape.source,
     )
-    if with_xcoms:
-        view_.xcoms = run_xcoms(project, run.flow_id, run.dag_run_id)
+    log = folder / "run.log"
+    if log.is_file():
+        view_.log_path = shown(project, log)
+        view_.log = project.scrub(_read_log(log, _root_prefix(project)))
+    if xcom_limit is None:
+        view_.xcoms = None
+    else:
+        view_.xcoms = run_xcoms(project, run.flow_id, run.dag_run_id, xcom_limit + 1)
+        view_.more_xcoms = len(view_.xcoms) > xcom_limit
+        del view_.xcoms[xcom_limit:]
     return view_
+
+
+def task_view(project: Project, store: RunStore, flow_id: str, task_id: str) -> TaskView | None:
+    """``task_id`` as the newest run of ``flow_id`` that has it planned or ran it had it."""
+    for run in store.list_runs(flow_id, limit=20):
+        plan = store.run_plan(flow_id, run.dag_run_id)
+        planned = _from_plan(plan).tasks.get(task_id) if plan else None
+        ti = next(
+            (t for t in store.task_instances(flow_id, run.dag_run_id) if t.task_id == task_id),
+            None,
+        )
+        if planned is None and ti is None:
+            continue
+        folder = run_folder(project.config.state_dir, flow_id, run.dag_run_id)
+        tries = store.tries(flow_id, run.dag_run_id).get(task_id, [])
+        return _task_view(project, planned, ti, tries, folder, task_id)
+    return None
+
+
+def _task_view(
+    project: Project,
+    planned: dict[str, Any] | None,
+    ti: TaskInstanceRecord | None,
+    kept: list[TryRecord],
+    folder: Path,
+    tid: str,
+) -> TaskView:
+    """One task of a run: as planned, as it went (``ti`` and the ``kept`` tries), its SQL."""
+    view = _task_base(project, planned, tid)
+    if ti is not None:
+        view.status, view.tries = ti.status, ti.try_number
+        view.started_at, view.ended_at, view.rows = ti.started_at, ti.ended_at, ti.rows
+        view.xcom_keys = list(ti.xcom_keys)
+        view.error = project.scrub(ti.error) if ti.error else None
+        view.attempts = [
+            TryView(
+                a.try_number,
+                a.status,
+                a.started_at,
+                a.ended_at,
+                project.scrub(a.error) if a.error else None,
+            )
+            for a in all_tries(ti, kept)
+        ]
+    _add_sql(project, view, folder, tid)
+    return view
 
 
 def flow_view(project: Project, ref: str) -> RunView:
     """A flow without a run: its tasks (``not_run``), their config and graph."""
     spec, graph = project.validate(ref)
-    order = _order(spec, graph, [])
+    shape = _from_plan(plan_of(spec, graph))
     return RunView(
         flow_id=spec.id,
         dag_run_id=None,
@@ -198,19 +315,21 @@ def flow_view(project: Project, ref: str) -> RunView:
         status="not_run",
         started_at=None,
         ended_at=None,
-        tasks=[_task_base(project, spec, tid, frozenset(order)) for tid in order],
-        edges=_edges(graph, order),
+        tasks=[_task_base(project, shape.tasks[tid], tid) for tid in shape.order],
+        edges=shape.edges,
         flow_path=spec.shown_path,
     )
 
 
-def run_xcoms(project: Project, flow_id: str, dag_run_id: str) -> list[XComView]:
-    """The run's XComs in their light form (no full value is read)."""
+def run_xcoms(
+    project: Project, flow_id: str, dag_run_id: str, limit: int = XCOM_LIMIT
+) -> list[XComView]:
+    """The run's XComs in their light form (no full value is read), at most ``limit``."""
     if not project.config.xcom.enabled:
         return []
     service = project.xcom_service(flow_id)
     try:
-        entries = service.list(flow_id=flow_id, dag_run_id=dag_run_id, limit=XCOM_LIMIT)
+        entries = service.list(flow_id=flow_id, dag_run_id=dag_run_id, limit=limit)
     finally:
         service.close()
     return [
@@ -219,77 +338,104 @@ def run_xcoms(project: Project, flow_id: str, dag_run_id: str) -> list[XComView]
             e.key,
             e.value_type,
             e.size,
-            clip(project.scrub(" ".join(str(e.preview).split())), PREVIEW_LIMIT),
+            clip(scrub_preview(project, str(e.preview)), PREVIEW_LIMIT),
             e.created_at.isoformat(),
         )
         for e in entries
     ]
 
 
-#: Validated flows by file and version (path, mtime, size): pages of one flow come often.
-_FLOWS: dict[tuple[str, int, int], tuple[Flow, TaskGraph]] = {}
+def scrub_preview(project: Project, text: str) -> str:
+    """A value's light form (one line) with the project's secrets masked, a secret that the
+    preview cut short (``"tok-27…"``) included."""
+    text = project.scrub(" ".join(text.split()))
+    body = text.removesuffix("…")
+    if body == text:
+        return text
+    for secret in project.secrets():
+        for k in range(min(len(secret), len(body)) - 1, 2, -1):
+            if body.endswith(secret[:k]):
+                return body[:-k] + "***…"
+    return text
 
 
-def _flow_of(project: Project, flow_id: str) -> tuple[Flow | None, TaskGraph | None, str | None]:
-    try:
-        path = project.resolve_flow(flow_id)
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
-        if key not in _FLOWS:
-            if len(_FLOWS) > 64:
-                _FLOWS.clear()
-            _FLOWS[key] = project.validate(path)
-        spec, graph = _FLOWS[key]
-    except (QarionError, OSError) as exc:
-        return None, None, f"the flow file does not load now: {str(exc).splitlines()[0]}"
-    return spec, graph, None
-
-
-def _order(spec: Flow | None, graph: TaskGraph | None, seen: list[str]) -> list[str]:
-    """The flow's tasks in graph order, then tasks of the run the flow no longer has."""
-    order = graph.topological_order() if graph is not None else []
-    if spec is not None and not order:
-        order = list(spec.task_ids)
-    return order + [t for t in seen if t not in order]
-
-
-def _edges(graph: TaskGraph | None, order: list[str]) -> list[tuple[str, str, str]]:
-    if graph is None:
-        return []
-    known = set(order)
-    return [
-        (a, b, str(data.get("reason", "dependency")))
-        for a, b, data in graph.edges(data=True)
-        if a in known and b in known
-    ]
-
-
-def _task_base(project: Project, spec: Flow | None, tid: str, ids: frozenset[str]) -> TaskView:
+def _task_base(project: Project, planned: dict[str, Any] | None, tid: str) -> TaskView:
     view = TaskView(tid)
-    if spec is not None and tid in ids:
-        task = spec.task(tid)
-        view.type = task.type
-        view.config = _scrubbed(project, dict(task.config))
+    if planned is not None:
+        view.type = str(planned.get("type") or "")
+        config = planned.get("config")
+        view.config = plain(config, project.scrub) if isinstance(config, dict) else {}
+        settings = planned.get("settings")
+        if isinstance(settings, dict):
+            usual = default_settings()
+            view.settings = {
+                k: settings[k] for k in SETTINGS if k in settings and settings[k] != usual[k]
+            }
+        view.description = planned.get("description") or None
+        view.reads = planned.get("source_dataset_id") or None
+        view.writes = planned.get("target_dataset_id") or None
     return view
 
 
-def _scrubbed(project: Project, value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _scrubbed(project, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(project, v) for v in value]
-    if isinstance(value, str):
-        return project.scrub(value)
-    return value
+@lru_cache(maxsize=65536)
+def _sql_name(task_id: str) -> str:
+    return sql_file(Path(), task_id).name
 
 
-def _read_sql(path: Path) -> str:
-    """A task's SQL file (already masked when written), cut at ``SQL_LIMIT``."""
+#: A SQL file read back, by its path and version (mtime, size): the pages of a finished run
+#: come again and again (a run in progress is polled every second).
+_SQL: dict[tuple[str, int, int], tuple[str, int, sqlfile.Statement | None]] = {}
+
+
+def _add_sql(project: Project, view: TaskView, folder: Path, task_id: str) -> None:
+    """The task's SQL file (already masked when written), cut at ``SQL_LIMIT``."""
+    path = os.path.join(folder, _sql_name(task_id))
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key not in _SQL:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(SQL_LIMIT + 1)
+            if len(text) > SQL_LIMIT:
+                text = (
+                    text[:SQL_LIMIT]
+                    + f"\n-- … cut here; the whole file is {shown(project, path)}\n"
+                )
+            tries = sqlfile.parse(text)
+            if len(_SQL) > 8192:
+                _SQL.clear()
+            _SQL[key] = (text, sum(len(t.statements) for t in tries), sqlfile.user_statement(tries))
+    except OSError:
+        return
+    view.sql, view.statements, statement = _SQL[key]
+    view.sql_path = shown(project, path)
+    if view.type != "ingestion":
+        view.statement = statement
+
+
+def _root_prefix(project: Project) -> str:
+    return str(project.config.root).rstrip("/") + "/"
+
+
+def shown(project: Project, path: Path | str) -> str:
+    """``path`` relative to the project's folder when it is inside it."""
+    text, root = str(path), _root_prefix(project)
+    return text[len(root) :] if text.startswith(root) else text
+
+
+def _read_log(path: Path, root: str) -> str:
+    """``run.log`` with paths shown relative to the project; the middle of a long one cut."""
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:
-            text = fh.read(SQL_LIMIT + 1)
+            text = fh.read()
     except OSError:
         return ""
-    if len(text) > SQL_LIMIT:
-        text = text[:SQL_LIMIT] + f"\n-- … cut here; the whole file is {path}\n"
-    return text
+    text = text.replace(root, "")
+    if len(text) <= LOG_LIMIT:
+        return text
+    head = text[: LOG_LIMIT // 4].rpartition("\n")[0]
+    tail = text[-(LOG_LIMIT - len(head)) :].partition("\n")[2]
+    left = text.count("\n") - head.count("\n") - tail.count("\n")
+    return (
+        f"{head}\n… {left:,} lines not shown here: the whole log is in the run's folder …\n{tail}"
+    )

@@ -1,117 +1,150 @@
-"""The pictures as SVG text: the task graph coloured by status, and a timeline of tries.
+"""The pictures as SVG text: the task graph coloured by status, a timeline of tries, and
+durations over runs.
 
-The graph is laid out left to right in layers: a task sits one layer right of its
-furthest upstream task, and within a layer tasks are ordered by the mean position of
-their upstream tasks (one sweep, which untangles most flows). Dependency edges are solid,
-dataset edges dashed. Each node is a ``<g class="node s-<status>" data-task="<id>">``
-so a page's script and the browser tests can find it. No layout library is needed.
+The graph's layout is ``layout.layout`` (layers, dummy points for edges that skip a
+layer, ordered to spare crossings). Dependency edges are solid, dataset edges dashed.
+Each node is a ``<g class="node s-<status>" data-task="<id>">`` with its box as the
+``<rect>``, each edge a ``<path class="edge" data-from data-to>``, so a page's script and
+the tests can find them. Colours and fonts come from the page's style sheet (the
+``s-<status>`` classes); ``graph_svg(standalone=True)`` carries its own ``<style>``.
+Every text is escaped and passed through ``text.visible``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
-from qarion_etl.report.colours import COLOURS
+from qarion_etl.report.colours import COLOURS, status_css
 from qarion_etl.report.data import RunView, TaskView, moment
+from qarion_etl.report.layout import CHAR_W, PAD, layout
+from qarion_etl.report.text import middle_clip, visible
 
-NODE_W, NODE_H = 180, 34
-GAP_X, GAP_Y = 56, 14
-PAD = 12
 STATUSES = tuple(COLOURS)
 
-
-def _colours(status: str) -> tuple[str, str]:
-    return COLOURS.get(status, COLOURS["not_run"])
-
-
-def layers(view: RunView) -> list[list[str]]:
-    """The tasks of ``view`` in layers, left to right, each ordered to spare crossings."""
-    order = [t.task_id for t in view.tasks]
-    ups: dict[str, list[str]] = {t: [] for t in order}
-    for a, b, _ in view.edges:
-        if a in ups and b in ups:
-            ups[b].append(a)
-    depth: dict[str, int] = {}
-    for tid in order:  # the tasks come in graph order: upstream first
-        depth[tid] = 1 + max((depth[u] for u in ups[tid] if u in depth), default=-1)
-    out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for tid in order:
-        out[depth[tid]].append(tid)
-    position: dict[str, float] = {}
-    for layer in out:
-        if position:
-            index = {tid: i for i, tid in enumerate(layer)}
-
-            def mean(tid: str, _index: dict[str, int] = index) -> float:
-                seen = [position[u] for u in ups[tid] if u in position]
-                return sum(seen) / len(seen) if seen else float(_index[tid])
-
-            layer.sort(key=mean)
-        for i, tid in enumerate(layer):
-            position[tid] = float(i)
-    return out
+#: The style a graph drawn on its own (``graph --format svg``) carries.
+STANDALONE_CSS = (
+    "svg{--text:#212121;--muted:#555;--edge:#616161}"
+    "@media (prefers-color-scheme: dark){svg{--text:#e8eaed;--muted:#aab0b6;--edge:#9aa0a6}}"
+    + status_css().replace("\n", "")
+    + ".node rect{fill:var(--bg);stroke:var(--fg);stroke-width:1.6}"
+    ".node .id{font:600 12px ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
+    "fill:var(--text)}"
+    ".node .sub{font:10px system-ui,sans-serif;fill:var(--muted)}"
+    ".edge{fill:none;stroke:var(--edge);stroke-width:1.4}.edge.dataset{stroke-dasharray:5 4}"
+    "#arrow path{fill:var(--edge)}"
+)
 
 
-def graph_svg(view: RunView) -> str:
+def t(text: str) -> str:
+    """``text`` for SVG or HTML: hidden characters made visible, then escaped."""
+    return escape(visible(text))
+
+
+def graph_svg(view: RunView, *, standalone: bool = False) -> str:
     """The task graph of ``view`` as one ``<svg>`` element."""
-    columns = layers(view)
-    tasks = {t.task_id: t for t in view.tasks}
-    where: dict[str, tuple[int, int]] = {}
-    for c, layer in enumerate(columns):
-        for r, tid in enumerate(layer):
-            where[tid] = (PAD + c * (NODE_W + GAP_X), PAD + r * (NODE_H + GAP_Y))
-    width = PAD * 2 + max(len(columns), 1) * (NODE_W + GAP_X) - GAP_X
-    height = PAD * 2 + max((len(layer) for layer in columns), default=1) * (NODE_H + GAP_Y) - GAP_Y
+    tasks = {task.task_id: task for task in view.tasks}
+    labels = {tid: visible(tid) for tid in tasks}
+    drawn = layout(list(tasks), view.edges, labels)
+    w, h = round(drawn.width), round(drawn.height)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="task graph of {escape(view.flow_id)}">',
-        '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" '
-        'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#616161"/></marker></defs>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" role="img" aria-label="task graph of {t(view.flow_id)}">',
     ]
-    for a, b, reason in view.edges:
-        if a not in where or b not in where:
-            continue
-        (ax, ay), (bx, by) = where[a], where[b]
-        x1, y1, x2, y2 = ax + NODE_W, ay + NODE_H // 2, bx, by + NODE_H // 2
-        bend = max((x2 - x1) // 2, 20)
-        dash = ' stroke-dasharray="5,4"' if reason == "dataset" else ""
+    if standalone:
+        parts.append(f"<style>{STANDALONE_CSS}</style>")
+    parts.append(
+        '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z"/></marker></defs>'
+    )
+    for a, b, reason, points in drawn.routes:
         parts.append(
-            f'<path class="edge {escape(reason)}" data-from="{escape(a)}" data-to="{escape(b)}" '
-            f'd="M{x1},{y1} C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}" fill="none" '
-            f'stroke="#616161" stroke-width="1.3"{dash} marker-end="url(#arrow)"/>'
+            f'<path class="edge {t(reason)}" data-from="{t(a)}" data-to="{t(b)}" '
+            f'd="{_path(points)}" marker-end="url(#arrow)"/>'
         )
-    for tid, (x, y) in where.items():
-        parts.append(_node(tasks[tid], x, y))
+    for tid, box in drawn.boxes.items():
+        parts.append(_node(tasks[tid], labels[tid], box.x, box.y, box.w, box.h))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _node(task: TaskView, x: int, y: int) -> str:
-    fill, stroke = _colours(task.status)
-    label = task.task_id if len(task.task_id) <= 24 else task.task_id[:23] + "…"
-    sub = f"{task.type} · {task.status.replace('_', ' ')}" if task.type else task.status
-    tip = f"{task.task_id}: {task.status}" + (f", {task.tries} tries" if task.tries > 1 else "")
+def n(value: float) -> str:
+    """A coordinate, to a tenth of a pixel, without a trailing ``.0``."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _path(points: list[tuple[float, float]]) -> str:
+    """An edge through ``points``: curves across the gaps between columns, straight
+    through a column (pairs of points at one height)."""
+    (x0, y0), rest = points[0], points[1:]
+    out = [f"M{n(x0)},{n(y0)}"]
+    for x, y in rest:
+        if y == y0 and x > x0:
+            out.append(f"L{n(x)},{n(y)}")
+        else:
+            bend = (x - x0) / 2
+            out.append(f"C{n(x0 + bend)},{n(y0)} {n(x - bend)},{n(y)} {n(x)},{n(y)}")
+        x0, y0 = x, y
+    return " ".join(out)
+
+
+def _node(task: TaskView, label: str, x: float, y: float, w: float, h: float) -> str:
+    room = max(4, int((w - 20) / CHAR_W))
+    status = task.status.replace("_", " ")
+    sub = f"{task.type} · {status}" if task.type else status
+    tip = ""
+    if len(label) > room or task.tries > 1:  # the box shows the rest
+        tip = f"<title>{escape(label)}: {status}, {task.tries} tries</title>"
     return (
-        f'<g class="node s-{escape(task.status)}" data-task="{escape(task.task_id)}" '
-        f'data-status="{escape(task.status)}" tabindex="0"><title>{escape(tip)}</title>'
-        f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" '
-        f'stroke="{stroke}" stroke-width="1.6"/>'
-        f'<text x="{x + 10}" y="{y + 15}" font-size="12" font-weight="600">{escape(label)}</text>'
-        f'<text x="{x + 10}" y="{y + 28}" font-size="10" fill="#555">{escape(sub)}</text></g>'
+        f'<g class="node s-{t(task.status)}" data-task="{t(task.task_id)}" '
+        f'data-status="{t(task.status)}" tabindex="0">{tip}'
+        f'<rect x="{n(x)}" y="{n(y)}" width="{n(w)}" height="{n(h)}" rx="6"/>'
+        f'<text class="id" x="{n(x + 10)}" y="{n(y + 16)}">{escape(middle_clip(label, room))}'
+        f'</text><text class="sub" x="{n(x + 10)}" y="{n(y + 29)}">{t(sub)}</text></g>'
     )
 
 
-ROW_H, LABEL_W, CHART_W = 18, 200, 760
+ROW_H, CHART_W, RIGHT_PAD, AXIS_H = 18, 760, 48, 18
+#: Tick steps in seconds, from a millisecond to a day.
+STEPS = [k * 10.0**e for e in range(-3, 2) for k in (1, 2, 5)] + [
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+]
+
+
+def ticks(span: float, most: int = 6) -> list[float]:
+    """Round values from 0 to ``span`` (seconds), at most ``most`` of them."""
+    step = next((s for s in STEPS if span / s <= most - 1), span / (most - 1) or 1.0)
+    return [i * step for i in range(int(span / step + 1e-9) + 1)]
+
+
+def seconds_label(value: float, step: float) -> str:
+    """A tick's label in the unit its step reads best in."""
+    if step < 1:
+        return f"{value * 1000:.0f} ms"
+    if step < 60:
+        return f"{value:g} s"
+    if step < 3600:
+        return f"{value / 60:g} min"
+    return f"{value / 3600:g} h"
 
 
 def timeline_svg(view: RunView) -> str:
     """Every try of every task on one time axis: concurrency and retries at a glance."""
     bars: list[tuple[int, str, float, float, str]] = []  # row, task, start, end, status
     times = []
-    rows: Sequence[TaskView] = [t for t in view.tasks if t.attempts]
+    rows: Sequence[TaskView] = [task for task in view.tasks if task.attempts]
     for r, task in enumerate(rows):
         for a in task.attempts:
             if not a.started_at:
@@ -127,41 +160,93 @@ def timeline_svg(view: RunView) -> str:
         return '<p class="empty">No task has run yet.</p>'
     t0, t1 = min(times), max(times)
     span = max(t1 - t0, 1e-3)
-    height = PAD * 2 + len(rows) * ROW_H + 16
-    width = LABEL_W + CHART_W + PAD * 2
+    longest = max(len(visible(task.task_id)) for task in rows)
+    label_w = min(260, max(110, 20 + 6.7 * longest))
+    room = int((label_w - 16) / 6.7)
+    height = PAD * 2 + len(rows) * ROW_H + AXIS_H
+    width = label_w + CHART_W + PAD + RIGHT_PAD
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="timeline">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width:.0f}" '
+        f'height="{height}" viewBox="0 0 {width:.0f} {height}" role="img" aria-label="timeline">'
     ]
-    for i in range(5):
-        x = LABEL_W + PAD + CHART_W * i / 4
+    marks = ticks(span)
+    step = marks[1] if len(marks) > 1 else span
+    for value in marks:
+        x = label_w + CHART_W * value / span
         parts.append(
-            f'<line x1="{x:.1f}" y1="{PAD}" x2="{x:.1f}" y2="{height - 16}" stroke="#e0e0e0"/>'
-            f'<text x="{x:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">'
-            f"{_tick(span * i / 4, span)}</text>"
+            f'<line class="tick" x1="{x:.1f}" y1="{PAD}" x2="{x:.1f}" y2="{height - AXIS_H}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{height - 5}">{seconds_label(value, step)}</text>'
         )
     for r, task in enumerate(rows):
-        y = PAD + r * ROW_H
+        label = visible(task.task_id)
         parts.append(
-            f'<text x="{PAD}" y="{y + 13}" font-size="11">{escape(task.task_id[:30])}</text>'
+            f'<text class="label" x="{PAD}" y="{PAD + r * ROW_H + 13}">'
+            f"<title>{escape(label)}</title>{escape(middle_clip(label, room))}</text>"
         )
     for r, tid, start, end, status in bars:
-        fill, stroke = _colours(status)
-        x = LABEL_W + PAD + CHART_W * (start - t0) / span
+        x = label_w + CHART_W * (start - t0) / span
         w = max(CHART_W * (end - start) / span, 2.0)
         parts.append(
-            f'<rect class="try s-{escape(status)}" data-task="{escape(tid)}" x="{x:.1f}" '
-            f'y="{PAD + r * ROW_H + 3}" width="{w:.1f}" height="{ROW_H - 6}" fill="{fill}" '
-            f'stroke="{stroke}"><title>{escape(tid)}: {escape(status)}, {end - start:.3f}s'
-            "</title></rect>"
+            f'<rect class="try s-{t(status)}" data-task="{t(tid)}" x="{n(x)}" '
+            f'y="{PAD + r * ROW_H + 3}" width="{n(w)}" height="{ROW_H - 6}">'
+            f"<title>{t(tid)}: {t(status)}, {end - start:.3f}s</title></rect>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _tick(value: float, span: float) -> str:
-    if span < 0.02:
-        return f"{value * 1000:.1f} ms"
-    if span < 2:
-        return f"{value * 1000:.0f} ms"
-    return f"{value:.1f} s" if span < 120 else f"{value / 60:.1f} min"
+CHART_H, AXIS_W, SLOT_MAX, SLOT_MIN = 140, 58, 28, 6
+
+
+def duration_svg(
+    points: Sequence[tuple[str, str, float | None]],
+    *,
+    what: str,
+    href: Callable[[str], str] | None = None,
+) -> str:
+    """Bars of durations over runs, oldest left: ``points`` are ``(run id, status, seconds)``.
+
+    A run without a duration (skipped, not run, still going) gets a stub on the base line.
+    Each bar is ``<rect class="bar s-<status>" data-run data-status data-seconds>``.
+    """
+    if not points:
+        return '<p class="empty">No runs yet.</p>'
+    longest = max((s for _, _, s in points if s is not None), default=0.0) or 1e-3
+    marks = ticks(longest, most=5)
+    top = marks[-1] if marks[-1] >= longest else longest
+    step = marks[1] if len(marks) > 1 else top
+    slot = max(SLOT_MIN, min(SLOT_MAX, 720 / len(points)))
+    width = AXIS_W + slot * len(points) + PAD
+    height = PAD + CHART_H + AXIS_H
+    base = PAD + CHART_H
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="durations" width="{width:.0f}" '
+        f'height="{height}" viewBox="0 0 {width:.0f} {height}" role="img" '
+        f'aria-label="{t(what)}">'
+    ]
+    for value in marks:
+        y = base - CHART_H * value / top
+        parts.append(
+            f'<line class="tick" x1="{AXIS_W - 4}" y1="{y:.1f}" x2="{width - PAD:.0f}" '
+            f'y2="{y:.1f}"/><text class="axis" x="{AXIS_W - 8}" y="{y + 4:.1f}">'
+            f"{seconds_label(value, step)}</text>"
+        )
+    for i, (run_id, status, seconds) in enumerate(points):
+        h = 2.0 if seconds is None else max(2.0, CHART_H * seconds / top)
+        x = AXIS_W + i * slot + slot * 0.15
+        shown = "" if seconds is None else f"{seconds:.6f}"
+        tip = f"{visible(run_id)}: {status.replace('_', ' ')}" + (
+            f", {seconds:.3f}s" if seconds is not None else ""
+        )
+        bar = (
+            f'<rect class="bar s-{t(status)}" data-run="{t(run_id)}" data-status="{t(status)}" '
+            f'data-seconds="{shown}" x="{x:.1f}" y="{base - h:.1f}" width="{slot * 0.7:.1f}" '
+            f'height="{h:.1f}"><title>{escape(tip)}</title></rect>'
+        )
+        parts.append(f'<a href="{escape(href(run_id))}">{bar}</a>' if href else bar)
+    parts.append(
+        f'<line class="base" x1="{AXIS_W - 4}" y1="{base}" x2="{width - PAD:.0f}" y2="{base}"/>'
+        f'<text class="axis start" x="{AXIS_W}" y="{height - 4}">oldest</text>'
+        f'<text class="axis end" x="{width - PAD:.0f}" y="{height - 4}">newest</text></svg>'
+    )
+    return "".join(parts)

@@ -31,6 +31,7 @@ from qarion_etl.run.model import (
     now_iso,
 )
 from qarion_etl.run.owner import owner_alive
+from qarion_etl.run.plans import plan_of
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.reporting import Reporter
 from qarion_etl.run.scheduling import schedule
@@ -124,6 +125,9 @@ class RunExecution:
             )
             self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id
             if created:
+                # What this run executes, for its pictures (kept once: the first one wins).
+                plan = plan_of(flow, self.graph, self.project.scrub)
+                store.save_plan(flow.id, self.dag_run_id, plan)
                 record = None
         if record is not None:
             self.dag_run_id, self.batch_id = record.dag_run_id, record.batch_id

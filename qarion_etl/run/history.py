@@ -31,7 +31,12 @@ from typing import Any
 
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.errors import AmbiguousRun, RunExists, RunNotFound
-from qarion_etl.run.history_schema import run_tables, tries_table, upgrade_first_layout
+from qarion_etl.run.history_schema import (
+    plans_table,
+    run_tables,
+    tries_table,
+    upgrade_first_layout,
+)
 from qarion_etl.run.model import (
     RunResult,
     RunStatus,
@@ -118,6 +123,7 @@ class RunStore:
         self.db = db
         self.specs = run_tables(namespace)
         self.tries_spec = tries_table(namespace)
+        self.plans_spec = plans_table(namespace)
         self._tries = db.quote(self.tries_spec.name)
         runs, tis, batches = (db.quote(t.name) for t in self.specs)
         q = db.quote
@@ -130,14 +136,14 @@ class RunStore:
         """Create the tables if they do not exist (safe to call from several processes)."""
         if not self._created:
             upgrade_first_layout(self.db, self.specs)  # before: it frees the old index names
-            self.db.create_tables([*self.specs, self.tries_spec])
+            self.db.create_tables([*self.specs, self.tries_spec, self.plans_spec])
             self._created = True
 
     def drop_tables(self) -> None:
-        """Drop the three tables (for tests and tools that clean up after themselves)."""
+        """Drop the tables (for tests and tools that clean up after themselves)."""
         self.create_tables()  # a first-layout database is upgraded (nothing is left behind)
         with self.db.begin() as conn:
-            for t in (*self.specs, self.tries_spec):
+            for t in (*self.specs, self.tries_spec, self.plans_spec):
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.db.quote(t.name)}")
         self._created = False
 
@@ -549,6 +555,22 @@ class RunStore:
         order = f"COALESCE({q('started_at')}, {q('ended_at')}, '') DESC LIMIT {max(0, int(limit))}"
         return self._select_tis("task_id", (flow_id, task_id), order)
 
+    def runs_task_instances(
+        self, flow_id: str, dag_run_ids: Sequence[str]
+    ) -> list[TaskInstanceRecord]:
+        """The task instances of the runs ``dag_run_ids`` of ``flow_id`` (runs × tasks)."""
+        if not dag_run_ids:
+            return []
+        self.create_tables()
+        q = self.db.quote
+        sql = (
+            f"SELECT {self._ti_cols} FROM {self._tis} WHERE {q('flow_id')} = ? "
+            f"AND {q('dag_run_id')} IN ({', '.join('?' * len(dag_run_ids))})"
+        )
+        with self.db.connect() as conn:
+            rows = conn.exec_driver_sql(self.db.sql(sql), (flow_id, *dag_run_ids)).fetchall()
+        return [_ti(row) for row in rows]
+
     def _select_tis(
         self, column: str, params: tuple[str, str], order: str
     ) -> list[TaskInstanceRecord]:
@@ -562,6 +584,46 @@ class RunStore:
         with self.db.connect() as conn:
             rows = conn.exec_driver_sql(self.db.sql(sql), params).fetchall()
         return [_ti(row) for row in rows]
+
+    # --- plans -------------------------------------------------------------------------
+    def save_plan(self, flow_id: str, dag_run_id: str, plan: dict[str, Any]) -> bool:
+        """Keep what run ``dag_run_id`` set out to execute (``run.plans.plan_of``).
+
+        The first plan of a run stays: the first tasks of an Airflow run record it from
+        several processes at once, and a resumed run keeps the plan it started with.
+        Returns whether this call stored it.
+        """
+        self.create_tables()
+        q = self.db.quote
+        cols = ", ".join(q(c) for c in self.plans_spec.column_names)
+        sql = self.db.sql(f"INSERT INTO {q(self.plans_spec.name)} ({cols}) VALUES (?, ?, ?, ?)")
+        text = json.dumps(plan, default=str, sort_keys=True)
+        try:
+            with self.db.begin() as conn:
+                conn.exec_driver_sql(sql, (flow_id, dag_run_id, now_iso(), text))
+        except Exception as exc:
+            if self.db.is_integrity_error(exc):
+                return False
+            raise
+        return True
+
+    def run_plan(self, flow_id: str, dag_run_id: str) -> dict[str, Any] | None:
+        """The plan ``save_plan`` kept for the run (``None`` for a run from before plans)."""
+        self.create_tables()
+        q = self.db.quote
+        sql = self.db.sql(
+            f"SELECT {q('plan')} FROM {q(self.plans_spec.name)} "
+            f"WHERE {q('flow_id')} = ? AND {q('dag_run_id')} = ?"
+        )
+        with self.db.connect() as conn:
+            text = conn.exec_driver_sql(sql, (flow_id, dag_run_id)).scalar()
+        if text is None:
+            return None
+        try:
+            plan = json.loads(text)
+        except ValueError:
+            return None
+        return plan if isinstance(plan, dict) else None
 
     def last_success_run_of_task(
         self, flow_id: str, task_id: str, before: str | None = None

@@ -113,3 +113,21 @@ def tries_table(namespace: str) -> TableSpec:
             Column("error", "text"),
         ),
     )
+
+
+def plans_table(namespace: str) -> TableSpec:
+    """``<namespace>_run_plans``: what each run set out to execute, as JSON (``run.plans``).
+
+    Written once, when the run is first recorded; the pictures draw a run from it, not
+    from the flow file as it is today.
+    """
+    ident = f"str:{_ID}"
+    return TableSpec(
+        f"{namespace}_run_plans",
+        (
+            Column("flow_id", ident, primary_key=True),
+            Column("dag_run_id", ident, primary_key=True),
+            Column("created_at", "str:40", nullable=False),
+            Column("plan", "longtext", nullable=False),
+        ),
+    )

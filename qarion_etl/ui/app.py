@@ -2,16 +2,18 @@
 
 Pages (all ``GET``; nothing is ever written):
 
-- ``/``: runs, newest first, filtered by flow and status;
+- ``/``: runs, newest first, filtered by flow and status, with their tasks by status;
 - ``/runs/<flow>/<run>``: the report of a run (``report.html``), which looks again every
   second while the run goes on (``/api/runs/<flow>/<run>`` gives its state);
-- ``/flows/<flow>``: the graph with the last run's statuses, each task's config and the
-  SQL it last ran;
-- ``/tasks/<flow>/<task>``: one task across runs;
+- ``/flows/<flow>``: the grid of its last runs × tasks, then its last run (graph, tasks,
+  SQL, config); a flow of ``flows_dir`` that has not run shows its file;
+- ``/tasks/<flow>/<task>``: one task across runs: its durations, outcomes and errors, and
+  the task as its last run had it;
 - ``/xcoms``: the filters of ``xcom list`` over light entries (the backend's
   ``orm_deserialize_value``, never a full value); ``/xcoms/value`` loads one full value
   when it is at most ``VALUE_LIMIT`` bytes.
 
+Every answer goes through ``security.Guard`` (only its own host; the security headers).
 Starlette runs sync endpoints on a thread pool; one lock keeps the project's database
 connections to one request at a time, which a local viewer never notices.
 """
@@ -24,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,7 +34,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from qarion_etl.errors import QarionError, UsageError
-from qarion_etl.report.data import run_view, seconds_between
+from qarion_etl.report.data import run_view, scrub_preview, seconds_between
+from qarion_etl.report.flowfiles import flow_ids
 from qarion_etl.report.html import environment, render_report
 from qarion_etl.run.model import RunStatus
 
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 
 #: The largest XCom value the browser loads in full (bytes as stored).
 VALUE_LIMIT = 256_000
+#: XComs listed on a run's page (the XCom browser has them all).
+RUN_XCOMS = 300
 #: Rows on one page of the runs list and the XCom browser.
 PAGE_ROWS = 200
 NAV = [("Runs", "/"), ("XComs", "/xcoms")]
@@ -67,8 +73,14 @@ class Viewer:
 
 
 def _page(template: str, **context: Any) -> HTMLResponse:
-    html = environment().get_template(template).render(nav=NAV, **context)
+    context.setdefault("nav", NAV)
+    html = environment().get_template(template).render(served=True, **context)
     return HTMLResponse(html)
+
+
+def _href(*parts: str) -> str:
+    """A path of the UI from its parts, each quoted (``/``, ``#`` and ``?`` included)."""
+    return "".join(f"/{quote(p, safe='')}" for p in parts)
 
 
 def _viewer(request: Request) -> Viewer:
@@ -87,7 +99,8 @@ def runs_page(request: Request) -> HTMLResponse:
     with v.lock:
         runs = v.store.list_runs(flow, limit=PAGE_ROWS + 1, status=status)
         more = v.store.count_runs(flow, status) - PAGE_ROWS if len(runs) > PAGE_ROWS else 0
-        flow_files = v.project.flow_ids()
+        counts = v.store.task_counts(runs[:PAGE_ROWS])
+        flow_files = flow_ids(v.project)
     shown = [
         {
             "dag_run_id": r.dag_run_id,
@@ -96,6 +109,7 @@ def runs_page(request: Request) -> HTMLResponse:
             "status": r.status,
             "started_at": r.started_at,
             "duration": seconds_between(r.started_at, r.ended_at),
+            "counts": counts.get((r.flow_id, r.dag_run_id), {}),
         }
         for r in runs[:PAGE_ROWS]
     ]
@@ -113,8 +127,14 @@ def runs_page(request: Request) -> HTMLResponse:
     )
 
 
-def _stamp(view: Any) -> str:
-    return json.dumps([view.status, view.ended_at, [(t.status, t.tries) for t in view.tasks]])
+def _state(store: Any, flow: str, run_id: str) -> tuple[Any, dict[str, str], str]:
+    """A run, its tasks' statuses and a stamp that changes whenever either changes."""
+    run = store.find_run(run_id, flow)
+    tis = sorted(store.task_instances(run.flow_id, run.dag_run_id), key=lambda t: t.task_id)
+    stamp = json.dumps(
+        [run.status, run.ended_at, [(t.task_id, t.status, t.try_number) for t in tis]]
+    )
+    return run, {t.task_id: t.status for t in tis}, stamp
 
 
 def run_page(request: Request) -> HTMLResponse:
@@ -122,7 +142,8 @@ def run_page(request: Request) -> HTMLResponse:
     flow, run_id = request.path_params["flow"], request.path_params["run"]
     try:
         with v.lock:
-            view = run_view(v.project, run_id, flow, store=v.store)
+            view = run_view(v.project, run_id, flow, xcom_limit=RUN_XCOMS, store=v.store)
+            stamp = _state(v.store, view.flow_id, str(view.dag_run_id))[2]
     except QarionError as exc:
         raise _known(exc) from exc
     live = None
@@ -130,10 +151,11 @@ def run_page(request: Request) -> HTMLResponse:
         live = f"/api/runs/{quote(flow, safe='')}/{quote(str(view.dag_run_id), safe='')}"
     html = render_report(
         view,
-        nav=[*NAV, (f"Flow {view.flow_id}", f"/flows/{view.flow_id}")],
+        served=True,
+        nav=[*NAV, (f"Flow {view.flow_id}", _href("flows", view.flow_id))],
         live=live,
-        stamp=_stamp(view),
-        task_links=f"/tasks/{view.flow_id}",
+        stamp=stamp,
+        task_links=_href("tasks", view.flow_id),
     )
     return HTMLResponse(html)
 
@@ -143,45 +165,71 @@ def run_state(request: Request) -> JSONResponse:
     flow, run_id = request.path_params["flow"], request.path_params["run"]
     try:
         with v.lock:
-            view = run_view(v.project, run_id, flow, with_xcoms=False, store=v.store)
+            run, tasks, stamp = _state(v.store, flow, run_id)
     except QarionError as exc:
         raise _known(exc) from exc
-    return JSONResponse(
-        {
-            "status": view.status,
-            "tasks": {t.task_id: t.status for t in view.tasks},
-            "stamp": _stamp(view),
-        }
-    )
+    return JSONResponse({"status": run.status, "tasks": tasks, "stamp": stamp})
 
 
 def flow_page(request: Request) -> HTMLResponse:
-    """The flow's graph with its last run's statuses (or none), config and last SQL."""
+    """The flow's grid of runs × tasks, and its last run (graph, tasks, SQL, config)."""
     from qarion_etl.report.data import flow_view
+    from qarion_etl.report.flowfiles import project_flows
+    from qarion_etl.report.trends import GRID_RUNS, flow_grid, grid_html
 
     v = _viewer(request)
     flow = request.path_params["flow"]
+    runs = _count(request, "runs", GRID_RUNS, 1, PAGE_ROWS)
     try:
         with v.lock:
             newest = v.store.list_runs(flow, limit=1)
-            view = (
-                run_view(v.project, newest[0].dag_run_id, flow, with_xcoms=False, store=v.store)
-                if newest
-                else flow_view(v.project, flow)
-            )
+            files = project_flows(v.project)
+            if newest:
+                view = run_view(
+                    v.project, newest[0].dag_run_id, flow, xcom_limit=None, store=v.store
+                )
+                grid = flow_grid(v.store, flow, runs)
+            elif flow in files:
+                view, grid = flow_view(v.project, str(files[flow])), None
+            else:
+                raise HTTPException(404, "no such flow in this project")
     except QarionError as exc:
         raise _known(exc) from exc
     nav = [*NAV]
     if view.dag_run_id:
-        nav.append((f"Last run {view.dag_run_id}", f"/runs/{flow}/{view.dag_run_id}"))
-    return HTMLResponse(render_report(view, nav=nav, task_links=f"/tasks/{view.flow_id}"))
+        nav.append((f"Last run {view.dag_run_id}", _href("runs", flow, view.dag_run_id)))
+    html = render_report(
+        view,
+        served=True,
+        nav=nav,
+        task_links=_href("tasks", view.flow_id),
+        run_label="last run",
+        grid=None if grid is None else Markup(grid_html(grid)),
+        grid_runs=0 if grid is None else len(grid.runs),
+    )
+    return HTMLResponse(html)
+
+
+def _count(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter, kept within ``low`` … ``high``."""
+    try:
+        return max(low, min(high, int(request.query_params.get(name, default))))
+    except ValueError:
+        return default
 
 
 def task_page(request: Request) -> HTMLResponse:
+    """One task across runs: its durations, each run's outcome, and its last config and SQL."""
+    from qarion_etl.report.data import task_view
+    from qarion_etl.report.svg import duration_svg
+    from qarion_etl.report.trends import task_points
+
     v = _viewer(request)
     flow, task = request.path_params["flow"], request.path_params["task"]
     with v.lock:
         rows = v.store.task_history(flow, task, limit=PAGE_ROWS)
+        points = task_points(v.store, flow, task, _count(request, "runs", 50, 1, PAGE_ROWS))
+        last = task_view(v.project, v.store, flow, task)
     shown = [
         {
             "dag_run_id": t.dag_run_id,
@@ -195,12 +243,21 @@ def task_page(request: Request) -> HTMLResponse:
         }
         for t in rows
     ]
+    chart = duration_svg(
+        points,
+        what=f"durations of task {task} over its last runs",
+        href=lambda run: _href("runs", flow, run) + f"#task={quote(task, safe='')}",
+    )
     return _page(
         "ui_task.html.j2",
+        nav=[*NAV, (f"Flow {flow}", _href("flows", flow))],
         title=f"{flow} · task {task}",
         project_name=v.project.config.project.name,
         rows=shown,
         flow_id=flow,
+        task_id=task,
+        chart=chart,
+        task=last,
     )
 
 
@@ -225,7 +282,7 @@ def xcoms_page(request: Request) -> HTMLResponse:
         with v.lock:
             entries = _entries(v, f, PAGE_ROWS + 1)
     shown = [
-        {**e.to_dict(), "preview": v.project.scrub(" ".join(str(e.preview).split()))[:500]}
+        {**e.to_dict(), "preview": scrub_preview(v.project, str(e.preview))[:500]}
         for e in entries[:PAGE_ROWS]
     ]
     return _page(
@@ -262,7 +319,7 @@ def xcom_value_page(request: Request) -> HTMLResponse:
             )
             text = full if isinstance(full, str) else json.dumps(full, indent=2, default=str)
             value = v.project.scrub(text)
-    shown = {**entry.to_dict(), "preview": v.project.scrub(str(entry.preview))}
+    shown = {**entry.to_dict(), "preview": scrub_preview(v.project, str(entry.preview))}
     return _page(
         "ui_value.html.j2",
         title=f"XCom {entry.task_id}.{entry.key}",
@@ -285,8 +342,19 @@ def _timed(endpoint: Any) -> Any:
     return wrapped
 
 
-def create_app(project: Project) -> Starlette:
-    """The web app over ``project`` (its metadata database and XCom store)."""
+def create_app(project: Project, *, hosts: frozenset[str]) -> Starlette:
+    """The web app over ``project`` (its metadata database and XCom store).
+
+    Args:
+        hosts: the ``Host`` header values it answers (``security.allowed_hosts``).
+    """
+    from starlette.middleware import Middleware
+
+    from qarion_etl.report.html import assets, source_hash
+    from qarion_etl.ui.security import Guard, server_policy
+
+    css, script = assets()
+    policy = server_policy([source_hash(script)], [source_hash(css)])
     routes = [
         Route("/", _timed(runs_page)),
         Route("/runs/{flow}/{run:path}", _timed(run_page)),
@@ -296,7 +364,10 @@ def create_app(project: Project) -> Starlette:
         Route("/xcoms", _timed(xcoms_page)),
         Route("/xcoms/value", _timed(xcom_value_page)),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, hosts=hosts, policy=policy, scrub=project.scrub)],
+    )
     app.state.viewer = Viewer(project)
     return app
 

@@ -4,9 +4,14 @@
   ``chromium`` on PATH, else ``/usr/bin/chromium``); it skips when there is none, and
   fails under ``CI=true``. ``make test`` installs it (``.ci/browser``); never run
   ``playwright install``: it downloads a browser of its own.
-- ``browser_page`` gives each test a chromium with a fresh profile in its ``tmp_path``,
-  wrapped in :class:`BrowserPage`: the Playwright ``Page``, every request URL the page
-  made, and ``shot(name)`` for screenshots. Everything is closed at teardown.
+- ``browser`` (session): one chromium for the whole session.
+- ``browser_page`` gives each test a page in a fresh browser context of it (its own
+  cookies and storage), wrapped in :class:`BrowserPage`: the Playwright ``Page``, every
+  request URL the page made, every console message, and ``shot(name)`` for
+  screenshots. ``new_page(width=…, dark=…)`` opens more pages the same way. Everything
+  is closed at teardown.
+- Screenshots go to ``tests/artifacts/screenshots/`` (ignored by git), so a run leaves
+  the pictures of every page to look at.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import pytest
 from tests.conftest import IN_CI
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Playwright, Request
+    from collections.abc import Callable
+
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request
 
 #: Root may not use chromium's sandbox; nothing may phone home or sync.
 CHROMIUM_ARGS = [
@@ -37,6 +44,8 @@ CHROMIUM_ARGS = [
 ]
 #: Playwright's default is 30 s; a local page that takes longer is a failure.
 TIMEOUT_MS = 10_000
+#: Where the tests leave their screenshots.
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
 
 def _missing(msg: str) -> None:
@@ -69,19 +78,36 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
+    """One chromium for the session (each test gets its own context of it)."""
+    browser = playwright.chromium.launch(
+        executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
 @dataclass
 class BrowserPage:
-    """A page in a fresh chromium, with the URLs it requested and a screenshot helper."""
+    """A page in a fresh browser context, with the URLs it requested and a screenshot helper."""
 
     page: Page
     #: Every request URL the page made, in order (the file:// document included).
     requests: list[str]
     screenshots_dir: Path
     shots: list[Path] = field(default_factory=list)
+    #: Every console message (``type: text``), CSP violations included.
+    console: list[str] = field(default_factory=list)
 
     def external_requests(self) -> list[str]:
         """The requests that were not for a ``file://`` URL."""
         return [url for url in self.requests if not url.startswith("file://")]
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.console if "Content Security Policy" in m]
 
     def shot(self, name: str, *, full_page: bool = True) -> Path:
         """Save a PNG screenshot ``<name>.png`` into ``screenshots_dir``; returns its path."""
@@ -92,27 +118,40 @@ class BrowserPage:
 
 
 @pytest.fixture
-def browser_page(
-    playwright: Playwright, chromium_path: str, tmp_path: Path
-) -> Iterator[BrowserPage]:
-    """A page in a chromium with its own fresh profile (``tmp_path/chromium-profile``)."""
-    context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"),
-        executable_path=chromium_path,
-        headless=True,
-        args=CHROMIUM_ARGS,
-    )
-    try:
+def new_page(browser: Browser) -> Iterator[Callable[..., BrowserPage]]:
+    """Opens pages, each in a fresh context: ``new_page(width=1280, dark=False)``."""
+    contexts = []
+
+    def make(width: int = 1280, dark: bool = False) -> BrowserPage:
+        context = browser.new_context(
+            viewport={"width": width, "height": 900},
+            color_scheme="dark" if dark else "light",
+        )
+        contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
-        page = context.pages[0] if context.pages else context.new_page()
+        page = context.new_page()
         requests: list[str] = []
+        console: list[str] = []
 
         def seen(request: Request) -> None:
             requests.append(request.url)
 
+        def said(message: ConsoleMessage) -> None:
+            console.append(f"{message.type}: {message.text}")
+
         page.on("request", seen)
-        screenshots = tmp_path / "screenshots"
-        screenshots.mkdir()
-        yield BrowserPage(page, requests, screenshots)
+        page.on("console", said)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return BrowserPage(page, requests, SCREENSHOTS, console=console)
+
+    try:
+        yield make
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def browser_page(new_page: Callable[..., BrowserPage]) -> BrowserPage:
+    """A page at 1280 px in a fresh context of the session's chromium."""
+    return new_page()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import BrowserPage
+from tests.browser.conftest import SCREENSHOTS, BrowserPage
 
 pytestmark = pytest.mark.browser
 
@@ -49,8 +49,8 @@ def test_local_page_clicks_and_makes_no_network_requests(
     assert browser_page.requests == [html.as_uri()]
     assert browser_page.external_requests() == []
 
-    png = browser_page.shot("report")
-    assert png.parent == tmp_path / "screenshots"
+    png = browser_page.shot("smoke")
+    assert png.parent == SCREENSHOTS
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert png.stat().st_size > 100
 

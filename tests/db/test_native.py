@@ -84,7 +84,14 @@ def test_native_ddl_matches_sqlalchemy_ddl(tmp_path: Path, kind: str) -> None:
         backend.close()
         db.close()
     native, via_sa = schema(native_url), schema(sa_url)
-    tables = {"meta_runs", "meta_task_instances", "meta_batches", "meta_task_tries", "qarion_xcom"}
+    tables = {
+        "meta_runs",
+        "meta_task_instances",
+        "meta_batches",
+        "meta_task_tries",
+        "meta_run_plans",
+        "qarion_xcom",
+    }
     if kind == "sqlite":
         assert set(native) == tables
     else:

@@ -167,11 +167,11 @@ def _ui_pages(root: Path) -> list[tuple[str, str]]:
 
     from qarion_etl.project import Project
     from qarion_etl.ui.app import create_app
+    from qarion_etl.ui.security import allowed_hosts
 
     pages: list[tuple[str, str]] = []
-    with TestClient(
-        create_app(Project.load(root / "qarion-etl.toml")), base_url="http://127.0.0.1"
-    ) as client:
+    app = create_app(Project.load(root / "qarion-etl.toml"), hosts=allowed_hosts("127.0.0.1", 8765))
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
         todo, seen = ["/", "/xcoms"], set()
         while todo and len(seen) < 300:
             path = todo.pop()

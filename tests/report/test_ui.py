@@ -108,8 +108,15 @@ def test_the_ui_is_read_only_and_warns_off_localhost(
                 assert exc.code == 405
     # The warning, without binding every interface for real: no test server may.
     served: list[tuple[str, int]] = []
+
+    class _Listener:
+        def __init__(self, host: str, port: int) -> None:
+            self.host, self.port, self.url = host, port, f"http://{host}:{port}/"
+
+    monkeypatch.setattr("qarion_etl.ui.listen", _Listener)
     monkeypatch.setattr(
-        "qarion_etl.ui.serve", lambda project, host, port: served.append((host, port))
+        "qarion_etl.ui.serve",
+        lambda project, listener, allow: served.append((listener.host, listener.port)),
     )
     from tests.helpers import cli
 
