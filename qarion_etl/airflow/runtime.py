@@ -1,7 +1,8 @@
 """Running one task of a flow inside an Airflow task (what ``QarionTaskOperator`` does).
 
 The task runs through the library, in this process: ``FlowRunner.run`` with
-``RunOptions(run_id=<Airflow's run id>, task=<task>, orchestrated=True)``. So the run is a
+``RunRequest(run_id=<Airflow's run id>, task=<task>)`` and the ``Orchestrated(try_number)``
+driver. So the run is a
 run like any other in ``qarion-etl runs list/show`` (started by whichever task comes
 first, with one batch id, and settled from its task instances after each task), the task's
 XComs of this run are cleared before every Airflow try, ``xcom_pull`` reads the project's
@@ -26,7 +27,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from qarion_etl.airflow.plan import config_path_of
 from qarion_etl.errors import ConfigError, FlowValidationError, UsageError
 from qarion_etl.project import Project
-from qarion_etl.run.model import RunOptions, RunResult, TaskOutcome, TaskStatus
+from qarion_etl.run.drivers import Orchestrated
+from qarion_etl.run.model import RunRequest, RunResult, TaskOutcome, TaskStatus
 from qarion_etl.run.reporting import progress_text
 from qarion_etl.run.runner import FlowRunner
 
@@ -71,10 +73,12 @@ def run_task(
         AirflowFailException: the flow, the configuration or the call is wrong (no retry).
         AirflowException: the task failed (Airflow retries it by its ``retries``).
     """
-    options = RunOptions(run_id=run_id, task=task_id, orchestrated=True, try_number=try_number)
+    request = RunRequest(run_id=run_id, task=task_id)
     try:
         p = project(project_dir)
-        result = FlowRunner(p, _LogReporter()).run(p.config.root / flow_path, options)
+        result = FlowRunner(p, _LogReporter()).run(
+            p.config.root / flow_path, request, driver=Orchestrated(try_number)
+        )
     except (ConfigError, FlowValidationError, UsageError) as exc:
         raise AirflowFailException(str(exc)) from None
     outcome = result.tasks[0]

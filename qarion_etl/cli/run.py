@@ -116,7 +116,7 @@ def run(
     from qarion_etl.cli.console import make_reporter
     from qarion_etl.cli.params import load_vars_file, parse_pairs
     from qarion_etl.errors import TaskFailed, UsageError
-    from qarion_etl.run.model import RunOptions, TaskStatus
+    from qarion_etl.run.model import RunRequest, TaskStatus
     from qarion_etl.run.runner import FlowRunner
 
     if log_format not in ("text", "json"):
@@ -125,7 +125,7 @@ def run(
         raise UsageError("--quiet and --verbose cannot be used together")
     variables = load_vars_file(vars_file) if vars_file else {}
     variables.update(parse_pairs(var or [], "--var"))
-    options = RunOptions(
+    options = RunRequest(
         select=list(select or []),
         exclude=list(exclude or []),
         selector=selector,

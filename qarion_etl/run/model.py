@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import enum
-import threading
 import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -42,8 +41,12 @@ class RunStatus(enum.StrEnum):
 
 
 @dataclass
-class RunOptions:
-    """What ``qarion-etl run`` was asked to do."""
+class RunRequest:
+    """What a run was asked to do: which flow's tasks, in which run, with what values.
+
+    How the run is driven (alone, beside other flows, one task inside an orchestrator) is
+    the ``Driver``'s (``run.drivers``), not the request's.
+    """
 
     select: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
@@ -58,15 +61,20 @@ class RunOptions:
     fail_fast: bool = False
     full_refresh: bool = False
     dry_run: bool = False
-    #: An orchestrator (Airflow) drives the run: it retries tasks itself, records no owner
-    #: process, and finishes the run when its last task is done.
+
+
+@dataclass
+class RunOptions(RunRequest):
+    """A ``RunRequest``, and for callers written before drivers, the orchestrator's word.
+
+    ``RunOptions(run_id=…, task=…, orchestrated=True, try_number=n)`` is the request with
+    ``Orchestrated(n)`` as its driver; new code passes ``driver=`` to ``FlowRunner.run``.
+    """
+
+    #: An orchestrator (Airflow) drives the run: ``drivers.Orchestrated(try_number)``.
     orchestrated: bool = False
     #: The orchestrator's try number of this execution of ``task`` (1 for the first).
     try_number: int = 1
-    #: Several flows run at once (``run --all``): the task slots they share (each task
-    #: holds one while it runs), and the event that stops them all.
-    task_slots: threading.Semaphore | None = field(default=None, repr=False, compare=False)
-    stop: threading.Event | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

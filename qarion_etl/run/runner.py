@@ -14,14 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.dag import topological_order
 from qarion_etl.errors import BadBatchId, BadRunId, TaskNeedsRun, TaskNotFound
+from qarion_etl.run.drivers import Driver, Orchestrated, Standalone
 from qarion_etl.run.execution import RunExecution
-from qarion_etl.run.model import RunOptions, RunResult, RunStatus, TaskOutcome, now_iso
+from qarion_etl.run.model import (
+    RunOptions,
+    RunRequest,
+    RunResult,
+    RunStatus,
+    TaskOutcome,
+    now_iso,
+)
 from qarion_etl.run.rendering import render_task
 from qarion_etl.run.reporting import NullReporter, Reporter, SerialReporter
 from qarion_etl.run.selection import select_tasks
 from qarion_etl.xcom.records import BATCH_MAX
 
 if TYPE_CHECKING:
+    from qarion_etl.definitions.flow import Flow
+    from qarion_etl.definitions.graph import TaskGraph
     from qarion_etl.project import Project
 
 
@@ -40,42 +50,33 @@ class FlowRunner:
         self.reporter = SerialReporter(reporter or NullReporter())
 
     # --- public API ----------------------------------------------------------------
-    def run(self, flow_ref: str | Path, options: RunOptions | None = None) -> RunResult:
-        """Run ``flow_ref`` (a path or a flow id) and return what happened."""
-        opts = options or RunOptions()
-        for role, value in (("run_id", opts.run_id), ("resume", opts.resume)):
-            if value is not None and (not value or len(value) > 250 or not value.isprintable()):
-                raise BadRunId(value, role)
-        if opts.batch_id is not None and not 0 <= opts.batch_id <= BATCH_MAX:
-            raise BadBatchId(opts.batch_id, 0, BATCH_MAX)
+    def run(
+        self,
+        flow_ref: str | Path,
+        request: RunRequest | None = None,
+        *,
+        driver: Driver | None = None,
+    ) -> RunResult:
+        """Run ``flow_ref`` (a path or a flow id) as ``request`` asks; returns what happened.
+
+        Args:
+            driver: how the run is driven (``run.drivers``): ``Standalone()`` by default;
+                a ``RunOptions`` with ``orchestrated=True`` means ``Orchestrated(try_number)``.
+        """
+        request = request or RunRequest()
+        driver = driver or _driver_of(request)
+        _check_ids(request)
         flow, graph = self.project.validate(flow_ref)
-        if opts.resume == "latest":
-            opts = replace(
-                opts, resume=self.project.run_store().find_run("latest", flow.id).dag_run_id
-            )
-        order = topological_order(graph, flow)
-        if opts.task:
-            if opts.task not in graph:
-                raise TaskNotFound(opts.task, flow.id, flow.task_ids)
-            if not opts.run_id and not opts.resume:
-                raise TaskNeedsRun(opts.task)
-            selected = [opts.task]
-        else:
-            selected = select_tasks(
-                graph,
-                order,
-                opts.select,
-                opts.exclude,
-                flow=flow,
-                selector=opts.selector,
-                selectors=self.project.config.selectors,
-            )
-        if opts.dry_run:
+        if request.resume == "latest":
+            latest = self.project.run_store().find_run("latest", flow.id).dag_run_id
+            request = replace(request, resume=latest)
+        selected = self._selected(flow, graph, request)
+        if request.dry_run:
             started = now_iso()
             return RunResult(
                 flow.id,
-                opts.run_id or "(dry run)",
-                opts.batch_id or 0,
+                request.run_id or "(dry run)",
+                request.batch_id or 0,
                 RunStatus.DRY_RUN,
                 started,
                 now_iso(),
@@ -83,7 +84,28 @@ class FlowRunner:
                 [TaskOutcome(t) for t in selected],
                 dry_run=True,
             )
-        return RunExecution(self.project, self.reporter, flow, graph, selected, opts).execute()
+        execution = RunExecution(
+            self.project, self.reporter, flow, graph, selected, request, driver
+        )
+        return execution.execute()
+
+    def _selected(self, flow: Flow, graph: TaskGraph, request: RunRequest) -> list[str]:
+        """The tasks ``request`` asks for, in topological order."""
+        if request.task:
+            if request.task not in graph:
+                raise TaskNotFound(request.task, flow.id, flow.task_ids)
+            if not request.run_id and not request.resume:
+                raise TaskNeedsRun(request.task)
+            return [request.task]
+        return select_tasks(
+            graph,
+            topological_order(graph, flow),
+            request.select,
+            request.exclude,
+            flow=flow,
+            selector=request.selector,
+            selectors=self.project.config.selectors,
+        )
 
     def render(
         self,
@@ -105,3 +127,19 @@ class FlowRunner:
             batch_id=batch_id,
             dag_run_id=dag_run_id,
         )
+
+
+def _driver_of(request: RunRequest) -> Driver:
+    """The driver a request implies: ``RunOptions(orchestrated=True)`` is an orchestrator's."""
+    if isinstance(request, RunOptions) and request.orchestrated:
+        return Orchestrated(request.try_number)
+    return Standalone()
+
+
+def _check_ids(request: RunRequest) -> None:
+    """Ids the stores cannot hold are refused before anything is read."""
+    for role, value in (("run_id", request.run_id), ("resume", request.resume)):
+        if value is not None and (not value or len(value) > 250 or not value.isprintable()):
+            raise BadRunId(value, role)
+    if request.batch_id is not None and not 0 <= request.batch_id <= BATCH_MAX:
+        raise BadBatchId(request.batch_id, 0, BATCH_MAX)

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from qarion_etl.project import Project
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-#: How to install the extra: from a clone of the repository, or from a package index.
-INSTALL_HINT = "pip install -e '.[ui]' in a clone of qarion-etl, or pip install 'qarion-etl[ui]'"
 
 
 def require_extra() -> None:
@@ -29,7 +27,7 @@ def require_extra() -> None:
         try:
             __import__(name)
         except ImportError:
-            raise MissingExtra("ui", name, "the web UI", INSTALL_HINT) from None
+            raise MissingExtra("ui", name, "the web UI") from None
 
 
 @dataclass
