@@ -67,7 +67,7 @@ def _stage(module: str) -> str:
 
 def test_the_graph_was_read() -> None:
     assert len(MODULES) > 60
-    assert "qarion_etl.db.dialects" in GRAPH["qarion_etl.db.service"] | {
+    assert "qarion_etl.db.engines" in GRAPH["qarion_etl.db.service"] | {
         m for d in GRAPH["qarion_etl.db.service"] for m in GRAPH[d]
     }
 
