@@ -13,6 +13,9 @@
 - ``report`` (the HTML pictures) and ``ui`` (the web UI, which serves them) sit on top too:
   no stage below imports them, ``report`` imports neither face, and only ``ui`` imports
   Starlette and uvicorn.
+- Engines live in ``db``: no module outside it compares engine names or reads how a
+  dialect loads (its loading fields); it asks the dialect instead. No function in ``db`` is
+  longer than 60 lines.
 ARCHITECTURE.md explains the rules; this test keeps them true.
 """
 
@@ -67,7 +70,7 @@ def _stage(module: str) -> str:
 
 def test_the_graph_was_read() -> None:
     assert len(MODULES) > 60
-    assert "qarion_etl.db.dialects" in GRAPH["qarion_etl.db.service"] | {
+    assert "qarion_etl.db.engines" in GRAPH["qarion_etl.db.service"] | {
         m for d in GRAPH["qarion_etl.db.service"] for m in GRAPH[d]
     }
 
@@ -199,3 +202,86 @@ def _imported_names(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
     return names
+
+
+#: How a dialect loads: read inside ``db`` only (the rest asks ``file_load``/``load_rows``).
+LOADING_FIELDS = {
+    "bulk_load",
+    "rows_per_insert",
+    "insert_by_unnest",
+    "connection_is_cursor",
+    "typed_values_as_text",
+    "sorted_unique_check",
+    "analyze_before_key_check",
+    "swap_by_rename_table",
+    "cancel_method",
+    "autocommit_style",
+    "native_driver",
+}
+
+
+def _outside_db() -> list[tuple[str, ast.AST]]:
+    return [
+        (name, ast.parse(path.read_text(), str(path)))
+        for name, path in sorted(MODULES.items())
+        if _stage(name) != "db"
+    ]
+
+
+def test_no_module_outside_db_reads_how_a_dialect_loads() -> None:
+    broken = sorted(
+        f"{name}:{node.lineno} reads .{node.attr}"
+        for name, tree in _outside_db()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in LOADING_FIELDS
+    )
+    assert not broken, broken
+
+
+def _engine_names() -> set[str]:
+    from qarion_etl.db.engines import DIALECTS
+
+    return {n for d in DIALECTS for n in d.names}
+
+
+def _strings(node: ast.AST) -> set[str]:
+    """The string constants ``node`` is or holds (a tuple, list or set of them)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value.lower()}
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return {s for e in node.elts for s in _strings(e)}
+    return set()
+
+
+def test_no_module_outside_db_compares_engine_names() -> None:
+    engines = _engine_names()
+    broken = sorted(
+        f"{name}:{node.lineno} compares with {sorted(hits)}"
+        for name, tree in _outside_db()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Compare, ast.MatchValue))
+        for hits in [
+            {s for part in _compared(node) for s in _strings(part)} & engines,
+        ]
+        if hits
+    )
+    assert not broken, broken
+
+
+def _compared(node: ast.Compare | ast.MatchValue) -> list[ast.AST]:
+    if isinstance(node, ast.MatchValue):
+        return [node.value]
+    return [node.left, *node.comparators]
+
+
+def test_no_function_in_db_is_over_60_lines() -> None:
+    long = sorted(
+        f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for name, path in MODULES.items()
+        if _stage(name) == "db"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 60
+    )
+    assert not long, long

@@ -19,48 +19,28 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qarion_etl.db.statements import StatementLog, run_recorded
+from qarion_etl.db.statements import Result, SqlRunner, StatementLog, run_recorded
 
 if TYPE_CHECKING:
-    from qarion_etl.db.dialects import Dialect
+    from qarion_etl.db.engines.base import Dialect
+
+__all__ = [
+    "Connection",
+    "DriverConnection",
+    "DriverResult",
+    "Result",
+    "close_quietly",
+    "is_driver_error",
+]
 
 
-class Result(Protocol):
-    """The rows of one statement, read the way SQLAlchemy's ``Result`` is."""
-
-    @property
-    def rowcount(self) -> int: ...
-    @property
-    def returns_rows(self) -> bool: ...
-    def keys(self) -> Any: ...
-    def first(self) -> Any: ...
-    def scalar(self) -> Any: ...
-    def scalar_one(self) -> Any: ...
-    def one(self) -> Any: ...
-    def all(self) -> Sequence[Any]: ...
-    def fetchall(self) -> Sequence[Any]: ...
-    def fetchmany(self, size: int) -> Sequence[Any]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-    def close(self) -> None: ...
-
-
-class Connection(Protocol):
+class Connection(SqlRunner, Protocol):
     """One connection to one database."""
 
     dialect: Dialect
-    statement_log: StatementLog | None
-
-    def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> Result:
-        """Run one statement (``?`` or ``%s`` placeholders as the dialect says)."""
-        ...
 
     def begin(self) -> AbstractContextManager[Connection]:
         """A transaction, committed on success and rolled back on an error."""
-        ...
-
-    @property
-    def raw(self) -> Any:
-        """The driver's connection (for ``COPY`` and ``executemany``)."""
         ...
 
     @property
@@ -75,48 +55,6 @@ class Connection(Protocol):
     def close(self) -> None: ...
     def __enter__(self) -> Connection: ...
     def __exit__(self, *exc: object) -> None: ...
-
-
-def prepare(dialect: Dialect, raw: Any) -> None:
-    """Run the dialect's ``connect_statements`` on a new driver connection."""
-    if not dialect.connect_statements:
-        return
-    cur = raw.cursor()
-    try:
-        for statement, optional in dialect.connect_statements:
-            try:
-                cur.execute(statement)
-            except Exception:
-                if not optional:
-                    raise
-    finally:
-        cur.close()
-
-
-def set_autocommit(dialect: Dialect, raw: Any) -> None:
-    """Put a driver connection (fresh from a pool, maybe in a transaction) in autocommit."""
-    style = dialect.autocommit_style
-    if style == "isolation_none":
-        raw.isolation_level = None  # sqlite3
-    elif style == "attribute":
-        raw.rollback()  # psycopg: the attribute can only change outside a transaction
-        raw.autocommit = True
-    elif style == "method":
-        raw.rollback()  # PyMySQL
-        raw.autocommit(True)
-    else:
-        try:
-            raw.commit()
-        except Exception:  # nothing to commit
-            pass
-
-
-def cancel(dialect: Dialect, raw: Any) -> None:
-    """Abandon the statement running on ``raw`` (from another thread), where the driver can."""
-    if dialect.cancel_method == "interrupt":
-        raw.interrupt()  # sqlite3, duckdb
-    elif dialect.cancel_method == "cancel":
-        raw.cancel()  # psycopg: asks the server to cancel the running query
 
 
 class DriverResult:
@@ -184,7 +122,7 @@ class DriverConnection:
 
     Args:
         raw: the driver's connection (sqlite3, duckdb, psycopg, PyMySQL …), in autocommit.
-        dialect: the engine's dialect (its ``BEGIN`` and whether the connection is a cursor).
+        dialect: the engine's dialect (its ``BEGIN`` and the cursor statements run on).
         release: called with ``raw`` on ``close()`` (back to a pool, or closed).
     """
 
@@ -201,10 +139,10 @@ class DriverConnection:
 
     @property
     def cancellable(self) -> bool:
-        return self.dialect.cancel_method is not None
+        return self.dialect.cancellable
 
     def cancel(self) -> None:
-        cancel(self.dialect, self._raw)
+        self.dialect.cancel(self._raw)
 
     #: Set by ``DatabaseService.connect``: where this connection reports its statements.
     statement_log: StatementLog | None = None
@@ -217,22 +155,18 @@ class DriverConnection:
         return self._exec(sql, params)
 
     def _exec(self, sql: str, params: Sequence[Any] | None) -> DriverResult:
-        if self.dialect.connection_is_cursor:  # DuckDB: the connection is its own cursor
-            if params:
-                self._raw.execute(sql, params)
-            else:
-                self._raw.execute(sql)
-            return DriverResult(self._raw, close=False)
-        cur = self._raw.cursor()
+        cur = self.dialect.cursor(self._raw)
+        owned = cur is not self._raw
         try:
             if params:
                 cur.execute(sql, params)
             else:
                 cur.execute(sql)  # no parameters: drivers then read no '%' as a placeholder
         except BaseException:
-            cur.close()
+            if owned:
+                cur.close()
             raise
-        return DriverResult(cur, close=True)
+        return DriverResult(cur, close=owned)
 
     def _plain(self, sql: str) -> None:
         """Run a statement with no rows to read (``BEGIN``, ``COMMIT``) on a reused cursor."""
@@ -243,11 +177,8 @@ class DriverConnection:
         self._plain_now(sql)
 
     def _plain_now(self, sql: str) -> None:
-        if self.dialect.connection_is_cursor:
-            self._raw.execute(sql)
-            return
         if self._cursor is None:
-            self._cursor = self._raw.cursor()
+            self._cursor = self.dialect.cursor(self._raw)
         self._cursor.execute(sql)
 
     @contextmanager
@@ -276,9 +207,9 @@ class DriverConnection:
     def close(self) -> None:
         if self._in_tx:
             self.rollback()
-        if self._cursor is not None:
+        if self._cursor is not None and self._cursor is not self._raw:
             close_quietly(self._cursor)
-            self._cursor = None
+        self._cursor = None
         release, self._release = self._release, None
         if release is not None:
             release(self._raw)

@@ -7,21 +7,22 @@ and finds the line of the statement it is about: from the driver's ``LINE n``/``
 n`` where it gives one, else from the one line of the statement that holds the name the
 message quotes (SQLite and MySQL name the column or the token, not the line).
 
-The kinds, per engine (the README lists them too):
+The kinds (each engine's module says which of its errors is which, and its dialect's
+``error_kind`` reads them; the README lists them too):
 
 ==================  ==============================================================
-kind                DuckDB / PostgreSQL (SQLSTATE) / MySQL, MariaDB (errno) / SQLite
+kind                what failed
 ==================  ==============================================================
-syntax              ParserException / 42601 and other 42 / 1064, 1149 / "syntax error"
-binder              BinderException / 42703, 42883, 42702 / 1054, 1305 / "no such column"
-catalog             CatalogException / 42P01, 3F000, 42P06 / 1146, 1049, 1051 / "no such table"
-type                ConversionException, OutOfRangeException / 22 / 1264, 1265, 1292, 1366
-constraint          ConstraintException / 23 / 1048, 1062, 1451, 1452 / IntegrityError
-lost_connection     (none) / 08, 57P01-57P03 / 2006, 2013, 2003, 2055 / (none)
-lock                IOException "lock" / 55P03 / 1205 / "database is locked"
-statement_timeout   (none) / 57014 / 3024, 1969 / (none)
-deadlock            (none) / 40P01 / 1213 / (none)
-serialization       TransactionException / 40001 / 1020 / (none)
+syntax              the statement does not parse
+binder              a column or function it names does not exist or is ambiguous
+catalog             a table or schema it names does not exist (or already does)
+type                a value does not fit its type
+constraint          a row breaks a NOT NULL, unique or foreign key constraint
+lost_connection     the connection to the server broke
+lock                another transaction held a lock too long
+statement_timeout   the server stopped a statement that ran too long
+deadlock            the server broke a deadlock by giving up this transaction
+serialization       the server gave up this transaction for a concurrent one
 ==================  ==============================================================
 
 The first five cannot pass on another try; the last five are transient. Anything else is
@@ -36,76 +37,10 @@ from typing import TYPE_CHECKING
 from qarion_etl.errors import SqlError
 
 if TYPE_CHECKING:
-    from qarion_etl.db.dialects import Dialect
+    from qarion_etl.db.engines.base import Dialect
 
 PERMANENT = frozenset({"syntax", "binder", "catalog", "type", "constraint"})
 TRANSIENT = frozenset({"lost_connection", "lock", "statement_timeout", "deadlock", "serialization"})
-
-_DUCKDB = {
-    "ParserException": "syntax",
-    "SyntaxException": "syntax",
-    "BinderException": "binder",
-    "CatalogException": "catalog",
-    "ConversionException": "type",
-    "OutOfRangeException": "type",
-    "ConstraintException": "constraint",
-    "TransactionException": "serialization",
-}
-_PG_EXACT = {
-    "42601": "syntax",
-    "42703": "binder",
-    "42883": "binder",
-    "42702": "binder",
-    "42P01": "catalog",
-    "42P06": "catalog",
-    "3F000": "catalog",
-    "55P03": "lock",
-    "57014": "statement_timeout",
-    "40P01": "deadlock",
-    "40001": "serialization",
-    "57P01": "lost_connection",
-    "57P02": "lost_connection",
-    "57P03": "lost_connection",
-}
-_PG_CLASS = {"42": "syntax", "22": "type", "23": "constraint", "08": "lost_connection"}
-_MYSQL = {
-    1064: "syntax",
-    1149: "syntax",
-    1054: "binder",
-    1305: "binder",
-    1146: "catalog",
-    1049: "catalog",
-    1051: "catalog",
-    1264: "type",
-    1265: "type",
-    1292: "type",
-    1366: "type",
-    1048: "constraint",
-    1062: "constraint",
-    1451: "constraint",
-    1452: "constraint",
-    2003: "lost_connection",
-    2006: "lost_connection",
-    2013: "lost_connection",
-    2055: "lost_connection",
-    1205: "lock",
-    3024: "statement_timeout",
-    1969: "statement_timeout",
-    1213: "deadlock",
-    1020: "serialization",
-}
-_SQLITE = (
-    ("syntax error", "syntax"),
-    ("incomplete input", "syntax"),
-    ("no such column", "binder"),
-    ("ambiguous column", "binder"),
-    ("no such function", "binder"),
-    ("wrong number of arguments", "binder"),
-    ("no such table", "catalog"),
-    ("already exists", "catalog"),
-    ("database is locked", "lock"),
-    ("database table is locked", "lock"),
-)
 
 _LINE = re.compile(r"(?:^|\n)LINE (\d+):")
 _AT_LINE = re.compile(r"\bat line (\d+)\b")
@@ -130,27 +65,7 @@ def driver_text(exc: BaseException) -> str:
 
 def kind_of(exc: BaseException, dialect: Dialect) -> str:
     """The kind of a database error (see the module's table), ``other`` when unknown."""
-    orig = driver_error(exc)
-    names = [c.__name__ for c in type(orig).__mro__]
-    for name in names:
-        if name in _DUCKDB:
-            return _DUCKDB[name]
-    if "IOException" in names and "lock" in str(orig).lower():
-        return "lock"
-    sqlstate = getattr(orig, "sqlstate", None)
-    if dialect.name == "postgresql" and isinstance(sqlstate, str):
-        return _PG_EXACT.get(sqlstate) or _PG_CLASS.get(sqlstate[:2], "other")
-    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
-    if args and isinstance(args[0], int) and args[0] in _MYSQL:
-        return _MYSQL[args[0]]
-    if type(orig).__module__.startswith("sqlite3"):
-        if "IntegrityError" in names:
-            return "constraint"
-        text = str(orig).lower()
-        for needle, kind in _SQLITE:
-            if needle in text:
-                return kind
-    return "other"
+    return dialect.error_kind(driver_error(exc))
 
 
 def statement_line(text: str, statement: str | None) -> int | None:

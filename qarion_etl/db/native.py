@@ -12,22 +12,18 @@ care which kind it holds.
 from __future__ import annotations
 
 import importlib
-import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.db import sqlalchemy_source
-from qarion_etl.db.connection import DriverConnection, close_quietly, is_driver_error, prepare
-from qarion_etl.db.dialects import Dialect, dialect_named
+from qarion_etl.db.connection import DriverConnection, close_quietly, is_driver_error
+from qarion_etl.db.engines import Dialect, dialect_named
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from qarion_etl.db.connection import Connection
     from qarion_etl.db.schema import TableSpec
-
-#: The driver module of each natively served dialect.
-_DRIVERS = {"sqlite": "sqlite3", "duckdb": "duckdb"}
 
 
 class NativeSource:
@@ -43,39 +39,24 @@ class NativeSource:
 
     def __init__(self, dialect: str, path: str, url: str) -> None:
         self.dialect: Dialect = dialect_named(dialect)
-        self._driver = _DRIVERS[dialect]
         self.path = path
         self.url = url
         self._lock = threading.Lock()
         self._idle: list[Any] = []
         self._all: list[Any] = []
-        self._root: Any = None
+        self._file = self.dialect.open_file(path)
         self._engine: Engine | None = None
 
     @property
     def dbapi(self) -> Any:
         """The driver module (for its exception classes)."""
-        return importlib.import_module(self._driver)
+        assert self.dialect.native_driver is not None
+        return importlib.import_module(self.dialect.native_driver)
 
     # --- connections ---------------------------------------------------------------------
     def new_raw(self) -> Any:
         """A new driver connection in autocommit mode, owned by the caller."""
-        if not self.dialect.connection_is_cursor:
-            raw = sqlite3.connect(
-                self.path,
-                timeout=self.dialect.lock_timeout_seconds or 5.0,
-                isolation_level=None,  # autocommit; begin() sends BEGIN IMMEDIATE
-                check_same_thread=False,
-            )
-            prepare(self.dialect, raw)
-            return raw
-        # DuckDB: one database object per process, and a cursor of it per connection.
-        with self._lock:
-            if self._root is None:
-                import duckdb
-
-                self._root = duckdb.connect(self.path)
-            return self._root.cursor()  # its own connection to the same database
+        return self._file.connect()
 
     def connect(self) -> Connection:
         """A pooled connection; closing it puts it back."""
@@ -143,31 +124,27 @@ class NativeSource:
     def sqlalchemy_engine(self) -> Engine:
         """A SQLAlchemy engine on the same database, created on first use."""
         if self._engine is None:
-            if self.dialect.connection_is_cursor:
-                # DuckDB refuses a second open of one file with another configuration in the
-                # same process: SQLAlchemy's connections come from the native database.
-                from duckdb_engine import ConnectionWrapper
-
-                self._engine = sqlalchemy_source.create_engine(
-                    self.url, creator=lambda: ConnectionWrapper(self.new_raw())
-                )
-            else:
+            creator = self.dialect.sqlalchemy_creator(self.new_raw)
+            if creator is None:
                 self._engine = sqlalchemy_source.create_engine(self.url)
+            else:
+                self._engine = sqlalchemy_source.create_engine(self.url, creator=creator)
         return self._engine
 
     # --- lifetime ------------------------------------------------------------------------
     def close(self) -> None:
         with self._lock:
             conns, self._all, self._idle = self._all, [], []
-            root, self._root = self._root, None
-        for raw in [*conns, *([root] if root is not None else [])]:
+        for raw in conns:
             close_quietly(raw)
+        self._file.close()
         if self._engine is not None:
             self._engine.dispose()
 
     def after_fork(self) -> None:
         """In a forked child: drop the parent's connections without closing them."""
         self._lock = threading.Lock()
-        self._idle, self._all, self._root = [], [], None
+        self._idle, self._all = [], []
+        self._file = self.dialect.open_file(self.path)
         if self._engine is not None:
             self._engine.dispose(close=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qarion_etl.db.dialects import DIALECTS, Dialect
+from qarion_etl.db.engines import DIALECTS, Dialect
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A database is named by a URL or given as a SQLAlchemy ``Engine``. The service resolves
 relative SQLite and DuckDB paths against the project root, picks its connection source
 once (``native`` for SQLite files and DuckDB, ``sqlalchemy_source`` for everything else)
-and delegates to it; the engine's facts come from its ``Dialect``. Failing to reach the
+and delegates to it; the engine's facts, loads and error kinds come from its ``Dialect``. Failing to reach the
 database is ``StoreUnavailable`` (exit code 3), and ``errors(sql)`` turns a driver's
 error into a task failure with the driver's message and the statement.
 """
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from qarion_etl.db.connection import Connection, DriverConnection
-    from qarion_etl.db.dialects import Dialect
+    from qarion_etl.db.engines import Dialect
     from qarion_etl.db.schema import TableSpec
 
 __all__ = ["DatabaseService", "create_engine", "mask_url", "resolve_url"]
@@ -278,14 +278,7 @@ class DatabaseService:
     def is_conflict(self, exc: BaseException) -> bool:
         """Whether ``exc`` is a transaction the server gave up on because of another one
         (a deadlock or a serialisation failure: trying again is the cure)."""
-        orig = getattr(exc, "orig", None) or exc
-        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        if sqlstate in ("40001", "40P01"):  # PostgreSQL
-            return True
-        if type(orig).__name__ == "TransactionException":  # DuckDB: optimistic, "Conflict on …"
-            return "conflict" in str(orig).lower()
-        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-        return bool(args) and args[0] in (1205, 1213)  # MySQL: lock wait timeout, deadlock
+        return self.dialect.is_conflict(getattr(exc, "orig", None) or exc)
 
     def retry_conflicts(self, work: Callable[[], T], attempts: int = 5) -> T:
         """``work()`` (one whole transaction), again after a deadlock or serialisation failure."""

@@ -13,19 +13,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.db.connection import (
-    DriverConnection,
-    cancel,
-    close_quietly,
-    is_driver_error,
-    prepare,
-    set_autocommit,
-)
-from qarion_etl.db.dialects import GENERIC, Dialect, dialect_of_url, known_dialect
+from qarion_etl.db.connection import DriverConnection, close_quietly, is_driver_error
+from qarion_etl.db.engines import Dialect, Generic, dialect_of_url, known_dialect
 from qarion_etl.db.statements import StatementLog, run_recorded
 from qarion_etl.db.urls import resolve_url
 from qarion_etl.errors import StoreUnavailable
@@ -63,7 +55,7 @@ def create_engine(url: str, *, root: Path | None = None, **kwargs: Any) -> Engin
         raise StoreUnavailable(f"cannot use database {mask_url(url)}: {exc}") from exc
     on_connect = known_dialect(engine.dialect.name)
     if on_connect is not None and on_connect.connect_statements:
-        sa.event.listen(engine, "connect", lambda raw, _record: prepare(on_connect, raw))
+        sa.event.listen(engine, "connect", lambda raw, _record: on_connect.prepare(raw))
     return engine
 
 
@@ -81,9 +73,8 @@ def dialect_of_engine(engine: Engine) -> Dialect:
     known = known_dialect(engine.dialect.name)
     if known is not None:
         return known
-    return replace(
-        GENERIC,
-        name=engine.dialect.name,
+    return Generic(
+        engine.dialect.name,
         paramstyle="qmark" if engine.dialect.paramstyle == "qmark" else "format",
         quote_identifier=engine.dialect.identifier_preparer.quote_identifier,
     )
@@ -104,10 +95,10 @@ class SqlAlchemyConnection:
 
     @property
     def cancellable(self) -> bool:
-        return self.dialect.cancel_method is not None
+        return self.dialect.cancellable
 
     def cancel(self) -> None:
-        cancel(self.dialect, self.raw)
+        self.dialect.cancel(self.raw)
 
     #: Set by ``DatabaseService.connect``: where this connection reports its statements.
     statement_log: StatementLog | None = None
@@ -176,7 +167,7 @@ class SqlAlchemySource:
         fairy = self.engine.raw_connection()
         fairy.detach()
         raw = fairy.dbapi_connection
-        set_autocommit(self.dialect, raw)
+        self.dialect.autocommit(raw)
         return DriverConnection(raw, self.dialect, close_quietly)
 
     # --- catalog -------------------------------------------------------------------------

@@ -6,6 +6,9 @@ Nothing is recorded unless the current thread is inside ``log.recording(sink)``:
 records each try of a task that way (the SQL file of the try, ``-v``), while XCom pulls,
 run history and other threads go unrecorded. Outside a recording the cost is one
 thread-local lookup per statement.
+
+``Result`` is what running a statement gives back, and ``SqlRunner`` what runs statements:
+every ``connection.Connection`` is one, and it is all the engines' loads need of it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,25 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+
+class Result(Protocol):
+    """The rows of one statement, read the way SQLAlchemy's ``Result`` is."""
+
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def returns_rows(self) -> bool: ...
+    def keys(self) -> Any: ...
+    def first(self) -> Any: ...
+    def scalar(self) -> Any: ...
+    def scalar_one(self) -> Any: ...
+    def one(self) -> Any: ...
+    def all(self) -> Sequence[Any]: ...
+    def fetchall(self) -> Sequence[Any]: ...
+    def fetchmany(self, size: int) -> Sequence[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def close(self) -> None: ...
 
 
 class StatementSink(Protocol):
@@ -77,3 +99,18 @@ def run_recorded(
         raise
     sink.finished(time.perf_counter() - start, None)
     return result
+
+
+class SqlRunner(Protocol):
+    """Runs statements on one connection, and holds the driver's connection."""
+
+    statement_log: StatementLog | None
+
+    def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        """Run one statement (``?`` or ``%s`` placeholders as the dialect says)."""
+        ...
+
+    @property
+    def raw(self) -> Any:
+        """The driver's connection (for ``COPY`` and ``executemany``)."""
+        ...

@@ -7,8 +7,8 @@
 - ``boolean`` accepts ``true/t/1/yes/y`` and ``false/f/0/no/n`` in any case;
 - ``date`` and ``timestamp`` take ISO 8601 text.
 
-With ``as_text`` the decimal, date and timestamp converters return the text SQLite stores
-instead (``TEXT_STORED``). ``convert_json_value`` checks a JSON Lines value against its
+Given the engine's ``Dialect.bind_as`` (SQLite stores decimals, dates and timestamps as
+text), the converters of those types return the form the engine binds. ``convert_json_value`` checks a JSON Lines value against its
 schema type: a JSON string converts as text does, a number fits ``integer`` (no fraction
 or exponent), ``float`` or ``decimal``, ``true``/``false`` fit only ``boolean``, and an
 object or array in a ``string`` column is kept as its JSON text. A value that does not
@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _TRUE = {"true", "t", "1", "yes", "y"}
@@ -65,21 +65,17 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "timestamp": _timestamp,
 }
 
-#: SQLite's driver binds no Decimal/date/datetime: after checking, store them as text.
-TEXT_STORED: dict[str, Callable[[Any], Any]] = {
-    "decimal": str,
-    "date": lambda v: v.isoformat(),
-    "timestamp": lambda v: v.isoformat(sep=" "),
-}
 
-
-def converters(as_text: bool = False) -> dict[str, Callable[[str], Any]]:
-    """Text-to-value converters per schema type (``as_text``: SQLite's storage forms)."""
-    if not as_text:
+def converters(
+    bind_as: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> dict[str, Callable[[str], Any]]:
+    """Text-to-value converters per schema type; a type in ``bind_as`` (the engine's
+    ``Dialect.bind_as``) ends in the form the engine binds."""
+    if not bind_as:
         return CONVERTERS
     out = dict(CONVERTERS)
-    for name, to_text in TEXT_STORED.items():
-        out[name] = (lambda conv, back: lambda text: back(conv(text)))(CONVERTERS[name], to_text)
+    for name, to_bound in bind_as.items():
+        out[name] = (lambda conv, back: lambda text: back(conv(text)))(CONVERTERS[name], to_bound)
     return out
 
 

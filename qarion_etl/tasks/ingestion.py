@@ -1,16 +1,12 @@
 """The ``ingestion`` task: load a CSV, JSON Lines or Parquet file into a landing table.
 
-Each engine loads by its fastest proper path (its dialect's ``bulk_load``), into a staging
-table that is swapped in at the end (``db.materialize``):
-
-- DuckDB reads the file itself (``read_csv``/``read_json``/``read_parquet`` with the
-  declared column types) straight into the table, and lists the CSV rows it rejects in
-  its own reject tables (``engine_read``); when it refuses a file or cannot say which
-  rows are bad, the checked reader reads the file instead.
-- PostgreSQL parses a clean CSV file itself: its bytes go to ``COPY … (FORMAT csv)``
-  (``copy_read``); other files, and a CSV file the server refuses, are read by the checked
-  reader and sent through ``COPY … FROM STDIN`` row by row (psycopg 3).
-- SQLite and MySQL/MariaDB receive them in batched ``executemany`` calls of tuples.
+Each engine loads by its fastest proper path, into a staging table that is swapped in at
+the end (``db.materialize``). The task asks the warehouse's dialect whether it reads the
+file itself (``file_load``: DuckDB's own readers, PostgreSQL's ``COPY`` of a clean CSV
+file); when it cannot, or gives up on a file whose bad rows it cannot name
+(``ReadAgain``), the checked reader (``formats``) reads the file and the dialect loads its
+rows (``insert_rows``: ``COPY … FROM STDIN``, an ``unnest`` per batch, or ``executemany``).
+How each engine does it is in its module of ``db/engines``.
 
 Rows are streamed in batches; the whole file is never in memory. Every landing table gets
 a ``batch_id`` column. The whole file is checked before the swap: bad rows (``bad_rows``)
@@ -30,17 +26,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from qarion_etl.db.connection import Connection
+from qarion_etl.db.loading import LoadWatch, ReadAgain
 from qarion_etl.db.materialize import Stage, publish_all, staged_write
-from qarion_etl.db.statements import run_recorded
 from qarion_etl.errors import InputMissing
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
-from qarion_etl.tasks.copy_read import copy_parses, copy_read
-from qarion_etl.tasks.engine_read import ReadAgain, engine_read
 from qarion_etl.tasks.formats import InputFile
 from qarion_etl.tasks.keys import KeyOrder, check_unique
 from qarion_etl.tasks.readers import Reader
-from qarion_etl.tasks.rejects import RejectsWriter
+from qarion_etl.tasks.rejects import EngineRejects, RejectsWriter
 
 
 class IngestionTask(BaseTask):
@@ -98,12 +92,10 @@ class IngestionTask(BaseTask):
             if policy.quarantine:
                 rejects = RejectsWriter(conn, stage.companion(also[0]), source.shown, ctx.batch_id)
             unique = False
-            if engine_reads and db.dialect.bulk_load == "copy" and copy_parses(source):
-                rows = copy_read(conn, stage, source, ctx.batch_id, ctx.progress)
-            elif engine_reads and db.dialect.bulk_load == "read_file":
-                rows = engine_read(
-                    conn, stage, source, ctx.batch_id, bad, rejects, ctx.check_cancel, ctx.progress
-                )
+            load = db.dialect.file_load(source) if engine_reads else None
+            if load is not None:
+                watch = LoadWatch(EngineRejects(bad, rejects), ctx.check_cancel, ctx.progress)
+                rows = load.run(conn, stage.table, ctx.batch_id, watch)
             else:
                 rows, unique = _load_rows(ctx, conn, stage, source, bad, rejects, pk)
             bad.check()
@@ -131,7 +123,7 @@ def _load_rows(
 ) -> tuple[int, bool]:
     """Checked rows through the driver; returns the count and whether the keys are proven unique."""
     dialect = stage.ns.db.dialect
-    reader = source.reader((ctx.batch_id,), bad=bad, as_text=dialect.typed_values_as_text)
+    reader = source.reader((ctx.batch_id,), bad=bad, bind_as=dialect.bind_as)
     _create_table(conn, stage, reader)
     batches = _while_hopeful(reader.batches, bad, ctx.check_cancel)
     if ctx.progress is not None:
@@ -146,18 +138,7 @@ def _load_rows(
             rejects.write(bad.drain())
 
     columns = [*reader.names, "batch_id"]
-    rows = int(
-        run_recorded(
-            conn.statement_log,
-            dialect.load_statement(stage.table, columns),
-            None,
-            lambda: dialect.load_rows(
-                conn.raw, stage.table, columns, batches, after_batch=after_batch
-            ),
-        )
-    )
-    if conn.statement_log is not None:
-        conn.statement_log.note(f"{rows:,} rows loaded into {stage.table}")
+    rows = dialect.insert_rows(conn, stage.table, columns, batches, after_batch)
     return rows, order is not None and order.increasing
 
 

@@ -1,6 +1,6 @@
 """The primary-key check of an ingestion: every key of the landing table is unique.
 
-The check is a query on the staging table (``Dialect.duplicate_key_sql``), and a
+The check is a query on the staging table (``Dialect.duplicate_key_statements``), and a
 duplicate is located in the file (``InputFile.locate_duplicate``). Before it, rows that
 pass through Python are watched by ``KeyOrder``: exports usually come sorted by their
 key, and integer keys that arrive strictly increasing are distinct, which proves the
@@ -61,10 +61,9 @@ class KeyOrder:
 
 def check_unique(conn: Connection, stage: Stage, key: list[str], source: InputFile) -> None:
     """Raise ``IngestError`` for a key that occurs twice in the staging table."""
-    dialect = stage.ns.db.dialect
-    if dialect.analyze_before_key_check:
-        conn.exec_driver_sql(f"ANALYZE {stage.table}")
-    sql = dialect.duplicate_key_sql(stage.table, key)
+    *before, sql = stage.ns.db.dialect.duplicate_key_statements(stage.table, key)
+    for statement in before:
+        conn.exec_driver_sql(statement)
     dup = conn.exec_driver_sql(sql).first()
     if dup is None:
         return

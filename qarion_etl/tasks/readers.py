@@ -9,9 +9,10 @@ collector with the file's line (as an editor counts it, the CSV header being lin
 the column, and the reader goes on. A problem of the whole file (no header, a declared
 column missing, text not valid in its encoding) raises ``IngestError``.
 
-The DuckDB fast path does not use these readers: DuckDB reads the file itself. They read
-the file there only when DuckDB cannot name what it refused (``tasks.engine_read``) and
-to point at a duplicate key (``formats.InputFile.locate_duplicate``). Which reader a format
+Where the engine reads the file itself (``Dialect.file_load``: DuckDB, PostgreSQL's COPY
+of a clean CSV file) these readers read it only when the engine cannot name what it
+refused, and to point at a duplicate key (``formats.InputFile.locate_duplicate``).
+``CsvOptions`` lives in ``db.loading``, where the engines read it too. Which reader a format
 uses is in ``formats.FORMATS``; CSV batches are checked in ``csv_batches``.
 """
 
@@ -20,16 +21,17 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qarion_etl.db.loading import CsvOptions as CsvOptions  # published here too
 from qarion_etl.definitions.flow import ColumnSpec
 from qarion_etl.errors import IngestError, clip
 from qarion_etl.jsontext import TooDeep, loads
 from qarion_etl.tasks.bad_rows import BadRow, BadRows
-from qarion_etl.tasks.convert import TEXT_STORED, convert_json_value, converters
+from qarion_etl.tasks.convert import convert_json_value, converters
 from qarion_etl.tasks.csv_batches import BATCH_ROWS, ColumnCheck, RawLines, csv_batches
 
 
@@ -62,28 +64,6 @@ class FilePosition:
             return min(offset / self.size, 1.0)
         except (ValueError, OSError, AttributeError):  # closed, or not a file
             return None
-
-
-@dataclass(frozen=True, slots=True)
-class CsvOptions:
-    delimiter: str = ","
-    quote: str = '"'
-    escape: str | None = None
-    header: bool = True
-    encoding: str = "utf-8"
-    null_values: tuple[str, ...] = ("",)
-
-    @classmethod
-    def from_config(cls, config: Any) -> CsvOptions:
-        nulls = config.get("null_values", [""])
-        return cls(
-            delimiter=str(config.get("delimiter", ",")),
-            quote=str(config.get("quote", '"')),
-            escape=config.get("escape"),
-            header=bool(config.get("header", True)),
-            encoding=str(config.get("encoding", "utf-8")),
-            null_values=tuple(nulls) if isinstance(nulls, list) else (str(nulls),),
-        )
 
 
 def _fail(shown: str, line: int, message: str) -> IngestError:
@@ -171,14 +151,14 @@ def csv_rows(
     declared: Sequence[ColumnSpec],
     bad: BadRows,
     extra: tuple[Any, ...] = (),
-    as_text: bool = False,
+    bind_as: Mapping[str, Callable[[Any], Any]] | None = None,
     with_line: bool = False,
 ) -> Reader:
     """A checked CSV reader; ``extra`` values are appended to every row (the batch id)."""
     names = csv_header(path, shown, opts)
     types = column_types(names, declared, shown)
     required = {c.name for c in declared if c.required}
-    convs = converters(as_text)
+    convs = converters(bind_as)
     columns = [
         ColumnCheck(i, n, t, n in required, None if t == "string" else convs[t])
         for i, (n, t) in enumerate(zip(names, types, strict=True))
@@ -245,7 +225,7 @@ def jsonl_rows(
     bad: BadRows,
     extra: tuple[Any, ...] = (),
     encoding: str = "utf-8",
-    as_text: bool = False,
+    bind_as: Mapping[str, Callable[[Any], Any]] | None = None,
     with_line: bool = False,
 ) -> Reader:
     """A checked JSON Lines reader: columns are the declared ones plus the first object's keys."""
@@ -260,11 +240,12 @@ def jsonl_rows(
     by_name = {c.name: c for c in declared}
     types = [by_name[n].schema_type if n in by_name else "string" for n in names]
     required = {n for n in names if n in by_name and by_name[n].required}
-    plan = list(zip(names, types, strict=True))
+    bound = bind_as or {}
+    plan = [(n, t, bound.get(t)) for n, t in zip(names, types, strict=True)]
 
     def row_of(obj: dict[str, Any]) -> list[Any] | tuple[str, str]:
         out: list[Any] = []
-        for name, stype in plan:
+        for name, stype, to_bound in plan:
             value = obj.get(name)
             if value is None:
                 if name in required:
@@ -275,9 +256,7 @@ def jsonl_rows(
                 converted = convert_json_value(value, stype)
             except (ValueError, TypeError):
                 return name, f"{value!r} is not a valid {stype}"
-            out.append(
-                TEXT_STORED[stype](converted) if as_text and stype in TEXT_STORED else converted
-            )
+            out.append(converted if to_bound is None else to_bound(converted))
         return out
 
     position = FilePosition(path)

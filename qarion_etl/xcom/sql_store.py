@@ -120,7 +120,7 @@ class SqlXComStore:
             if not self._ready:
                 self._create_table()
             conn = self.db.dedicated()
-            held = (conn, conn.raw if self.dialect.connection_is_cursor else conn.raw.cursor())
+            held = (conn, self.dialect.cursor(conn.raw))
             self._local.conn = held
             self._local.depth = 0
             with self._lock:

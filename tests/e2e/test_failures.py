@@ -378,8 +378,8 @@ def test_a_long_ingestion_reports_its_progress(
     the file itself and tells only the share. Throttles are set to zero so a short load
     reports too; the defaults are one report a second, one printed line every 10 s."""
     from qarion_etl.cli.console import PlainReporter
+    from qarion_etl.db.engines import duckdb_files as engine_read
     from qarion_etl.run import logs, tries
-    from qarion_etl.tasks import engine_read
 
     monkeypatch.setattr(engine_read, "PROGRESS_POLL", 0.002)
     monkeypatch.setattr(tries.Progress, "EVERY", 0.0)

@@ -520,7 +520,7 @@ def test_key_order_proves_unique_only_for_increasing_integers() -> None:
 
 
 def test_line_finder_passes_over_line_breaks_before_a_record(tmp_path: Path) -> None:
-    from qarion_etl.tasks.engine_read import LineFinder
+    from qarion_etl.db.engines.duckdb_files import LineFinder
 
     path = tmp_path / "f.csv"
     path.write_bytes(b'h\r\n"a\r\nb"\r\n\r\nrow\r\nnext\n')

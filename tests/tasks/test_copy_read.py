@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from qarion_etl.db.engines.postgresql import copy_parses
 from qarion_etl.definitions.flow import ColumnSpec
-from qarion_etl.tasks.copy_read import copy_parses
 from qarion_etl.tasks.formats import InputFile
 from tests.conftest import unique_name
 from tests.helpers import cli, make_project, write_flow
