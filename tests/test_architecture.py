@@ -14,8 +14,10 @@
   no stage below imports them, ``report`` imports neither face, and only ``ui`` imports
   Starlette and uvicorn.
 - Engines live in ``db``: no module outside it compares engine names or reads how a
-  dialect loads (its loading fields); it asks the dialect instead. No function in ``db`` is
-  longer than 60 lines.
+  dialect loads (its loading fields); it asks the dialect instead. No function in ``db`` or
+  ``run`` is longer than 60 lines.
+- The library speaks its own language: only ``cli`` raises ``UsageError`` itself; the rest
+  raise its typed subclasses (``RunNotFound``, ``TaskNotFound`` …), whose words name no flag.
 ARCHITECTURE.md explains the rules; this test keeps them true.
 """
 
@@ -274,14 +276,30 @@ def _compared(node: ast.Compare | ast.MatchValue) -> list[ast.AST]:
     return [node.left, *node.comparators]
 
 
-def test_no_function_in_db_is_over_60_lines() -> None:
+@pytest.mark.parametrize("stage", ["db", "run"])
+def test_no_function_is_over_60_lines(stage: str) -> None:
     long = sorted(
         f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
         for name, path in MODULES.items()
-        if _stage(name) == "db"
+        if _stage(name) == stage
         for node in ast.walk(ast.parse(path.read_text(), str(path)))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         and node.end_lineno is not None
         and node.end_lineno - node.lineno + 1 > 60
     )
     assert not long, long
+
+
+def test_only_the_cli_raises_usage_error_itself() -> None:
+    """Outside ``cli``, a request that cannot be done is one of ``UsageError``'s typed
+    subclasses, with fields, never a ``UsageError`` worded for the command line."""
+    raised = sorted(
+        f"{name}:{node.lineno}"
+        for name, path in MODULES.items()
+        if _stage(name) != "cli"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "UsageError"
+    )
+    assert not raised, raised
