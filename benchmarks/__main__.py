@@ -12,6 +12,9 @@ def main(argv: list[str]) -> int:
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
     wanted = [f"bench_{a.removeprefix('bench_')}" for a in argv] or names
+    from benchmarks.common import compile_package
+
+    compile_package()
     for name in wanted:
         if name not in names:
             print(f"unknown benchmark {name!r}; known: {', '.join(names)}", file=sys.stderr)

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import header, ratio_line
+from benchmarks.common import child_env, header, ratio_line
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
 TASKS = 50
@@ -119,7 +119,7 @@ def make_project(root: Path, flows: int, tasks: int, prefix: str) -> Path:
 
 def airflow_env(home: Path) -> dict[str, str]:
     env = {
-        **os.environ,
+        **child_env(),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",

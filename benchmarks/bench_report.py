@@ -11,7 +11,6 @@ Needs Debian's chromium and Playwright for the browser line.
 from __future__ import annotations
 
 import html
-import os
 import shutil
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import DATA, header, qarion_cmd, ratio_line
+from benchmarks.common import DATA, child_env, header, qarion_cmd, ratio_line
 
 TASKS = 1000
 #: A second flow, run many times: the flow page's grid of runs x tasks and a task's chart.
@@ -110,7 +109,7 @@ def _ui(folder: Path) -> None:
         cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1"},
+        env=child_env({"NO_COLOR": "1"}),
     )
     base = f"http://127.0.0.1:{port}"
     try:

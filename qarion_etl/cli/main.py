@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import traceback
 from typing import Any
 
 import typer
@@ -126,6 +125,8 @@ class QarionGroup(TyperGroup):
         except QarionError as exc:
             state = get_state(ctx)
             if state.debug:  # the traceback shows the driver's words too: scrubbed
+                import traceback
+
                 sys.stderr.write(_scrub(traceback.format_exc(), ctx))
             output.error(_scrub(cli_message(exc), ctx))
             if state.json_stdout and not isinstance(exc, TaskFailed):

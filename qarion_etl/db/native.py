@@ -15,7 +15,6 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.db import sqlalchemy_source
 from qarion_etl.db.connection import DriverConnection, close_quietly, is_driver_error
 from qarion_etl.db.engines import Dialect, dialect_named
 
@@ -124,11 +123,13 @@ class NativeSource:
     def sqlalchemy_engine(self) -> Engine:
         """A SQLAlchemy engine on the same database, created on first use."""
         if self._engine is None:
+            from qarion_etl.db.sqlalchemy_source import create_engine  # only when asked for
+
             creator = self.dialect.sqlalchemy_creator(self.new_raw)
             if creator is None:
-                self._engine = sqlalchemy_source.create_engine(self.url)
+                self._engine = create_engine(self.url)
             else:
-                self._engine = sqlalchemy_source.create_engine(self.url, creator=creator)
+                self._engine = create_engine(self.url, creator=creator)
         return self._engine
 
     # --- lifetime ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qarion_etl.db.engines import DIALECTS, Dialect
+from qarion_etl.db.engines import Dialect, all_dialects
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class TableSpec:
         import sqlalchemy as sa
 
         # Unknown dialect: every dialect's options and types (SQLAlchemy picks its own).
-        dialects = [dialect] if dialect is not None else list(DIALECTS)
+        dialects = [dialect] if dialect is not None else list(all_dialects())
         long_text = [d for d in dialects if d.long_text_length]
 
         def sa_type(kind: str) -> Any:

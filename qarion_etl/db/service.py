@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from qarion_etl.db.native import NativeSource
-from qarion_etl.db.sqlalchemy_source import SqlAlchemySource, create_engine
 from qarion_etl.db.statements import StatementLog
 from qarion_etl.db.urls import native_target, resolve_url
 from qarion_etl.errors import SqlError, StoreUnavailable
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from qarion_etl.db.engines import Dialect
     from qarion_etl.db.schema import TableSpec
 
-__all__ = ["DatabaseService", "create_engine", "mask_url", "resolve_url"]
+__all__ = ["DatabaseService", "mask_url", "resolve_url"]  # and create_engine, on first use
 
 
 class ConnectionSource(Protocol):
@@ -106,8 +105,12 @@ class DatabaseService:
             if target is not None:
                 self._source = NativeSource(*target, url)
             else:
+                from qarion_etl.db.sqlalchemy_source import SqlAlchemySource
+
                 self._source = SqlAlchemySource.from_url(url)
         else:
+            from qarion_etl.db.sqlalchemy_source import SqlAlchemySource
+
             self._source = SqlAlchemySource(engine)
 
     @property
@@ -326,3 +329,12 @@ class DatabaseService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def __getattr__(name: str) -> Any:
+    """``create_engine`` (the SQLAlchemy source's), imported when asked for."""
+    if name == "create_engine":
+        from qarion_etl.db.sqlalchemy_source import create_engine
+
+        return create_engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

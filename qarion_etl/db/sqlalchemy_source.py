@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.db.connection import DriverConnection, close_quietly, is_driver_error
-from qarion_etl.db.engines import Dialect, Generic, dialect_of_url, known_dialect
+from qarion_etl.db.engines import Dialect, dialect_of_url, known_dialect
 from qarion_etl.db.statements import StatementLog, run_recorded
 from qarion_etl.db.urls import resolve_url
 from qarion_etl.errors import StoreUnavailable
@@ -73,6 +73,8 @@ def dialect_of_engine(engine: Engine) -> Dialect:
     known = known_dialect(engine.dialect.name)
     if known is not None:
         return known
+    from qarion_etl.db.engines.generic import Generic
+
     return Generic(
         engine.dialect.name,
         paramstyle="qmark" if engine.dialect.paramstyle == "qmark" else "format",

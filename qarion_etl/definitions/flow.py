@@ -94,12 +94,15 @@ class Flow:
     input: InputSpec = InputSpec()
     tasks: tuple[TaskSpec, ...] = ()
     text: str = field(default="", repr=False, compare=False)
+    #: The tasks by id, filled on first lookup (a run looks each task up several times).
+    _by_id: dict[str, TaskSpec] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def task(self, task_id: str) -> TaskSpec:
-        for t in self.tasks:
-            if t.id == task_id:
-                return t
-        raise KeyError(task_id)
+        if not self._by_id:
+            self._by_id.update((t.id, t) for t in self.tasks)
+        return self._by_id[task_id]
 
     @property
     def task_ids(self) -> list[str]:

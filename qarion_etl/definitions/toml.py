@@ -23,7 +23,8 @@ from qarion_etl.filetext import FileTooLarge, read_limited
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _OPEN_INLINE = re.compile(r"^\s*([A-Za-z0-9_.\"-]+)\s*=\s*\{\s*(#.*)?$")
-_KEY = r'^\s*"?{}"?\s*='
+#: A line that assigns a key (``key = …`` or ``"key" = …``); group 1 is the key.
+_ASSIGN = re.compile(r'^\s*"?([^"=]*?)"?\s*=')
 
 _TYPE_NAMES = {
     str: "string",
@@ -171,9 +172,9 @@ class KeyLocator:
         start, end = self._block(table, index)
         if start < 0:
             return None
-        pattern = re.compile(_KEY.format(re.escape(key)))
         for i in range(start, end):
-            if pattern.match(self.lines[i]):
+            m = _ASSIGN.match(self.lines[i])
+            if m is not None and m.group(1) == key:
                 return i + 1
         return start + 1 if table is not None else None
 
@@ -185,7 +186,6 @@ class KeyLocator:
         nxt = self.table_line(table, index + 1)
         end = (nxt - 1) if nxt else len(self.lines)
         header = re.compile(rf"^\s*\[\s*{re.escape(table)}\.{re.escape(sub)}\s*\]")
-        keypat = re.compile(_KEY.format(re.escape(key)))
         in_sub = False
         for i in range(start - 1, end):
             text = self.lines[i]
@@ -194,6 +194,7 @@ class KeyLocator:
                 continue
             if in_sub and text.lstrip().startswith("["):
                 in_sub = False
-            if in_sub and keypat.match(text):
+            assigned = _ASSIGN.match(text) if in_sub else None
+            if assigned is not None and assigned.group(1) == key:
                 return i + 1
         return None

@@ -18,12 +18,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
 class Driver:
-    """How a run is driven. ``Standalone()`` is the default."""
+    """How a run is driven. ``Standalone()`` is the default.
+
+    (Plain classes, not dataclasses: they are made once per run, and a run's start-up pays
+    for every class a dataclass decorator builds.)
+    """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
     def owns_run(self) -> bool:
         """Whether this process is recorded as the run's owner."""
@@ -52,17 +57,16 @@ class Driver:
         yield True
 
 
-@dataclass(frozen=True)
 class Standalone(Driver):
     """This process runs the whole run."""
 
 
-@dataclass(frozen=True)
 class SharedSlots(Driver):
     """One of several flows run at once: tasks take slots of ``slots``; ``stop`` ends them all."""
 
-    slots: threading.Semaphore = field(compare=False)
-    stopping: threading.Event = field(compare=False)
+    def __init__(self, slots: threading.Semaphore, stopping: threading.Event) -> None:
+        self.slots = slots
+        self.stopping = stopping
 
     @property
     def stop(self) -> threading.Event | None:
@@ -80,11 +84,20 @@ class SharedSlots(Driver):
             self.slots.release()
 
 
-@dataclass(frozen=True)
 class Orchestrated(Driver):
     """One task of a run, as an orchestrator's worker runs it (its try ``number``)."""
 
-    number: int = 1
+    def __init__(self, number: int = 1) -> None:
+        self.number = number
+
+    def __repr__(self) -> str:
+        return f"Orchestrated({self.number})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Orchestrated) and other.number == self.number
+
+    def __hash__(self) -> int:
+        return hash(("Orchestrated", self.number))
 
     def owns_run(self) -> bool:
         return False

@@ -9,7 +9,6 @@ The process's start time guards against a reused pid.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ def _start_ticks(pid: int) -> str:
 def current_owner() -> dict[str, Any]:
     """This process as the owner of a run: host, pid and start time (against pid reuse)."""
     return {
-        "host": socket.gethostname(),
+        "host": _host(),
         "pid": os.getpid(),
         "pid_start": _start_ticks(os.getpid()),
     }
@@ -34,7 +33,7 @@ def current_owner() -> dict[str, Any]:
 
 def owner_alive(owner: dict[str, Any]) -> bool | None:
     """Whether the process that owns a run still runs (``None``: on another host, unknown)."""
-    if owner.get("host") != socket.gethostname():
+    if owner.get("host") != _host():
         return None
     pid = int(owner.get("pid") or 0)
     if pid <= 0:
@@ -47,3 +46,12 @@ def owner_alive(owner: dict[str, Any]) -> bool | None:
         pass  # exists, owned by someone else
     started = owner.get("pid_start")
     return not started or _start_ticks(pid) in ("", started)
+
+
+def _host() -> str:
+    """This machine's name (``os.uname``; ``socket`` only where there is none)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()

@@ -26,7 +26,6 @@ from qarion_etl.run.model import (
 )
 from qarion_etl.run.rendering import render_task
 from qarion_etl.run.reporting import NullReporter, Reporter, SerialReporter
-from qarion_etl.run.selection import select_tasks
 from qarion_etl.xcom.records import BATCH_MAX
 
 if TYPE_CHECKING:
@@ -97,9 +96,14 @@ class FlowRunner:
             if not request.run_id and not request.resume:
                 raise TaskNeedsRun(request.task)
             return [request.task]
+        order = topological_order(graph, flow)
+        if not (request.select or request.exclude or request.selector):
+            return order  # every task: the selection grammar is not needed
+        from qarion_etl.run.selection import select_tasks
+
         return select_tasks(
             graph,
-            topological_order(graph, flow),
+            order,
             request.select,
             request.exclude,
             flow=flow,

@@ -28,6 +28,8 @@ from qarion_etl.run.model import TaskOutcome, TaskStatus, TryRecord, error_text,
 from qarion_etl.tasks import get_task_class
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from qarion_etl.definitions.flow import Flow, TaskSpec
     from qarion_etl.run.history import RunStore
     from qarion_etl.run.logs import TrySql
@@ -82,7 +84,7 @@ class TaskTries:
         self.result: dict[str, Any] | None = None  # the work's result, once it is done
         self.try_number = plan.first_try
         self.statements_ran = False  # whether the last try ran any statement
-        self.sql_path = ""  # the SQL file of the last try, as messages show it
+        self.sql_path: Path | None = None  # the SQL file of the last try
         if plan.fenced:
             ctx.fence = self.check_fence
 
@@ -124,7 +126,7 @@ class TaskTries:
         plan, ctx = self.plan, self.ctx
         sql = self.sql_file(o.tries)
         o.sql_path = str(sql.path)
-        self.sql_path = shown_path(sql.path)
+        self.sql_path = sql.path
         timer = None
         if plan.spec.timeout_seconds:
             ctx.deadline = time.monotonic() + plan.spec.timeout_seconds
@@ -176,8 +178,8 @@ class TaskTries:
                 f"{where}task '{spec.id}': timed out after {spec.timeout_seconds:g}s"
                 " (timeout_seconds)"
             )
-        if self.statements_ran:
-            error += f"\n  SQL that ran: {self.sql_path}"
+        if self.statements_ran and self.sql_path is not None:
+            error += f"\n  SQL that ran: {shown_path(self.sql_path)}"
         why = o.not_retried = not_retried(exc, spec)
         if why is not None and o.tries < plan.first_try + plan.retries:
             error += f"\n  not retried: {why}"

@@ -7,16 +7,22 @@ registries equal. Tasks import ``definitions`` and ``db``, never ``run``.
 
 from __future__ import annotations
 
-from qarion_etl.tasks.base import BaseTask
-from qarion_etl.tasks.ingestion import IngestionTask
-from qarion_etl.tasks.transformation import TransformationTask
+import importlib
+from typing import TYPE_CHECKING
 
-TASK_TYPES: dict[str, type[BaseTask]] = {
-    "ingestion": IngestionTask,
-    "transformation": TransformationTask,
+if TYPE_CHECKING:
+    from qarion_etl.tasks.base import BaseTask
+
+#: Each type's class as ``module:Class`` of this package, imported when a task of the type
+#: first runs (a flow of transformations never loads the ingestion machinery).
+TASK_TYPES: dict[str, str] = {
+    "ingestion": "ingestion:IngestionTask",
+    "transformation": "transformation:TransformationTask",
 }
 
 
 def get_task_class(type_name: str) -> type[BaseTask]:
     """The class implementing task type ``type_name``."""
-    return TASK_TYPES[type_name]
+    module, _, name = TASK_TYPES[type_name].partition(":")
+    cls: type[BaseTask] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return cls

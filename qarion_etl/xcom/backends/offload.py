@@ -28,13 +28,15 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import ConfigError, StoreUnavailable
 from qarion_etl.xcom.backends import _naming as naming
-from qarion_etl.xcom.backends._blobs import BlobStore, build_blob_store
 from qarion_etl.xcom.base import BaseXCom, light_listing
 from qarion_etl.xcom.records import XComQuery, XComRecord
+
+if TYPE_CHECKING:
+    from qarion_etl.xcom.backends._blobs import BlobStore
 
 REF_PREFIX = "ref:"
 ENVELOPE = "qarion-xcom-offload/1"
@@ -127,6 +129,8 @@ class OffloadMixin(BaseXCom):
             raise ConfigError(
                 "[xcom].backend_config.offload_threshold_bytes must be a non-negative integer"
             )
+        from qarion_etl.xcom.backends._blobs import build_blob_store  # only when offloading
+
         self.offload_store = build_blob_store(offload_to, root=root)
         self.offload_threshold_bytes = threshold
         self._pending = threading.local()
