@@ -6,8 +6,6 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from qarion_etl.airflow.runtime import run_task
-
 
 class QarionTaskOperator(BaseOperator):
     """Run task ``flow_task_id`` of the flow file ``flow_path`` of the project in ``project_dir``.
@@ -28,6 +26,9 @@ class QarionTaskOperator(BaseOperator):
         self.flow_task_id = flow_task_id
 
     def execute(self, context: Any) -> Any:
+        # The library loads here, in the task's process, not when the DAG file is parsed.
+        from qarion_etl.airflow.runtime import run_task
+
         return run_task(
             self.project_dir,
             self.flow_path,

@@ -1,12 +1,17 @@
 """What the DAG builders need of a project, read without connecting to anything, and cached.
 
-Airflow parses DAG files again and again (every 30 s by default), and a slow parse is the
-first complaint about tools that render projects as DAGs. ``plan_project`` reads the
-configuration (leaving ``${airflow_conn:…}`` unresolved: parsing asks Airflow for no
-connection) and validates every flow once per content: the plan of each flow file, or its
-problems, is kept in a cache keyed by the file's and the configuration's bytes
-(``QARION_ETL_AIRFLOW_CACHE``, else a folder in the system's temporary directory), so a
-later parse reads small JSON documents instead of validating templates again.
+Airflow parses DAG files again and again (every 30 s by default, and once more in every
+task's own process), and a slow parse is the first complaint about tools that render
+projects as DAGs. ``plan_project`` reads the configuration (leaving ``${airflow_conn:…}``
+unresolved: parsing asks Airflow for no connection) and validates every flow once per
+content. Two caches keep the work (``QARION_ETL_AIRFLOW_CACHE``, else a folder in the
+system's temporary directory):
+
+- the whole project's plan, keyed by the configuration file's bytes and checked against
+  the bytes of every flow file: while nothing changed, a parse reads one JSON document and
+  imports nothing of the planner (no TOML parser, no flow models, no templates);
+- each flow's plan (or its problems), keyed by its file's and the configuration's bytes,
+  so a change to one flow validates that flow alone.
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qarion_etl import __version__
-from qarion_etl.db.urls import native_target, resolve_url
-from qarion_etl.definitions.config import CONFIG_FILE, ProjectConfig, load_config
-from qarion_etl.definitions.dag import topological_order
-from qarion_etl.errors import FlowValidationError, QarionError
-from qarion_etl.project import Project
+
+if TYPE_CHECKING:
+    from qarion_etl.definitions.config import ProjectConfig
+    from qarion_etl.project import Project
 
 CACHE_ENV = "QARION_ETL_AIRFLOW_CACHE"
+#: The configuration file's name (``definitions.config.CONFIG_FILE``, which a test keeps
+#: equal: this module reads a cached plan without importing the configuration reader).
+CONFIG_FILE = "qarion-etl.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,26 @@ class ProjectPlan:
     problems: list[str] = field(default_factory=list)
     pool: Pool | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "config_path": str(self.config_path),
+            "flows": [asdict(f) for f in self.flows],
+            "problems": list(self.problems),
+            "pool": None if self.pool is None else asdict(self.pool),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ProjectPlan:
+        pool = doc.get("pool")
+        return cls(
+            Path(doc["root"]),
+            Path(doc["config_path"]),
+            [FlowPlan.from_json(dict(f)) for f in doc["flows"]],
+            list(doc["problems"]),
+            Pool(**pool) if pool else None,
+        )
+
 
 def _unresolved(conn_id: str, as_credentials: bool) -> Any:
     """Parsing resolves no Airflow connection: the reference stays as written."""
@@ -100,6 +127,8 @@ def config_path_of(project_dir: str | Path) -> Path:
 
 def warehouse_pool(config: ProjectConfig) -> Pool | None:
     """The pool of a SQLite or DuckDB warehouse file, which takes one writer process at a time."""
+    from qarion_etl.db.urls import native_target, resolve_url
+
     url = str(config.engine.url)
     if "${airflow_conn:" in url:
         return None  # known only when the task runs: treated as a server
@@ -114,6 +143,8 @@ def warehouse_pool(config: ProjectConfig) -> Pool | None:
 
 def project_pools(project_dir: str | Path) -> list[Pool]:
     """The Airflow pools the project's DAGs use (create them once: ``Pool.command()``)."""
+    from qarion_etl.definitions.config import load_config
+
     config = load_config(config_path_of(project_dir), connections=_unresolved)
     pool = warehouse_pool(config)
     return [pool] if pool is not None else []
@@ -126,17 +157,26 @@ def plan_project(project_dir: str | Path) -> ProjectPlan:
         QarionError: the configuration itself cannot be read (no flow can be planned).
     """
     cfg_path = config_path_of(project_dir)
+    config_bytes = cfg_path.read_bytes() if cfg_path.is_file() else b""
+    cache = _Cache()
+    project_key = "project-" + _digest(__version__, str(cfg_path), config_bytes)
+    cached = _cached_plan(cache.get(project_key))
+    if cached is not None:
+        return cached
+    from qarion_etl.definitions.config import load_config  # the planner: only on a miss
+    from qarion_etl.project import Project
+
     config = load_config(cfg_path, connections=_unresolved)
     project = Project(config)
     plan = ProjectPlan(config.root, cfg_path, pool=warehouse_pool(config))
-    cache = _Cache()
-    config_key = hashlib.sha256(
-        __version__.encode() + b"\0" + (cfg_path.read_bytes() if cfg_path.is_file() else b"")
-    ).hexdigest()
+    config_key = _digest(__version__, "", config_bytes)
     seen: dict[str, str] = {}
+    files: dict[str, str] = {}
     for path in project.flow_paths():
         rel = path.relative_to(config.root).as_posix()
-        key = hashlib.sha256(f"{config_key}\0{rel}\0".encode() + path.read_bytes()).hexdigest()
+        content = path.read_bytes()
+        files[rel] = _digest(rel, "", content)
+        key = _digest(config_key, rel, content)
         doc = cache.get(key)
         if doc is None:
             doc = _plan_flow(project, path, rel)
@@ -152,10 +192,40 @@ def plan_project(project_dir: str | Path) -> ProjectPlan:
             continue
         seen[flow.flow_id] = rel
         plan.flows.append(flow)
+    cache.put(
+        project_key,
+        {"flows_dir": str(config.flows_dir), "files": files, "plan": plan.to_json()},
+    )
     return plan
 
 
+def _digest(first: str, second: str, content: bytes) -> str:
+    return hashlib.sha256(f"{first}\0{second}\0".encode() + content).hexdigest()
+
+
+def _cached_plan(doc: dict[str, Any] | None) -> ProjectPlan | None:
+    """The cached plan of the whole project, if no flow file was added, removed or changed."""
+    if doc is None:
+        return None
+    try:
+        root = Path(doc["plan"]["root"])
+        folder = Path(doc["flows_dir"])
+        paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+        files = {p.relative_to(root).as_posix(): p for p in paths}
+        if set(files) != set(doc["files"]):
+            return None
+        for rel, path in files.items():
+            if _digest(rel, "", path.read_bytes()) != doc["files"][rel]:
+                return None
+        return ProjectPlan.from_json(doc["plan"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None  # any doubt: plan again
+
+
 def _plan_flow(project: Project, path: Path, rel: str) -> dict[str, Any]:
+    from qarion_etl.definitions.dag import topological_order
+    from qarion_etl.errors import FlowValidationError, QarionError
+
     try:
         flow, graph = project.validate(path)
     except FlowValidationError as exc:

@@ -7,6 +7,7 @@ subprocesses forbidden: parsing connects to nothing and runs no ``qarion-etl``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,46 @@ def test_pools_helper_prints_and_creates_the_pool(airflow: Airflow, tmp_path: Pa
     )  # fmt: skip
     pools = airflow.run("pools", "list", "-o", "json").stdout
     assert shown.stdout.split()[3] in pools
+
+
+def test_a_warm_parse_reads_one_cached_plan_and_no_planner(tmp_path: Path) -> None:
+    """While no file changed, parsing imports nothing of the planner; a change is seen."""
+    import subprocess
+    import sys
+
+    from qarion_etl.airflow import plan as plan_module
+    from qarion_etl.definitions.config import CONFIG_FILE
+
+    assert plan_module.CONFIG_FILE == CONFIG_FILE
+    project = make_project(tmp_path / "p")
+    cache = tmp_path / "cache"
+    code = (
+        "import sys\n"
+        "from qarion_etl.airflow.plan import plan_project\n"
+        f"p = plan_project({str(project)!r})\n"
+        "heavy = sorted(m for m in ('qarion_etl.definitions.config', 'qarion_etl.project',"
+        " 'tomli', 'jinja2', 'qarion_etl.run.runner') if m in sys.modules)\n"
+        "print([f.flow_id for f in p.flows], p.problems, heavy)\n"
+    )
+
+    def parse() -> str:
+        env = {**os.environ, "QARION_ETL_AIRFLOW_CACHE": str(cache)}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    cold = parse()
+    assert cold.startswith("['data_pipeline'] []") and "qarion_etl.definitions.config" in cold
+    assert parse() == "['data_pipeline'] [] []"  # warm: the planner is not imported
+    write_flow(
+        project,
+        "other",
+        'id = "other"\n[[tasks]]\nid = "t"\ntype = "transformation"\n[tasks.config]\nsql = "SELECT 1 AS x"\n',
+    )
+    assert parse().startswith("['data_pipeline', 'other'] []")  # a new file is seen
+    (project / "flows" / "other.toml").write_text('id = "other"\n[[tasks]]\nid = "t"\n')
+    changed = parse()
+    assert changed.startswith("['data_pipeline'] [") and "other.toml" in changed
+    (project / "flows" / "other.toml").unlink()
+    assert parse().startswith("['data_pipeline'] []")  # a removed file is seen
+    assert parse() == "['data_pipeline'] [] []"
