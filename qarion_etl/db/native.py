@@ -1,10 +1,11 @@
-"""The native connection source: SQLite files and DuckDB through their own Python modules.
+"""The native connection source: SQLite files, DuckDB and PostgreSQL through their drivers.
 
 The default project keeps its warehouse in DuckDB and its run state and XComs in a SQLite
 file. Going through SQLAlchemy there costs about 0.3 s of imports per process (SQLAlchemy
 itself, duckdb-engine and the PostgreSQL dialect it builds on), more than the engine work of
-a million-row load. So ``DatabaseService`` talks to these two through ``sqlite3`` and
-``duckdb``, and through SQLAlchemy for every other URL (``sqlalchemy_source``). Both sources
+a million-row load, and as much again in every Airflow task process. So ``DatabaseService``
+talks to these through ``sqlite3``, ``duckdb`` and ``psycopg`` (PostgreSQL URLs without
+query options), and through SQLAlchemy for every other URL (``sqlalchemy_source``). Both sources
 hand out ``Connection`` objects (``qarion_etl.db.connection``), so the code above does not
 care which kind it holds.
 """
@@ -58,9 +59,14 @@ class NativeSource:
         return self._file.connect()
 
     def connect(self) -> Connection:
-        """A pooled connection; closing it puts it back."""
+        """A pooled connection; closing it puts it back (a server's, only while it is open)."""
         with self._lock:
             raw = self._idle.pop() if self._idle else None
+        if raw is not None and self.dialect.is_server and self.dialect.closed(raw):
+            with self._lock:
+                if raw in self._all:
+                    self._all.remove(raw)
+            raw = None
         if raw is None:
             raw = self.new_raw()
             with self._lock:
@@ -80,8 +86,8 @@ class NativeSource:
     def table_names(self, conn: Connection, schema: str | None = None) -> list[str]:
         sql = self.dialect.tables_query
         assert sql is not None, f"{self.dialect.name} has no catalog query"
-        params = (schema or "main",) if "?" in sql else None
-        return [r[0] for r in conn.exec_driver_sql(sql, params).fetchall()]
+        params = (schema or self.dialect.default_schema,) if "?" in sql else None
+        return [r[0] for r in conn.exec_driver_sql(self.dialect.sql(sql), params).fetchall()]
 
     def has_table(self, conn: Connection, name: str, schema: str | None = None) -> bool:
         return name in self.table_names(conn, schema)
@@ -89,7 +95,8 @@ class NativeSource:
     def primary_key(self, conn: Connection, name: str) -> list[str]:
         sql = self.dialect.primary_key_query
         assert sql is not None, f"{self.dialect.name} has no primary-key query"
-        return [str(r[0]) for r in conn.exec_driver_sql(sql, (name,)).fetchall()]
+        rows = conn.exec_driver_sql(self.dialect.sql(sql), (name,)).fetchall()
+        return [str(r[0]) for r in rows]
 
     def create_tables(self, specs: list[TableSpec]) -> None:
         """``CREATE … IF NOT EXISTS`` for the missing ``specs``, in one transaction.
@@ -113,8 +120,8 @@ class NativeSource:
         return is_driver_error(exc)
 
     def connection_lost(self, exc: BaseException) -> bool:
-        """Embedded databases have no connection to lose."""
-        return False
+        """A server's connection that broke (embedded databases have none to lose)."""
+        return self.dialect.is_server and self.dialect.error_kind(exc) == "lost_connection"
 
     def connect_errors(self) -> tuple[type[BaseException], ...]:
         return (self.dbapi.Error,)

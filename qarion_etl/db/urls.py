@@ -12,6 +12,11 @@ _NATIVE = {
     "sqlite+pysqlite:///": ("sqlite", False),
     "duckdb:///": ("duckdb", True),
 }
+#: Server URLs the native drivers serve: the dialect, and the URL form the driver takes.
+_NATIVE_SERVERS = {
+    "postgresql+psycopg://": ("postgresql", "postgresql://"),
+    "postgresql://": ("postgresql", "postgresql://"),
+}
 
 
 def resolve_url(url: str, root: Path | None, *, make_folder: bool = True) -> str:
@@ -38,8 +43,15 @@ def resolve_url(url: str, root: Path | None, *, make_folder: bool = True) -> str
 def native_target(url: str) -> tuple[str, str] | None:
     """``(dialect name, database path)`` when ``url`` is served natively, else ``None``.
 
+    For a server (PostgreSQL through psycopg) the "path" is the URL as the driver takes it.
     URLs with query options stay with SQLAlchemy, which knows what those mean.
     """
+    for prefix, (dialect, driver_prefix) in _NATIVE_SERVERS.items():
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            if "?" in rest or not rest:
+                return None
+            return dialect, driver_prefix + rest
     for prefix, (dialect, serves_memory) in _NATIVE.items():
         if url.startswith(prefix):
             path = url[len(prefix) :]

@@ -100,6 +100,50 @@ def test_native_ddl_matches_sqlalchemy_ddl(tmp_path: Path, kind: str) -> None:
     assert native == via_sa
 
 
+@pytest.mark.postgres
+def test_native_postgres_ddl_matches_sqlalchemy_ddl(pg_url: str) -> None:
+    """The metadata tables written by psycopg are the ones SQLAlchemy writes, to the index."""
+    from tests.conftest import unique_name
+    from tests.runkit import drop_metadata
+
+    native_ns, sa_ns = unique_name("nat"), unique_name("sqa")
+    native_db = DatabaseService(pg_url)
+    sa_db = DatabaseService(create_engine(pg_url))
+    assert native_db.native and not sa_db.native
+    try:
+        for db, ns in ((native_db, native_ns), (sa_db, sa_ns)):
+            RunStore(db, ns).create_tables()
+            backend = DatabaseXComBackend(db, table_name=f"{ns}_xcom")
+            XComService(backend, default_flow_id="f").push("t", 1)
+            backend.close()
+        engine = create_engine(pg_url)
+        insp = sa.inspect(engine)
+
+        def shape(ns: str) -> dict[str, Any]:
+            out = {}
+            for table in sorted(t for t in insp.get_table_names() if t.startswith(ns)):
+                out[table.removeprefix(ns)] = {
+                    "columns": [
+                        (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
+                    ],
+                    "pk": insp.get_pk_constraint(table)["constrained_columns"],
+                    "indexes": sorted(
+                        (ix["name"].replace(ns, "NS"), tuple(ix["column_names"]))
+                        for ix in insp.get_indexes(table)
+                    ),
+                }
+            return out
+
+        native, via_sa = shape(native_ns), shape(sa_ns)
+        engine.dispose()
+        assert len(native) == 6 and native == via_sa
+    finally:
+        native_db.close()
+        sa_db.close()
+        for ns in (native_ns, sa_ns):
+            drop_metadata(pg_url, ns)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_values_cross_between_native_and_sqlalchemy(tmp_path: Path, kind: str) -> None:
     url = url_of(kind, tmp_path / f"x.{kind}")
@@ -151,7 +195,15 @@ def test_which_urls_are_native(tmp_path: Path) -> None:
     assert native_target("sqlite:///:memory:") is None
     assert native_target("sqlite://") is None
     assert native_target(f"sqlite:///{tmp_path}/m.db?mode=ro") is None
-    assert native_target("postgresql+psycopg://u@h/db") is None
+    # PostgreSQL through psycopg itself (an Airflow task process is spared SQLAlchemy's
+    # import); with query options, through SQLAlchemy, which knows what they mean.
+    assert native_target("postgresql+psycopg://u:p@h:5/db") == (
+        "postgresql",
+        "postgresql://u:p@h:5/db",
+    )
+    assert native_target("postgresql://u@h/db") == ("postgresql", "postgresql://u@h/db")
+    assert native_target("postgresql+psycopg://u@h/db?sslmode=require") is None
+    assert native_target("mysql+pymysql://u@h/db") is None
 
 
 @pytest.mark.parametrize("kind", KINDS)

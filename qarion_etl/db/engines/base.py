@@ -68,7 +68,8 @@ DUCKDB_TYPES = column_types_of(
 
 
 class FileDatabase:
-    """Driver connections to one database file, for engines served without SQLAlchemy.
+    """Driver connections to one database (a file, or a server's URL), served without
+    SQLAlchemy.
 
     ``DatabaseService``'s native source pools what ``connect()`` returns; ``close()`` ends
     whatever the file's connections share.
@@ -135,6 +136,8 @@ class Dialect:
     driver_begins_lazily: bool = False
     #: Lists the tables of a schema (``?``: the schema) without SQLAlchemy; native engines.
     tables_query: str | None = None
+    #: The schema ``tables_query`` lists when none is named.
+    default_schema: str = "main"
     #: The primary-key columns of a table (``?``: the table), in key order; native engines.
     primary_key_query: str | None = None
     #: Prefix of SQLAlchemy's dialect-specific table options (``mysql_engine`` …); naming
@@ -405,6 +408,10 @@ class Dialect:
     def cancel(self, raw: Any) -> None:
         """Abandon the statement running on ``raw`` (from another thread), where the
         driver can (``cancellable``); elsewhere the task stops at its next check."""
+
+    def closed(self, raw: Any) -> bool:
+        """Whether the server closed or broke the driver connection ``raw`` (pooled natively)."""
+        return bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
 
     def open_file(self, path: str) -> FileDatabase:
         """The database file ``path`` reached through the driver itself (``native_driver``)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qarion_etl.db.engines.base import Dialect, column_types_of
+from qarion_etl.db.engines.base import Dialect, FileDatabase, column_types_of, metadata_types_of
 from qarion_etl.db.errors import driver_error
 from qarion_etl.db.loading import (
     CsvOptions,
@@ -64,6 +64,24 @@ class PostgreSQL(Dialect):
     locking_read = " FOR UPDATE"
     cancellable = True
     is_server = True
+    # Served by psycopg itself (no SQLAlchemy: its import costs each process about 0.2 s);
+    # the metadata tables are written as SQLAlchemy writes them for PostgreSQL.
+    native_driver = "psycopg"
+    metadata_types = metadata_types_of(
+        "BIGINT", "INTEGER", "TEXT", "TEXT", "TIMESTAMP WITHOUT TIME ZONE"
+    )
+    tables_query = "SELECT table_name FROM information_schema.tables WHERE table_schema = ?"
+    default_schema = "public"
+    primary_key_query = (
+        "SELECT k.column_name FROM information_schema.table_constraints c "
+        "JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name "
+        "AND k.table_schema = c.table_schema AND k.table_name = c.table_name "
+        "WHERE c.table_name = ? AND c.table_schema = current_schema() "
+        "AND c.constraint_type = 'PRIMARY KEY' ORDER BY k.ordinal_position"
+    )
+
+    def open_file(self, path: str) -> FileDatabase:
+        return _Server(path)
 
     def file_load(self, source: FileSource) -> FileLoad | None:
         return CsvCopy(self, source) if copy_parses(source) else None
@@ -101,6 +119,18 @@ class PostgreSQL(Dialect):
     def is_conflict(self, error: BaseException) -> bool:
         sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
         return sqlstate in ("40001", "40P01")  # psycopg 3 or psycopg2
+
+
+class _Server(FileDatabase):
+    """Connections to one PostgreSQL server (``url``: ``postgresql://…``), in autocommit."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
 
 
 def copy_parses(source: FileSource) -> bool:
