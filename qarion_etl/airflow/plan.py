@@ -127,15 +127,15 @@ def config_path_of(project_dir: str | Path) -> Path:
 
 def warehouse_pool(config: ProjectConfig) -> Pool | None:
     """The pool of a SQLite or DuckDB warehouse file, which takes one writer process at a time."""
-    from qarion_etl.db.urls import native_target, resolve_url
+    from qarion_etl.db.urls import database_file, resolve_url
 
     url = str(config.engine.url)
     if "${airflow_conn:" in url:
         return None  # known only when the task runs: treated as a server
-    target = native_target(resolve_url(url, config.root, make_folder=False))
-    if target is None:
-        return None
-    path = Path(target[1])
+    file = database_file(resolve_url(url, config.root, make_folder=False))
+    if file is None:
+        return None  # a server takes many writers
+    path = Path(file)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", path.name).strip("_")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     return Pool(f"qarion_{slug}_{digest}", 1, f"qarion-etl: one writer at a time of {path}")

@@ -12,6 +12,8 @@ _NATIVE = {
     "sqlite+pysqlite:///": ("sqlite", False),
     "duckdb:///": ("duckdb", True),
 }
+#: The dialects whose databases are files.
+_FILE_DIALECTS = frozenset(d for d, _ in _NATIVE.values())
 #: Server URLs the native drivers serve: the dialect, and the URL form the driver takes.
 _NATIVE_SERVERS = {
     "postgresql+psycopg://": ("postgresql", "postgresql://"),
@@ -38,6 +40,14 @@ def resolve_url(url: str, root: Path | None, *, make_folder: bool = True) -> str
                 path.parent.mkdir(parents=True, exist_ok=True)
             return f"{scheme}{path}{sep}{query}"
     return url
+
+
+def database_file(url: str) -> str | None:
+    """The database file ``url`` names (a SQLite or DuckDB file), else ``None``."""
+    target = native_target(url)
+    if target is None or target[0] not in _FILE_DIALECTS or target[1].startswith(":memory:"):
+        return None
+    return target[1]
 
 
 def native_target(url: str) -> tuple[str, str] | None:

@@ -272,3 +272,13 @@ def test_a_warm_parse_reads_one_cached_plan_and_no_planner(tmp_path: Path) -> No
     (project / "flows" / "other.toml").unlink()
     assert parse().startswith("['data_pipeline'] []")  # a removed file is seen
     assert parse() == "['data_pipeline'] [] []"
+
+
+def test_a_server_warehouse_takes_no_pool(tmp_path: Path) -> None:
+    from qarion_etl.airflow.plan import project_pools
+
+    project = make_project(tmp_path / "p", engine_url="postgresql+psycopg://u@127.0.0.1:5432/db")
+    assert project_pools(project) == []
+    duck = make_project(tmp_path / "d")
+    (pool,) = project_pools(duck)
+    assert pool.slots == 1 and "warehouse.duckdb" in pool.description

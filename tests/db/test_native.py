@@ -287,3 +287,14 @@ def test_duckdb_url_options_reach_duckdb(tmp_path: Path) -> None:
         assert limit in ("953.6 MiB", "1.0 GB", "1GB"), limit
     finally:
         db.close()
+
+
+def test_only_file_urls_name_a_database_file(tmp_path: Path) -> None:
+    """An Airflow pool of one slot is for a database file; a server takes many writers."""
+    from qarion_etl.db.urls import database_file
+
+    assert database_file(f"duckdb:///{tmp_path}/w.duckdb") == f"{tmp_path}/w.duckdb"
+    assert database_file(f"sqlite:///{tmp_path}/m.db") == f"{tmp_path}/m.db"
+    assert database_file("duckdb:///:memory:") is None
+    assert database_file("postgresql+psycopg://u@h/db") is None
+    assert database_file("mysql+pymysql://u@h/db") is None
