@@ -32,7 +32,7 @@ from benchmarks.common import child_env, header, ratio_line
 AIRFLOW = Path(sys.executable).with_name("airflow")
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PARTS = 38
-RUNS = 2
+RUNS = int(os.environ.get("BENCH_RUNS", "2"))
 
 HAND_DAG = """
 import psycopg
@@ -277,7 +277,10 @@ def main() -> None:
     try:
         fan_out(work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):  # the task logs, to see where a task's time goes
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

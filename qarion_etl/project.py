@@ -25,6 +25,8 @@ from qarion_etl.xcom import BaseXCom, XComService
 from qarion_etl.xcom.registry import create_backend
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from qarion_etl.definitions.flow import Flow
     from qarion_etl.definitions.graph import TaskGraph
     from qarion_etl.run.history import RunStore
@@ -113,12 +115,15 @@ class Project:
     def load_flow(self, ref: str | Path) -> Flow:
         return _load_flow(self.resolve_flow(str(ref)))
 
-    def validate(self, ref: str | Path) -> tuple[Flow, TaskGraph]:
-        """Load and fully validate one flow; raises ``FlowValidationError``."""
+    def validate(
+        self, ref: str | Path, *, only: Collection[str] | None = None
+    ) -> tuple[Flow, TaskGraph]:
+        """Load and validate one flow (the templates of the tasks ``only`` names, when
+        given); raises ``FlowValidationError``."""
         from qarion_etl.definitions.validation import validate_flow
 
         flow = self.load_flow(ref)
-        return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled)
+        return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled, only=only)
 
     def validate_all(
         self,

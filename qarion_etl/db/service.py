@@ -15,7 +15,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -97,6 +97,7 @@ class DatabaseService:
         #: Statements run on this database's connections, for the thread recording them.
         self.statements = StatementLog()
         self._namespaces: set[str] = set()  # schemas known to exist (create_namespace)
+        self._tables: set[str] = set()  # tables of the default schema known to exist
         self._namespace_lock = threading.Lock()
         self._source: ConnectionSource
         if isinstance(engine, str):
@@ -233,8 +234,13 @@ class DatabaseService:
         Two processes can both see a table missing and both create it; the loser gets "already
         exists" (SQLite, MySQL) or a duplicate key in the catalog (PostgreSQL), checks again and
         finds the table. A database locked by other writers is waited for up to the engine's
-        lock timeout. Other database errors raise ``StoreUnavailable``.
+        lock timeout. Other database errors raise ``StoreUnavailable``. Tables this service
+        created or found are not looked for again (the run history and the XCom table, read
+        by one process, cost one look).
         """
+        names = {spec.name for spec in specs}
+        if names <= self._tables:
+            return
         patience = time.monotonic() + (self.dialect.lock_timeout_seconds or 0)
         for attempt in itertools.count(1):
             try:
@@ -248,6 +254,18 @@ class DatabaseService:
                 if self._source.is_database_error(exc):
                     raise self.unavailable(exc) from exc
                 raise
+        self._tables |= names
+
+    def known_tables(self) -> set[str]:
+        """The tables of the default schema (one look, then what this service knows)."""
+        if not self._tables:
+            with self.connect() as conn:
+                self._tables = set(self.table_names(conn))
+        return set(self._tables)
+
+    def forget_tables(self, names: Iterable[str]) -> None:
+        """Tables dropped through this service: looked for again when next created."""
+        self._tables.difference_update(names)
 
     @contextmanager
     def errors(self, sql: str | None = None) -> Iterator[None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,22 @@ def _name_line(sql: str, name: str, at: Callable[[int], int | None]) -> int | No
 
 
 def template_problems(
-    flow: Flow, graph: TaskGraph | None, *, xcom_enabled: bool = True
+    flow: Flow,
+    graph: TaskGraph | None,
+    *,
+    xcom_enabled: bool = True,
+    only: Collection[str] | None = None,
 ) -> list[Problem]:
-    """Jinja syntax errors, and pulls from unknown or non-upstream tasks."""
+    """Jinja syntax errors, and pulls from unknown or non-upstream tasks (of the tasks
+    ``only`` names, when given)."""
     import jinja2
     from jinja2 import meta
 
     problems: list[Problem] = []
     known = set(flow.task_ids)
     for task in flow.tasks:
+        if only is not None and task.id not in only:
+            continue
         kind = task_type(task.type)
         sql = task.config.get("sql")
         if kind is None or not kind.has_sql or not isinstance(sql, str) or is_plain(sql):
@@ -134,11 +141,17 @@ def template_problems(
     return problems
 
 
-def validate_flow(flow: Flow, *, xcom_enabled: bool = True) -> TaskGraph:
-    """Run every check; raises ``FlowValidationError`` with all problems, else returns the DAG."""
+def validate_flow(
+    flow: Flow, *, xcom_enabled: bool = True, only: Collection[str] | None = None
+) -> TaskGraph:
+    """Run every check; raises ``FlowValidationError`` with all problems, else returns the DAG.
+
+    With ``only``, the templates of those tasks alone are read (one task of a run, in an
+    orchestrator's process: the flow was validated whole when its DAG was built).
+    """
     problems = graph_problems(flow)
     graph = task_graph(flow) if not problems else None
-    problems += template_problems(flow, graph, xcom_enabled=xcom_enabled)
+    problems += template_problems(flow, graph, xcom_enabled=xcom_enabled, only=only)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None

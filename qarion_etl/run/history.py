@@ -133,11 +133,18 @@ class RunStore:
         self._created = False
 
     def create_tables(self) -> None:
-        """Create the tables if they do not exist (safe to call from several processes)."""
-        if not self._created:
+        """Create the tables if they do not exist (safe to call from several processes).
+
+        One look at the catalog when they all exist: the plans table is the newest, so a
+        database that has it was written in the current layout.
+        """
+        if self._created:
+            return
+        specs = [*self.specs, self.tries_spec, self.plans_spec]
+        if not {s.name for s in specs} <= self.db.known_tables():
             upgrade_first_layout(self.db, self.specs)  # before: it frees the old index names
-            self.db.create_tables([*self.specs, self.tries_spec, self.plans_spec])
-            self._created = True
+            self.db.create_tables(specs)
+        self._created = True
 
     def drop_tables(self) -> None:
         """Drop the tables (for tests and tools that clean up after themselves)."""
@@ -145,6 +152,7 @@ class RunStore:
         with self.db.begin() as conn:
             for t in (*self.specs, self.tries_spec, self.plans_spec):
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.db.quote(t.name)}")
+        self.db.forget_tables(t.name for t in (*self.specs, self.tries_spec, self.plans_spec))
         self._created = False
 
     # --- batches -----------------------------------------------------------------

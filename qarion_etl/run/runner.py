@@ -65,7 +65,10 @@ class FlowRunner:
         request = request or RunRequest()
         driver = driver or _driver_of(request)
         _check_ids(request)
-        flow, graph = self.project.validate(flow_ref)
+        # One task of a run (an orchestrator's worker, a CI matrix job): its own templates are
+        # read, the rest of the flow when its tasks run (Airflow validated it whole already).
+        only = [request.task] if request.task else None
+        flow, graph = self.project.validate(flow_ref, only=only)
         if request.resume == "latest":
             latest = self.project.run_store().find_run("latest", flow.id).dag_run_id
             request = replace(request, resume=latest)
