@@ -166,7 +166,7 @@ class DatabaseService:
         conflict (DuckDB) or break the catalog's unique index (PostgreSQL); once it
         exists, this statement changes nothing and conflicts with nothing.
         """
-        if namespace and self.has_schemas:
+        if namespace and self.has_schemas and namespace not in self._namespaces:
             conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.quote(namespace)}")
 
     def create_namespace(self, namespace: str | None) -> None:

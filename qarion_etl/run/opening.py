@@ -111,7 +111,10 @@ def _reopen(
         _keep_succeeded(outcomes, prior)
         if record.ended_at:  # the parts a resumed run worked add up
             opening.worked_before = record.duration_seconds or 0.0
-    opening.clear_first = {t for t in outcomes if t in prior or request.task}
+    # Values of a task may exist in the run when it ran in it before, or when an
+    # orchestrator runs a try after the first (the earlier one may have pushed some).
+    again = request.task is not None and driver.try_number() > 1
+    opening.clear_first = {t for t in outcomes if t in prior or again}
     if driver.retries_tasks():  # an orchestrator counts its own tries
         opening.try_base = {t: prior[t].try_number for t in outcomes if t in prior}
         for t, base in opening.try_base.items():  # a task skipped now keeps its count
@@ -119,12 +122,13 @@ def _reopen(
     opening.run_for_task = {
         t: record.dag_run_id for t, ti in prior.items() if ti.status == TaskStatus.SUCCESS
     }
-    store.reopen_run(
-        flow.id,
-        record.dag_run_id,
-        owned=driver.owns_run(),
-        worked=opening.worked_before or None,
-    )
+    if record.status != RunStatus.RUNNING or driver.owns_run():  # else it runs already
+        store.reopen_run(
+            flow.id,
+            record.dag_run_id,
+            owned=driver.owns_run(),
+            worked=opening.worked_before or None,
+        )
     return opening
 
 
