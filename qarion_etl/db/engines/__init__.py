@@ -1,7 +1,7 @@
 """One module per database engine, and the registry of their names.
 
 Each engine is a ``Dialect`` subclass in its own module (``duckdb``, ``sqlite``,
-``postgresql``, ``mysql``) and one instance of it here, in ``DIALECTS``. Names and
+``postgresql``, ``mysql``, ``spark``) and one instance of it here, in ``DIALECTS``. Names and
 aliases map to that one instance, so two names for an engine cannot disagree: ``mariadb``
 is the MySQL dialect, ``postgres`` the PostgreSQL one. An engine reached through a
 SQLAlchemy dialect that is not listed gets a ``Generic`` dialect under its own name.
@@ -19,6 +19,7 @@ from qarion_etl.db.engines.duckdb import DuckDB
 from qarion_etl.db.engines.generic import Generic
 from qarion_etl.db.engines.mysql import MySQL
 from qarion_etl.db.engines.postgresql import PostgreSQL
+from qarion_etl.db.engines.spark import Spark
 from qarion_etl.db.engines.sqlite import SQLite
 
 __all__ = [
@@ -32,11 +33,12 @@ __all__ = [
 ]
 
 #: The engines qarion-etl is tested on.
-DIALECTS: tuple[Dialect, ...] = (DuckDB(), SQLite(), PostgreSQL(), MySQL())
+DIALECTS: tuple[Dialect, ...] = (DuckDB(), SQLite(), PostgreSQL(), MySQL(), Spark())
 #: What an engine not listed gets (ANSI quoting, DuckDB's type names, no schemas).
 GENERIC: Dialect = Generic("generic")
 
 _BY_NAME: dict[str, Dialect] = {n: d for d in DIALECTS for n in d.names}
+_BY_SCHEME: dict[str, Dialect] = {s: d for d in DIALECTS for s in d.url_schemes}
 
 
 def known_dialect(name: str) -> Dialect | None:
@@ -51,6 +53,7 @@ def dialect_named(name: str) -> Dialect:
 
 
 def dialect_of_url(url: str) -> Dialect:
-    """The dialect a database URL names (``postgresql+psycopg://…`` is ``postgresql``)."""
-    scheme = url.split(":", 1)[0]
-    return dialect_named(scheme.split("+", 1)[0])
+    """The dialect a database URL names (``postgresql+psycopg://…`` is ``postgresql``,
+    ``sc://…`` Spark)."""
+    scheme = url.split(":", 1)[0].lower()
+    return _BY_SCHEME.get(scheme) or dialect_named(scheme.split("+", 1)[0])
