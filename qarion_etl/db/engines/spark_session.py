@@ -137,7 +137,10 @@ class SparkSource:
             else:
                 spark = _local(SparkSession, self.target, self._root)
         # Errors without the JVM's stack trace: the message is the driver's whole error.
-        for key in ("spark.sql.pyspark.jvmStacktrace.enabled",):
+        for key in (
+            "spark.sql.pyspark.jvmStacktrace.enabled",
+            "spark.sql.connect.serverStacktrace.enabled",
+        ):
             spark.conf.set(key, "false")
         return spark
 
