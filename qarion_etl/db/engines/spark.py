@@ -32,12 +32,14 @@ no longer knows) -> ``lost_connection`` too.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from qarion_etl.db.engines.base import Dialect, column_types_of
+from qarion_etl.errors import ConfigError
 
 if TYPE_CHECKING:
     from qarion_etl.db.loading import FileLoad, FileSource
@@ -65,9 +67,10 @@ _LOST = (
     "FetchFailed",
     "SESSION_NOT_FOUND",
     "SESSION_CLOSED",
-    "StatusCode.UNAVAILABLE",
     "Connection refused",
 )
+#: gRPC statuses of a channel that broke (the server went away, or the call was cut).
+_LOST_STATUS = ("UNAVAILABLE", "ABORTED")
 
 #: Checked rows sent per ``createDataFrame``: fewer, larger Spark jobs.
 ROWS_PER_FRAME = 100_000
@@ -206,17 +209,82 @@ class Spark(Dialect):
     def connection_source(self, url: str, root: Path | None) -> Any:
         from qarion_etl.db.engines.spark_session import SparkSource
 
-        return SparkSource(url, root)
+        target, ours, theirs = parse_url(url)
+        return SparkSource(url, target, theirs, dialect_for(target, ours), root)
 
     # --- errors --------------------------------------------------------------------------
     def error_kind(self, error: BaseException) -> str:
         text = f"{type(error).__name__} {error}"
-        if any(word in text for word in _LOST):
+        if any(word in text for word in _LOST) or _grpc_status(error) in _LOST_STATUS:
             return "lost_connection"
         sqlstate = _sqlstate(error)
         if sqlstate is None:
             return "other"
         return _EXACT.get(sqlstate) or _CLASS.get(sqlstate[:2], "other")
+
+
+_LOCAL = re.compile(r"spark://(local(?:\[(?:\d+|\*)\])?)/?(;.*)?$", re.IGNORECASE)
+_REMOTE = re.compile(r"(sc://[^/;]+)/?(;.*)?$", re.IGNORECASE)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def parse_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``(target, qarion-etl's options, the client's options)`` of a Spark URL.
+
+    The target is ``sc://host:port`` or a local master (``local[2]``).
+
+    Raises:
+        ConfigError: not a Spark URL, or an option qarion-etl reads has a wrong value.
+    """
+    m = _LOCAL.match(url) or _REMOTE.match(url)
+    if m is None:
+        raise ConfigError(
+            f"{_shown(url)} is not a Spark URL: use sc://host:port (Spark Connect) or "
+            "spark://local[N] (a session in this process)"
+        )
+    ours: dict[str, str] = {}
+    theirs: dict[str, str] = {}
+    for part in filter(None, (m.group(2) or "").split(";")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"{_shown(url)}: option {key!r} needs a value ({key}=…)")
+        (ours if key in ("table_format", "local_files") else theirs)[key] = value
+    if ours.get("table_format", "parquet") not in TABLE_FORMATS:
+        raise ConfigError(
+            f"{_shown(url)}: table_format must be one of {', '.join(TABLE_FORMATS)}, "
+            f"not {ours['table_format']!r}"
+        )
+    if ours.get("local_files", "read") not in ("read", "send"):
+        raise ConfigError(f"{_shown(url)}: local_files must be 'read' or 'send'")
+    return m.group(1), ours, theirs
+
+
+def _shown(url: str) -> str:
+    from qarion_etl.masking import mask_url
+
+    return mask_url(url.split(";", 1)[0])
+
+
+def dialect_for(target: str, ours: dict[str, str]) -> Spark:
+    """The Spark dialect of a URL's target and options."""
+    host = target[5:].rsplit(":", 1)[0] if target.lower().startswith("sc://") else None
+    local = host is None or host.lower() in _LOOPBACK
+    files = ours.get("local_files", "read" if local else "send")
+    fmt = ours.get("table_format", "parquet")
+    assert fmt in TABLE_FORMATS
+    return Spark(fmt, reads_local_files=files == "read")
+
+
+def _grpc_status(error: BaseException) -> str | None:
+    """The gRPC status name of a Spark Connect error (``UNAVAILABLE`` …), if it has one."""
+    for method in ("getGrpcStatusCode", "code"):  # pyspark's errors; grpc's own
+        get = getattr(error, method, None)
+        if callable(get):
+            try:
+                return str(getattr(get(), "name", "")) or None
+            except Exception:  # not a gRPC call after all
+                return None
+    return None
 
 
 def _sqlstate(error: BaseException) -> str | None:
@@ -245,4 +313,4 @@ def _regrouped(
     after_batch()
 
 
-__all__ = ["TABLE_FORMATS", "Spark", "TableFormat"]
+__all__ = ["TABLE_FORMATS", "Spark", "TableFormat", "dialect_for", "parse_url"]

@@ -37,7 +37,7 @@ from qarion_etl.db.statements import SqlRunner
 from qarion_etl.errors import IngestError
 
 if TYPE_CHECKING:
-    from qarion_etl.db.engines.spark import Spark
+    from qarion_etl.db.engines.base import Dialect
 
 #: The column of a record Spark could not split into the declared fields.
 CORRUPT = "_qarion_corrupt_record"
@@ -56,7 +56,7 @@ _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
 
 
-def spark_file_load(dialect: Spark, source: FileSource) -> FileLoad | None:
+def spark_file_load(dialect: Dialect, source: FileSource) -> FileLoad | None:
     """Spark's load of ``source`` when it reads the format as the checked reader does."""
     if source.format == "parquet":
         return SparkParquetLoad(dialect, source)
@@ -68,7 +68,7 @@ def spark_file_load(dialect: Spark, source: FileSource) -> FileLoad | None:
 class SparkCsvLoad(FileLoad):
     """A CSV file read by Spark; a file with any bad row is handed to the checked reader."""
 
-    def __init__(self, dialect: Spark, source: FileSource) -> None:
+    def __init__(self, dialect: Dialect, source: FileSource) -> None:
         self.dialect = dialect
         self.source = source
 
@@ -163,7 +163,7 @@ class SparkCsvLoad(FileLoad):
 class SparkParquetLoad(FileLoad):
     """A Parquet file read by Spark, the declared columns cast to their types."""
 
-    def __init__(self, dialect: Spark, source: FileSource) -> None:
+    def __init__(self, dialect: Dialect, source: FileSource) -> None:
         self.dialect = dialect
         self.source = source
 

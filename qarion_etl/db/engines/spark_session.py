@@ -22,7 +22,6 @@ for the schema.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import uuid
 import warnings
@@ -31,81 +30,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.db.engines.spark import TABLE_FORMATS, Spark
 from qarion_etl.db.statements import StatementLog, run_recorded
 from qarion_etl.errors import ConfigError, MissingExtra
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from qarion_etl.db.schema import TableSpec
-
-_LOCAL = re.compile(r"spark://(local(?:\[(?:\d+|\*)\])?)/?(;.*)?$", re.IGNORECASE)
-_REMOTE = re.compile(r"(sc://[^/;]+)/?(;.*)?$", re.IGNORECASE)
-_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-def parse_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """``(target, qarion-etl's options, the client's options)`` of a Spark URL.
-
-    The target is ``sc://host:port`` or a local master (``local[2]``).
-
-    Raises:
-        ConfigError: not a Spark URL, or an option qarion-etl reads has a wrong value.
-    """
-    m = _LOCAL.match(url) or _REMOTE.match(url)
-    if m is None:
-        raise ConfigError(
-            f"{_shown(url)} is not a Spark URL: use sc://host:port (Spark Connect) or "
-            "spark://local[N] (a session in this process)"
-        )
-    ours: dict[str, str] = {}
-    theirs: dict[str, str] = {}
-    for part in filter(None, (m.group(2) or "").split(";")):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(f"{_shown(url)}: option {key!r} needs a value ({key}=…)")
-        (ours if key in ("table_format", "local_files") else theirs)[key] = value
-    if ours.get("table_format", "parquet") not in TABLE_FORMATS:
-        raise ConfigError(
-            f"{_shown(url)}: table_format must be one of {', '.join(TABLE_FORMATS)}, "
-            f"not {ours['table_format']!r}"
-        )
-    if ours.get("local_files", "read") not in ("read", "send"):
-        raise ConfigError(f"{_shown(url)}: local_files must be 'read' or 'send'")
-    return m.group(1), ours, theirs
-
-
-def _shown(url: str) -> str:
-    from qarion_etl.masking import mask_url
-
-    return mask_url(url.split(";", 1)[0])
-
-
-def dialect_for(target: str, ours: dict[str, str]) -> Spark:
-    """The Spark dialect of a URL's target and options."""
-    host = target[5:].rsplit(":", 1)[0] if target.lower().startswith("sc://") else None
-    local = host is None or host.lower() in _LOOPBACK
-    files = ours.get("local_files", "read" if local else "send")
-    fmt = ours.get("table_format", "parquet")
-    assert fmt in TABLE_FORMATS
-    return Spark(fmt, reads_local_files=files == "read")
+    from qarion_etl.db.engines.base import Dialect
 
 
 class SparkSource:
     """Connections to one Spark warehouse (``db.service.ConnectionSource``).
 
     Args:
-        url: ``sc://host:port[/;options]`` or ``spark://local[N][/;options]``.
+        url: the URL as configured (for messages).
+        target: ``sc://host:port`` or a local master (``local[2]``), read from ``url``.
+        options: the URL's options for the Spark Connect client (``token`` …).
+        dialect: the Spark dialect of the URL's ``table_format`` and file access.
         root: the project folder (local mode keeps its catalog and tables there).
     """
 
     native = False
 
-    def __init__(self, url: str, root: Path | None) -> None:
+    def __init__(
+        self, url: str, target: str, options: dict[str, str], dialect: Dialect, root: Path | None
+    ) -> None:
         self.url = url
-        self.target, ours, self._client_options = parse_url(url)
-        self.dialect: Spark = dialect_for(self.target, ours)
+        self.target = target
+        self._client_options = options
+        self.dialect = dialect
         self._root = root or Path.cwd()
         self._lock = threading.Lock()
         self._spark: Any = None
@@ -169,7 +122,7 @@ class SparkSource:
     def primary_key(self, conn: Any, name: str) -> list[str]:
         return []  # Spark tables declare no keys
 
-    def create_tables(self, specs: list[TableSpec]) -> None:
+    def create_tables(self, specs: list[Any]) -> None:
         raise ConfigError(
             "Spark holds datasets only: keep [metadata] (runs, batches and XComs) in SQLite, "
             "PostgreSQL or MariaDB"
@@ -313,7 +266,7 @@ class SparkConnection:
 
     cancellable = True
 
-    def __init__(self, spark: Any, dialect: Spark) -> None:
+    def __init__(self, spark: Any, dialect: Dialect) -> None:
         self._spark = spark
         self.dialect = dialect
         self._tag = f"qarion-{uuid.uuid4().hex[:12]}"
@@ -373,7 +326,11 @@ _ARROW = {
 
 
 def insert_frame(
-    spark: Any, dialect: Spark, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    spark: Any,
+    dialect: Dialect,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
     """Insert ``rows`` into ``table`` as one Arrow table: one Spark job."""
     import pyarrow as pa
