@@ -94,6 +94,7 @@ class Cluster:
 
     workdir: Path
     url: str = ""
+    port: int = 0
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     event_log: Path | None = None
 
@@ -127,6 +128,7 @@ def start_connect(
     cluster: Cluster | None = None,
     timeout: float = 180.0,
     event_log: bool = False,
+    confs: dict[str, str] | None = None,
 ) -> Cluster:
     """A Spark Connect server on a free 127.0.0.1 port (``cluster.url`` is its ``sc://`` URL)."""
     deployment = cluster or Cluster(workdir)
@@ -142,12 +144,15 @@ def start_connect(
         "spark.local.dir": str(workdir / "tmp"),
         "spark.sql.shuffle.partitions": "2",
         "spark.sql.catalogImplementation": "in-memory",
+        **(confs or {}),
     }
     if event_log:
         deployment.event_log = workdir / "events"
         deployment.event_log.mkdir(parents=True, exist_ok=True)
         confs["spark.eventLog.enabled"] = "true"
         confs["spark.eventLog.dir"] = deployment.event_log.as_uri()
+        confs["spark.eventLog.compress"] = "false"
+        confs["spark.eventLog.rolling.enabled"] = "false"
     argv = [
         str(spark_home() / "bin" / "spark-submit"),
         "--class",
@@ -168,6 +173,7 @@ def start_connect(
         deployment.stop()
         raise
     deployment.url = f"sc://127.0.0.1:{port}"
+    deployment.port = port
     return deployment
 
 
@@ -223,4 +229,5 @@ def start_standalone(workdir: Path, workers: int = 2, timeout: float = 240.0) ->
         cluster.stop()
         raise
     cluster.url = f"spark://127.0.0.1:{port}"
+    cluster.port = port
     return cluster

@@ -363,3 +363,10 @@ def test_doctor_and_the_configurations_spark_refuses(tmp_path: Path, spark_url: 
         assert result.exit_code == code, result.output
         assert words in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_the_server_listens_on_this_machine_only(spark_server: Any) -> None:
+    from tests.sockets import assert_loopback_only
+
+    found = assert_loopback_only(spark_server.sessions[0], expect_port=spark_server.port)
+    assert all(s.address == "127.0.0.1" for s in found), found
