@@ -175,10 +175,13 @@ def _remote(session_class: Any, target: str, options: dict[str, str]) -> Any:
 
 def _local(session_class: Any, master: str, root: Path) -> Any:
     """A session in this process: its metastore and tables under the project folder, no UI."""
+    import os
+
     state = root / ".qarion" / "spark"
     state.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the driver's ports: this machine only
     metastore = f"jdbc:derby:;databaseName={state / 'metastore_db'};create=true"
-    return (
+    spark = (
         session_class.builder.master(master)
         .appName("qarion-etl")
         .config("spark.ui.enabled", "false")
@@ -188,9 +191,12 @@ def _local(session_class: Any, master: str, root: Path) -> Any:
         .config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={state}")
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.showConsoleProgress", "false")
         .enableHiveSupport()
         .getOrCreate()
     )
+    spark.sparkContext.setLogLevel("ERROR")  # the run reports what failed
+    return spark
 
 
 class SparkResult:
