@@ -27,9 +27,11 @@ import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qarion_etl.db.connection import DriverResult
 from qarion_etl.db.statements import StatementLog, run_recorded
 from qarion_etl.errors import ConfigError, MissingExtra
 
@@ -199,69 +201,43 @@ def _local(session_class: Any, master: str, root: Path) -> Any:
     return spark
 
 
-class SparkResult:
-    """The rows of one statement; a query runs when its rows are first read."""
+class FrameCursor:
+    """The rows of one statement, a Spark DataFrame read the way a DB-API cursor is read
+    (``connection.DriverResult`` reads it): a query runs when its rows are first fetched."""
+
+    rowcount = -1  # Spark does not say how many rows a command changed
 
     def __init__(self, frame: Any) -> None:
         self._frame = frame
+        self._columns: list[str] | None = None
         self._rows: Iterator[tuple[Any, ...]] | None = None
 
     @property
-    def rowcount(self) -> int:
-        return -1  # Spark does not say how many rows a command changed
-
-    @property
-    def returns_rows(self) -> bool:
-        return bool(self.keys())
-
-    def keys(self) -> list[str]:
-        return list(self._frame.columns)
+    def description(self) -> list[tuple[str]] | None:
+        if self._columns is None:
+            self._columns = list(self._frame.columns)  # the schema only: nothing runs
+        return [(c,) for c in self._columns] or None
 
     def _iter(self) -> Iterator[tuple[Any, ...]]:
         if self._rows is None:
             self._rows = (tuple(r) for r in self._frame.toLocalIterator())
         return self._rows
 
-    def first(self) -> Any:
-        rows = self._frame.head(1) if self._rows is None else self.fetchmany(1)
-        self.close()
-        return tuple(rows[0]) if rows else None
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self._rows is None:  # one row asked for: LIMIT 1, not the whole result
+            head = self._frame.head(1)
+            self._rows = iter(())
+            return tuple(head[0]) if head else None
+        return next(self._rows, None)
 
-    def scalar(self) -> Any:
-        row = self.first()
-        return None if row is None else row[0]
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return list(islice(self._iter(), size))
 
-    def scalar_one(self) -> Any:
-        row = self.first()
-        if row is None:
-            raise LookupError("the statement returned no row")
-        return row[0]
-
-    def one(self) -> Any:
-        rows = self.fetchall()
-        if len(rows) != 1:
-            raise LookupError(f"expected one row, the statement returned {len(rows)}")
-        return rows[0]
-
-    def all(self) -> list[Any]:
-        return self.fetchall()
-
-    def fetchall(self) -> list[Any]:
+    def fetchall(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
+            self._rows = iter(())
             return [tuple(r) for r in self._frame.collect()]
-        return list(self._iter())
-
-    def fetchmany(self, size: int) -> list[Any]:
-        it = self._iter()
-        out = []
-        for row in it:
-            out.append(row)
-            if len(out) >= size:
-                break
-        return out
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.fetchall())
+        return list(self._rows)
 
     def close(self) -> None:
         self._rows = iter(())
@@ -290,16 +266,16 @@ class SparkConnection:
     def cancel(self) -> None:
         self._spark.interruptTag(self._tag)
 
-    def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> SparkResult:
+    def exec_driver_sql(self, sql: str, params: Sequence[Any] | None = None) -> DriverResult:
         log = self.statement_log
         if log is not None and log.sink is not None:
-            result: SparkResult = run_recorded(log, sql, params, lambda: self._exec(sql, params))
+            result: DriverResult = run_recorded(log, sql, params, lambda: self._exec(sql, params))
             return result
         return self._exec(sql, params)
 
-    def _exec(self, sql: str, params: Sequence[Any] | None) -> SparkResult:
+    def _exec(self, sql: str, params: Sequence[Any] | None) -> DriverResult:
         frame = self._spark.sql(sql, args=list(params)) if params else self._spark.sql(sql)
-        return SparkResult(frame)
+        return DriverResult(FrameCursor(frame), close=True)
 
     @contextmanager
     def begin(self) -> Iterator[SparkConnection]:
