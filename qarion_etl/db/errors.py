@@ -5,7 +5,8 @@ that keeps the driver's whole text (DuckDB's ``LINE n`` and caret, PostgreSQL's 
 the candidate columns), says which kind of error it is and whether another try can pass,
 and finds the line of the statement it is about: from the driver's ``LINE n``/``at line
 n`` where it gives one, else from the one line of the statement that holds the name the
-message quotes (SQLite and MySQL name the column or the token, not the line).
+message quotes (SQLite and MySQL name the column or the token, not the line); Spark's
+``line n pos m`` counts too.
 
 The kinds (each engine's module says which of its errors is which, and its dialect's
 ``error_kind`` reads them; the README lists them too):
@@ -44,6 +45,7 @@ TRANSIENT = frozenset({"lost_connection", "lock", "statement_timeout", "deadlock
 
 _LINE = re.compile(r"(?:^|\n)LINE (\d+):")
 _AT_LINE = re.compile(r"\bat line (\d+)\b")
+_LINE_POS = re.compile(r"\bline (\d+),? pos \d+\b")  # Spark: "line 3 pos 2", "(line 1, pos 0)"
 _QUOTED = re.compile(r"""["'`]([^"'`\n]{1,200})["'`]""")
 _SQLITE_NAME = re.compile(r"(?:no such (?:column|table|function)|near): ?\"?([^\"\s:]+)")
 
@@ -70,7 +72,7 @@ def kind_of(exc: BaseException, dialect: Dialect) -> str:
 
 def statement_line(text: str, statement: str | None) -> int | None:
     """The line of ``statement`` the message ``text`` is about (1-based), if it says."""
-    for pattern in (_LINE, _AT_LINE):
+    for pattern in (_LINE, _AT_LINE, _LINE_POS):
         m = pattern.search(text)
         if m:
             return int(m.group(1))

@@ -109,22 +109,19 @@ class Stage:
         """Make the staged rows the target's content (replace, append or upsert)."""
         publish_all(conn, [(self, processing_type, primary_key)])
 
-    def append(self, conn: Connection, primary_key: Sequence[str]) -> None:
-        """Add the staged rows to the existing target (replacing rows with the same key)."""
-        q = self.ns.db.dialect.quote
-        target = self.ns.qualified(self.target)
+    def append(self, conn: Connection, primary_key: Sequence[str]) -> bool:
+        """Add the staged rows to the existing target (replacing rows with the same key).
+
+        Returns whether that is done; ``False`` when the engine put the target's other rows
+        into the staging table instead, which is then swapped in (``Dialect.append``).
+        """
         cols = self.columns(conn)
         keys = [k for k in primary_key if k in cols]
-        if keys:
-            match = " AND ".join(f"s.{q(k)} = {target}.{q(k)}" for k in keys)
-            conn.exec_driver_sql(
-                f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {self.table} s WHERE {match})"
-            )
-        col_list = ", ".join(q(c) for c in cols)
-        conn.exec_driver_sql(
-            f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.table}"
-        )
-        conn.exec_driver_sql(f"DROP TABLE {self.table}")
+        target = self.ns.qualified(self.target)
+        statements, swap = self.ns.db.dialect.append(target, self.table, cols, keys)
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        return not swap
 
 
 def publish_all(conn: Connection, writes: Sequence[tuple[Stage, str, Sequence[str]]]) -> None:
@@ -139,8 +136,7 @@ def publish_all(conn: Connection, writes: Sequence[tuple[Stage, str, Sequence[st
     for stage, processing_type, primary_key in writes:
         ns, dialect = stage.ns, stage.ns.db.dialect
         exists = ns.exists(conn, stage.target)
-        if processing_type == INCREMENTAL and exists:
-            stage.append(conn, primary_key)
+        if processing_type == INCREMENTAL and exists and stage.append(conn, primary_key):
             continue
         old = None
         if dialect.swap_by_rename_table and exists:

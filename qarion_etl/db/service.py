@@ -2,8 +2,8 @@
 
 A database is named by a URL or given as a SQLAlchemy ``Engine``. The service resolves
 relative SQLite and DuckDB paths against the project root, picks its connection source
-once (``native`` for SQLite files and DuckDB, ``sqlalchemy_source`` for everything else)
-and delegates to it; the engine's facts, loads and error kinds come from its ``Dialect``. Failing to reach the
+once (the engine's own where its dialect brings one, as Spark does; ``native`` for SQLite
+files and DuckDB; ``sqlalchemy_source`` for everything else) and delegates to it; the engine's facts, loads and error kinds come from its ``Dialect``. Failing to reach the
 database is ``StoreUnavailable`` (exit code 3), and ``errors(sql)`` turns a driver's
 error into a task failure with the driver's message and the statement.
 """
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from qarion_etl.db.engines import dialect_of_url
 from qarion_etl.db.native import NativeSource
 from qarion_etl.db.statements import StatementLog
 from qarion_etl.db.urls import native_target, resolve_url
@@ -103,7 +104,10 @@ class DatabaseService:
         if isinstance(engine, str):
             url = resolve_url(str(engine), root)
             target = native_target(url)
-            if target is not None:
+            own = dialect_of_url(url).connection_source(url, root)
+            if own is not None:  # an engine with its own client (Spark Connect)
+                self._source = own
+            elif target is not None:
                 self._source = NativeSource(*target, url)
             else:
                 from qarion_etl.db.sqlalchemy_source import SqlAlchemySource

@@ -76,6 +76,20 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "swap_by_rename_table": True,
         "bulk_load": "executemany",
     },
+    "spark": {
+        "aliases": (),
+        "string": "STRING",
+        "timestamp": "TIMESTAMP_NTZ",
+        "quote": '`a"b`',
+        "literal": "'it\\'s \\\\ ok'",
+        "has_schemas": True,
+        "transactional_ddl": False,
+        "begin": "BEGIN",
+        "paramstyle": "qmark",
+        "upsert": "on_conflict",
+        "swap_by_rename_table": True,
+        "bulk_load": "read_file",
+    },
 }
 
 
@@ -118,6 +132,8 @@ def test_the_table_covers_every_dialect_once() -> None:
         ("postgresql+psycopg://u@h/db", "postgresql"),
         ("sqlite:///x.db", "sqlite"),
         ("duckdb:///x.duckdb", "duckdb"),
+        ("sc://127.0.0.1:15002", "spark"),
+        ("SC://host:15002/;token=x", "spark"),
     ],
 )
 def test_urls_name_their_dialect(url: str, name: str) -> None:

@@ -1,7 +1,7 @@
 """One module per database engine, and the registry of their names.
 
 Each engine is a ``Dialect`` subclass in its own module (``duckdb``, ``sqlite``,
-``postgresql``, ``mysql``) and one instance of it here, in ``DIALECTS``. Names and
+``postgresql``, ``mysql``, ``spark``) and one instance of it here, in ``DIALECTS``. Names and
 aliases map to that one instance, so two names for an engine cannot disagree: ``mariadb``
 is the MySQL dialect, ``postgres`` the PostgreSQL one. An engine reached through a
 SQLAlchemy dialect that is not listed gets a ``Generic`` dialect under its own name.
@@ -41,7 +41,10 @@ ENGINES: dict[tuple[str, ...], str] = {
     ("sqlite",): "sqlite:SQLite",
     ("postgresql", "postgres"): "postgresql:PostgreSQL",
     ("mysql", "mariadb"): "mysql:MySQL",
+    ("spark",): "spark:Spark",
 }
+#: URL schemes that name an engine other than by its name (``sc://`` is Spark Connect).
+SCHEMES: dict[str, str] = {"sc": "spark:Spark"}
 _BY_NAME: dict[str, str] = {n: ref for names, ref in ENGINES.items() for n in names}
 _LOADED: dict[str, Dialect] = {}
 
@@ -78,9 +81,11 @@ def dialect_named(name: str) -> Dialect:
 
 
 def dialect_of_url(url: str) -> Dialect:
-    """The dialect a database URL names (``postgresql+psycopg://…`` is ``postgresql``)."""
-    scheme = url.split(":", 1)[0]
-    return dialect_named(scheme.split("+", 1)[0])
+    """The dialect a database URL names (``postgresql+psycopg://…`` is ``postgresql``,
+    ``sc://…`` Spark)."""
+    scheme = url.split(":", 1)[0].lower()
+    ref = SCHEMES.get(scheme)
+    return _load(ref) if ref is not None else dialect_named(scheme.split("+", 1)[0])
 
 
 def __getattr__(name: str) -> Any:

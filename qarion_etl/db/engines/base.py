@@ -31,6 +31,7 @@ import decimal
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -154,6 +155,8 @@ class Dialect:
     lock_timeout_seconds: float | None = None
     #: The driver module of a database file served without SQLAlchemy (``open_file``).
     native_driver: str | None = None
+    #: URL schemes that name this engine besides its names (``sc://`` is Spark Connect).
+    url_schemes: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
@@ -280,6 +283,30 @@ class Dialect:
                 f"ALTER TABLE {staging} RENAME TO {renamed}",
             )
         ]
+
+    def append(
+        self, target: str, staging: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> tuple[list[str], bool]:
+        """Statements that add the rows of ``staging`` to the existing ``target``.
+
+        With ``keys``, a staged row replaces the target's row with the same key. Returns
+        the statements and whether ``staging`` is to be swapped in after them (an engine
+        that cannot change rows in place copies the target's other rows into
+        ``staging`` and swaps it in); otherwise the statements drop ``staging``.
+        """
+        q = self.quote
+        statements = []
+        if keys:
+            match = " AND ".join(f"s.{q(k)} = {target}.{q(k)}" for k in keys)
+            statements.append(
+                f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staging} s WHERE {match})"
+            )
+        col_list = ", ".join(q(c) for c in columns)
+        statements += [
+            f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {staging}",
+            f"DROP TABLE {staging}",
+        ]
+        return statements, False
 
     def duplicate_key_sql(self, table: str, keys: Iterable[str]) -> str:
         """A query for one key that occurs more than once in ``table`` (no row: unique).
@@ -416,6 +443,15 @@ class Dialect:
     def open_file(self, path: str) -> FileDatabase:
         """The database file ``path`` reached through the driver itself (``native_driver``)."""
         raise NotImplementedError(f"{self.name} is reached through SQLAlchemy")
+
+    def connection_source(self, url: str, root: Path | None) -> Any:
+        """The engine's own connection source for ``url`` (``root``: the project folder),
+        or ``None``: the native or SQLAlchemy source serves it (``db.service``).
+
+        Typed ``Any`` because the ``ConnectionSource`` protocol lives in ``db.service``,
+        which imports the engines.
+        """
+        return None
 
     def sqlalchemy_creator(self, connect: Callable[[], Any]) -> Callable[[], Any] | None:
         """A ``creator`` for a SQLAlchemy engine on a natively served database file, when
