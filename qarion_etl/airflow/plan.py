@@ -264,7 +264,23 @@ class _Cache:
             Path(base) if base else Path(tempfile.gettempdir()) / f"qarion-etl-airflow-{uid}"
         )
 
+    def _ours(self) -> bool:
+        """Whether the folder is this user's and no one else may write in it.
+
+        The default folder is in the shared temporary directory: a folder another user made
+        there first (or opened to others) could hand this process plans it did not write.
+        """
+        try:
+            info = self.folder.stat()
+        except OSError:
+            return False
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return False
+        return not info.st_mode & 0o022
+
     def get(self, key: str) -> dict[str, Any] | None:
+        if not self._ours():
+            return None
         try:
             doc = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -273,7 +289,9 @@ class _Cache:
 
     def put(self, key: str, doc: dict[str, Any]) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self._ours():
+                return
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(doc), encoding="utf-8")
             os.replace(tmp, self.folder / f"{key}.json")

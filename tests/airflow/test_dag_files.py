@@ -274,6 +274,24 @@ def test_a_warm_parse_reads_one_cached_plan_and_no_planner(tmp_path: Path) -> No
     assert parse() == "['data_pipeline'] [] []"
 
 
+def test_a_cache_folder_others_may_write_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan planted in a cache folder other users can write is ignored, and not written to."""
+    from qarion_etl.airflow import plan as plan_module
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(plan_module.CACHE_ENV, str(cache))
+    store = plan_module._Cache()
+    store.put("k", {"v": 1})
+    assert store.get("k") == {"v": 1}
+    assert cache.stat().st_mode & 0o777 == 0o700
+    cache.chmod(0o777)  # as a folder another user made first in the shared /tmp would be
+    assert store.get("k") is None
+    store.put("k2", {"v": 2})
+    assert not (cache / "k2.json").exists()
+
+
 def test_a_server_warehouse_takes_no_pool(tmp_path: Path) -> None:
     from qarion_etl.airflow.plan import project_pools
 
