@@ -186,7 +186,7 @@ def pipeline(engine: str, rows: int) -> None:
             f"{engine} {rows:,} rows: whole process",
             ours,
             raw,
-            target=1.6 if engine == "duckdb" else None,
+            target=1.35 if engine == "duckdb" else None,
         )
     )
     print(
@@ -199,8 +199,18 @@ def pipeline(engine: str, rows: int) -> None:
     )
     if engine == "duckdb":
         raw_db.unlink(missing_ok=True)
-        _, _, checked_out = best(
+        checked, _, checked_out = best(
             [sys.executable, "-c", RAW_DUCKDB_CHECKED, str(raw_db), str(csv_path)]
+        )
+        # The plain script skips the checks every ingestion makes (required values, a
+        # unique key); beside the script that makes them, the ratio is the runner's own cost.
+        print(
+            ratio_line(
+                f"{engine} {rows:,} rows: whole process vs raw + GROUP BY checks",
+                ours,
+                checked,
+                target=1.35,
+            )
         )
         print(
             ratio_line(
