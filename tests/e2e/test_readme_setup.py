@@ -67,7 +67,15 @@ def test_the_readme_marks_its_setup_and_airflow_blocks() -> None:
     ):
         assert needed in script, needed
     assert "pip install 'qarion-etl" not in README.read_text()  # not on a package index
-    dry = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True)
+    # Under `make test` the parent's MAKELEVEL makes a nested make print "Leaving directory".
+    quiet = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=quiet,
+    )
     if dry.returncode == 0:  # make is there: run's last line tells how to reach qarion-etl
         assert "source .venv/bin/activate" in dry.stdout.splitlines()[-1]
 
