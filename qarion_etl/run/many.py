@@ -120,9 +120,7 @@ def run_flows(
             finished[ref].set()
 
     started = time.perf_counter()
-    threads = [
-        threading.Thread(target=one_then_done, args=(ref,), name=f"flow-{ref}") for ref in refs
-    ]
+    threads = [threading.Thread(target=one_then_done, args=(r,), name=f"flow-{r}") for r in refs]
     for t in threads:
         t.start()
     for t in threads:
