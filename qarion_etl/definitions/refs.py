@@ -255,3 +255,19 @@ def cycle_problem(index: ModelIndex, flow: Flow | None = None) -> Problem | None
         return None
     steps = [f"{a} -> {b} (reads {', '.join(ds)})" for a, b, ds in cycle]
     return Problem("flows read each other's datasets in a cycle: " + "; ".join(steps))
+
+
+def read_names(flow: Flow, task: TaskSpec) -> list[str]:
+    """The datasets ``task`` reads: its ``source_dataset_id``, then each ``ref()`` by name.
+
+    A dataset of another flow (``ref('shop', 'orders')``) is named ``shop.orders``.
+    """
+    names = [task.source_dataset_id] if task.source_dataset_id else []
+    for call in task_refs(task):
+        if call.dataset is None:
+            continue
+        own = call.flow_id in (None, flow.id)
+        name = call.dataset if own else f"{call.flow_id}.{call.dataset}"
+        if name not in names:
+            names.append(name)
+    return names

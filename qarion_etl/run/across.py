@@ -69,7 +69,7 @@ class _Across:
         self.indexes = {fid: _Index(graph, flow) for fid, (flow, graph) in self.flows.items()}
         self.up: dict[Node, set[Node]] = {}
         self.down: dict[Node, set[Node]] = {}
-        for fid, (flow, graph) in self.flows.items():
+        for fid, (_, graph) in self.flows.items():
             for task_id in graph:
                 node = (fid, task_id)
                 self.up[node] = {(fid, p) for p in graph.predecessors(task_id)}
