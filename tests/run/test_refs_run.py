@@ -200,3 +200,14 @@ def test_select_with_plus_crosses_into_the_upstream_flow(tmp_path: Path) -> None
         f["flow_id"]: [t["task_id"] for t in f["tasks"]] for f in json.loads(done.stdout)["flows"]
     }
     assert ran == {"zz_seed": ["load"], "aa_mart": ["stg", "big", "by_customer"]}
+
+
+def test_the_report_shows_what_each_task_reads_through_ref(tmp_path: Path) -> None:
+    project, _, _ = _project(tmp_path, f"duckdb:///{tmp_path / 'w.duckdb'}")
+    assert cli("run", "--all", project=project).exit_code == 0
+    out = tmp_path / "report.html"
+    done = cli("report", "latest", "--flow", "aa_mart", "-o", str(out), project=project)
+    assert done.exit_code == 0, done.output
+    html = out.read_text()
+    assert '<th>reads</th><td class="id">orders</td>' in html
+    assert '<th>reads</th><td class="id">big_orders, stg_orders</td>' in html
