@@ -204,7 +204,9 @@ def test_select_with_plus_crosses_into_the_upstream_flow(tmp_path: Path) -> None
 
 def test_the_report_shows_what_each_task_reads_through_ref(tmp_path: Path) -> None:
     project, _, _ = _project(tmp_path, f"duckdb:///{tmp_path / 'w.duckdb'}")
-    assert cli("run", "--all", project=project).exit_code == 0
+    ran = cli("run", "--all", project=project)
+    assert ran.exit_code == 0
+    assert "(ephemeral: no table, inlined where ref'd)" in ran.output
     out = tmp_path / "report.html"
     done = cli("report", "latest", "--flow", "aa_mart", "-o", str(out), project=project)
     assert done.exit_code == 0, done.output
