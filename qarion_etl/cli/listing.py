@@ -69,16 +69,22 @@ def _rows(
     missed: list[QarionError] = []
     task_ids: list[str] = []
     models = project.models()
+    across = _across(project, refs, select, exclude) if not flow else None
     for ref in refs:
         spec, graph = project.validate(ref)
         task_ids.extend(spec.task_ids)
-        try:
-            chosen = select_tasks(graph, spec.task_ids, select, exclude, flow=spec)
-        except QarionError as exc:
-            if flow or not select:
-                raise
-            missed.append(exc)
-            continue  # with several flows, a selection names tasks of some of them
+        if across is not None:
+            chosen = across.get(ref, [])
+            if not chosen:
+                continue
+        else:
+            try:
+                chosen = select_tasks(graph, spec.task_ids, select, exclude, flow=spec)
+            except QarionError as exc:
+                if flow or not select:
+                    raise
+                missed.append(exc)
+                continue  # with several flows, a selection names tasks of some of them
         if kind == "flow":
             out.append({"name": spec.id, "path": spec.shown_path, "tasks": len(chosen)})
             continue
@@ -118,6 +124,24 @@ def _rows(
             f"--select {' '.join(select)}: no task of any flow matches{_suggest(select, task_ids)}"
         )
     return out
+
+
+def _across(
+    project: Project, refs: list[str], select: list[str], exclude: list[str]
+) -> dict[str, list[str]] | None:
+    """The selection over every flow as one graph (``+x`` reaches into upstream flows).
+
+    ``None`` without a selection, or when it matches nothing: the per-flow pass words that.
+    """
+    from qarion_etl.run.across import select_across
+    from qarion_etl.run.model import RunRequest
+
+    if not (select or exclude) or len(refs) < 2:
+        return None
+    try:
+        return select_across(project, refs, RunRequest(select=select, exclude=exclude))
+    except QarionError:
+        return None
 
 
 def _datasets_of(project: Project, flow: Flow, task_id: str) -> list[tuple[str, str, str, str]]:

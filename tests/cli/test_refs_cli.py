@@ -97,3 +97,15 @@ def test_render_inlines_the_ephemeral_and_expands_the_macro(tmp_path: Path) -> N
         'SELECT COUNT(*) AS n FROM (\n    SELECT id, (value * 2) AS v FROM "raw"."orders"\n'
         ') AS "stg_orders" WHERE v > 0'
     )
+
+
+def test_ls_selection_over_the_project_crosses_flows(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    done = cli("ls", "--select", "+final", project=project)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.split() == ["mart.stg", "mart.final", "seed.load"]
+    done = cli("ls", "--select", "load+", project=project)
+    assert done.stdout.split() == ["mart.stg", "mart.final", "seed.load"]
+    # One flow named: the selection stays inside it.
+    done = cli("ls", "mart", "--select", "+final", project=project)
+    assert done.stdout.split() == ["mart.stg", "mart.final"]
