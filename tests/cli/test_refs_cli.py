@@ -109,3 +109,36 @@ def test_ls_selection_over_the_project_crosses_flows(tmp_path: Path) -> None:
     # One flow named: the selection stays inside it.
     done = cli("ls", "mart", "--select", "+final", project=project)
     assert done.stdout.split() == ["mart.stg", "mart.final"]
+
+
+def test_an_ephemeral_task_of_another_flow_is_inlined_too(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    write_flow(
+        project,
+        "other",
+        """
+        id = "other"
+        [[tasks]]
+        id = "top"
+        type = "transformation"
+        target_dataset_id = "top"
+        [tasks.config]
+        sql = "SELECT * FROM {{ ref('mart', 'stg_orders') }} x JOIN {{ ref('final') }} f ON 1 = 1"
+        """,
+    )
+    done = cli("render", "other", "top", project=project)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == (
+        'SELECT * FROM (\n    SELECT id, (value * 2) AS v FROM "raw"."orders"\n'
+        ') AS x JOIN "marts"."final" f ON 1 = 1'
+    )
+
+
+def test_a_macro_cannot_reach_python_internals(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "macros" / "evil.sql").write_text(
+        "{% macro evil() %}\n{{ ref.__globals__ }}\n{% endmacro %}\n"
+    )
+    done = cli("validate", "mart", project=project)
+    assert done.exit_code == 2
+    assert "macros/evil.sql:2: macro reaches for '__globals__'" in done.output
