@@ -142,3 +142,15 @@ def test_a_macro_cannot_reach_python_internals(tmp_path: Path) -> None:
     done = cli("validate", "mart", project=project)
     assert done.exit_code == 2
     assert "macros/evil.sql:2: macro reaches for '__globals__'" in done.output
+
+
+def test_graph_without_a_flow_draws_the_flows_and_their_ref_edges(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    done = cli("graph", project=project)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines() == ["2 flows", "  mart  <- seed (orders)", "  seed"]
+    doc = json.loads(cli("graph", "-f", "json", project=project).stdout)
+    assert doc["edges"] == [{"from": "seed", "to": "mart", "datasets": ["orders"]}]
+    assert 'f_seed -->|"orders"| f_mart' in cli("graph", "-f", "mermaid", project=project).stdout
+    bad = cli("graph", "-f", "svg", project=project)
+    assert bad.exit_code == 2 and "graph without a flow draws text, mermaid, json" in bad.output
