@@ -146,13 +146,14 @@ class Project:
             from qarion_etl.definitions.macros import load_macros
             from qarion_etl.definitions.refs import ModelIndex
 
-            flows = []
+            flows, broken = [], set()
             for path in self.flow_paths():
                 try:
                     flows.append(_load_flow(path))
                 except FlowValidationError:
-                    continue  # reported when that flow itself is validated
+                    broken.add(path.stem)  # reported when that flow itself is validated
             self._models = ModelIndex(flows, load_macros(self.config.root))
+            self._models.broken = broken
         return self._models
 
     def validate_all(

@@ -267,7 +267,8 @@ def _plan_flow(project: Project, path: Path, rel: str) -> dict[str, Any]:
     try:
         flow, graph = project.validate(path)
     except FlowValidationError as exc:
-        return {"problems": "\n".join(p.format(rel) for p in exc.problems)}
+        where = str(exc.path) if str(exc.path).endswith(".sql") else rel  # a macro file
+        return {"problems": "\n".join(p.format(where) for p in exc.problems)}
     except QarionError as exc:
         return {"problems": f"{rel}: {exc}"}
     tasks = []

@@ -78,6 +78,8 @@ class ModelIndex:
     def __init__(self, flows: Iterable[Flow] = (), macros: Macros | None = None) -> None:
         self.flows: dict[str, Flow] = {}
         self.macros = macros or Macros()
+        #: The file stems of flows that do not load (a ref to one says so).
+        self.broken: set[str] = set()
         for flow in flows:
             self.add(flow)
 
@@ -90,7 +92,9 @@ class ModelIndex:
         known = self.flows.get(flow.id)
         if known is not None and known.path.resolve() == flow.path.resolve():
             return self
-        return ModelIndex([*self.flows.values(), flow], self.macros)
+        copy = ModelIndex([*self.flows.values(), flow], self.macros)
+        copy.broken = self.broken - {flow.path.stem}
+        return copy
 
     def writers(self, dataset: str) -> list[Resolved]:
         """Every task of the project whose target is ``dataset``, by flow id."""
@@ -105,6 +109,8 @@ class ModelIndex:
         """What ``ref(dataset)`` or ``ref(flow_id, dataset)`` in a task of ``flow`` names."""
         if flow_id is not None:
             other = flow if flow_id == flow.id else self.flows.get(flow_id)
+            if other is None and flow_id in self.broken:
+                raise RefError(f"flow '{flow_id}' does not load: validate it first")
             if other is None:
                 raise RefError(f"no flow '{flow_id}'{did_you_mean(flow_id, self.flows)}")
             return self._in_flow(other, dataset)
@@ -126,7 +132,10 @@ class ModelIndex:
             for t in f.tasks
             if t.target_dataset_id
         }
-        raise RefError(f"no task writes dataset '{dataset}'{did_you_mean(dataset, known)}")
+        unread = (
+            f" (flows that do not load: {', '.join(sorted(self.broken))})" if self.broken else ""
+        )
+        raise RefError(f"no task writes dataset '{dataset}'{did_you_mean(dataset, known)}{unread}")
 
     @staticmethod
     def _in_flow(flow: Flow, dataset: str) -> Resolved:

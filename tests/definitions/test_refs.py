@@ -202,3 +202,18 @@ def test_macros_are_known_names_and_their_syntax_errors_name_file_and_line(
     done = cli("validate", "mart", project=project)
     assert done.exit_code == 2
     assert "macros/util.sql:1: macro 'cents' is also defined in" in done.output
+
+
+def test_a_ref_into_a_flow_that_does_not_load_says_so(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    seed = (project / "flows" / "seed.toml").read_text()
+    write_flow(project, "seed", seed.replace('type = "ingestion"', 'type = "ingestoin"'))
+    done = cli("validate", "mart", project=project)
+    assert done.exit_code == 2
+    assert "ref('orders'): no task writes dataset 'orders' (flows that do not load: seed)" in (
+        done.output
+    )
+    text = (project / "flows" / "mart.toml").read_text()
+    write_flow(project, "mart", text.replace("ref('orders')", "ref('seed', 'orders')"))
+    done = cli("validate", "mart", project=project)
+    assert "ref('seed', 'orders'): flow 'seed' does not load: validate it first" in done.output
