@@ -80,12 +80,15 @@ class ModelIndex:
         self.macros = macros or Macros()
         #: The file stems of flows that do not load (a ref to one says so).
         self.broken: set[str] = set()
+        self._writers: dict[str, list[Resolved]] | None = None
+        self._edges: dict[tuple[str, str], list[str]] | None = None
         for flow in flows:
             self.add(flow)
 
     def add(self, flow: Flow) -> None:
         """Know ``flow`` (replacing a flow of the same id)."""
         self.flows[flow.id] = flow
+        self._writers = self._edges = None
 
     def with_flow(self, flow: Flow) -> ModelIndex:
         """This index if it holds ``flow`` (same file), else a copy that does."""
@@ -98,12 +101,13 @@ class ModelIndex:
 
     def writers(self, dataset: str) -> list[Resolved]:
         """Every task of the project whose target is ``dataset``, by flow id."""
-        return [
-            Resolved(f, t)
-            for _, f in sorted(self.flows.items())
-            for t in f.tasks
-            if t.target_dataset_id == dataset
-        ]
+        if self._writers is None:
+            self._writers = {}
+            for _, f in sorted(self.flows.items()):
+                for t in f.tasks:
+                    if t.target_dataset_id:
+                        self._writers.setdefault(t.target_dataset_id, []).append(Resolved(f, t))
+        return list(self._writers.get(dataset, ()))
 
     def resolve(self, flow: Flow, flow_id: str | None, dataset: str) -> Resolved:
         """What ``ref(dataset)`` or ``ref(flow_id, dataset)`` in a task of ``flow`` names."""
@@ -149,7 +153,7 @@ class ModelIndex:
 
     def reads(self, flow: Flow, task: TaskSpec) -> list[Resolved]:
         """The datasets ``task`` reads through ``ref()`` (those that resolve), in order."""
-        out: list[Resolved] = []
+        out: dict[tuple[str, str], Resolved] = {}
         for call in task_refs(task):
             if call.dataset is None:
                 continue
@@ -157,12 +161,13 @@ class ModelIndex:
                 found = self.resolve(flow, call.flow_id, call.dataset)
             except RefError:
                 continue
-            if found not in out:
-                out.append(found)
-        return out
+            out.setdefault((found.flow.id, found.task.id), found)
+        return list(out.values())
 
     def flow_edges(self) -> dict[tuple[str, str], list[str]]:
         """``{(upstream flow, downstream flow): [datasets]}`` from every cross-flow ref."""
+        if self._edges is not None:
+            return self._edges
         edges: dict[tuple[str, str], list[str]] = {}
         for flow in self.flows.values():
             for task in flow.tasks:
@@ -171,6 +176,7 @@ class ModelIndex:
                         names = edges.setdefault((found.flow.id, flow.id), [])
                         if found.dataset not in names:
                             names.append(found.dataset)
+        self._edges = edges
         return edges
 
     def upstream_flows(self, flow_id: str) -> set[str]:
@@ -193,24 +199,25 @@ class ModelIndex:
         children: dict[str, list[str]] = {}
         for up, down in sorted(edges):
             children.setdefault(up, []).append(down)
-        state: dict[str, int] = {}
-        stack: list[str] = []
-
-        def visit(node: str) -> list[str] | None:
-            state[node] = 1
-            stack.append(node)
-            for child in children.get(node, []):
-                if state.get(child) == 1:
-                    return [*stack[stack.index(child) :], child]
-                if child not in state and (found := visit(child)):
-                    return found
-            state[node] = 2
-            stack.pop()
-            return None
-
+        done: set[str] = set()
         for start in sorted(children):
-            if start not in state and (path := visit(start)):
-                return [(a, b, edges[(a, b)]) for a, b in zip(path, path[1:], strict=False)]
+            if start in done:
+                continue
+            path, on_path = [start], {start}
+            pending = [iter(children.get(start, []))]
+            while pending:  # depth first, without recursion (long chains of flows)
+                child = next(pending[-1], None)
+                if child is None:
+                    done.add(path[-1])
+                    on_path.discard(path.pop())
+                    pending.pop()
+                elif child in on_path:
+                    cycle = [*path[path.index(child) :], child]
+                    return [(a, b, edges[(a, b)]) for a, b in zip(cycle, cycle[1:], strict=False)]
+                elif child not in done:
+                    path.append(child)
+                    on_path.add(child)
+                    pending.append(iter(children.get(child, [])))
         return None
 
 
