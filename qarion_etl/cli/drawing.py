@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from qarion_etl.definitions.dag import topological_order
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
-from qarion_etl.definitions.refs import read_names
+from qarion_etl.definitions.refs import ModelIndex, read_names
 from qarion_etl.report.colours import COLOURS
 
 #: Edge reasons that are a dataset between two tasks (drawn dashed, or through the dataset).
@@ -30,6 +30,8 @@ class Drawing:
     only: set[str] | None = None
     statuses: dict[str, str] = field(default_factory=dict)
     datasets: bool = False
+    #: The project's flows: a one-name ``ref()`` to another flow is drawn as ``flow.dataset``.
+    index: ModelIndex | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -53,7 +55,7 @@ class Drawing:
         links = []
         for tid in self.tasks:
             spec = self.flow.task(tid)
-            for name in read_names(self.flow, spec):
+            for name in read_names(self.flow, spec, self.index):
                 links.append((tid, name, "reads"))
             if spec.target_dataset_id:
                 links.append((tid, spec.target_dataset_id, "writes"))
@@ -70,8 +72,9 @@ def render_text(d: Drawing) -> str:
         spec = flow.task(tid)
         ups = sorted((u for u in d.graph.predecessors(tid) if u in shown), key=flow.task_ids.index)
         io = []
-        if read_names(flow, spec):
-            io.append(f"reads {', '.join(read_names(flow, spec))}")
+        reads = read_names(flow, spec, d.index)
+        if reads:
+            io.append(f"reads {', '.join(reads)}")
         if spec.target_dataset_id:
             io.append(f"writes {spec.target_dataset_id}")
         after = f"  <- {', '.join(ups)}" if ups else ""
@@ -135,7 +138,7 @@ def render_json(d: Drawing) -> str:
             "type": spec.type,
             "reads": spec.source_dataset_id,
             "writes": spec.target_dataset_id,
-            "refs": read_names(d.flow, spec)[1 if spec.source_dataset_id else 0 :],
+            "refs": read_names(d.flow, spec, d.index)[1 if spec.source_dataset_id else 0 :],
         }
         if d.statuses:
             node["status"] = d.statuses.get(tid, "not_run")

@@ -153,7 +153,7 @@ def graph(
             view.only(set(_selected(graph_, spec, list(select))))
         output.emit(graph_svg(view, standalone=True) if fmt == "svg" else render_report(view))
         return
-    drawing = Drawing(graph_, spec, datasets=datasets)
+    drawing = Drawing(graph_, spec, datasets=datasets, index=project.models())
     if select:
         drawing.only = set(_selected(graph_, spec, list(select)))
     if run:

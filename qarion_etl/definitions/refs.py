@@ -273,17 +273,23 @@ def cycle_problem(index: ModelIndex, flow: Flow | None = None) -> Problem | None
     return Problem("flows read each other's datasets in a cycle: " + "; ".join(steps))
 
 
-def read_names(flow: Flow, task: TaskSpec) -> list[str]:
+def read_names(flow: Flow, task: TaskSpec, index: ModelIndex | None = None) -> list[str]:
     """The datasets ``task`` reads: its ``source_dataset_id``, then each ``ref()`` by name.
 
-    A dataset of another flow (``ref('shop', 'orders')``) is named ``shop.orders``.
+    A dataset of another flow is named ``flow.dataset`` (``ref('shop', 'orders')``, or with
+    ``index`` a one-name ref that resolves to another flow).
     """
     names = [task.source_dataset_id] if task.source_dataset_id else []
     for call in task_refs(task):
         if call.dataset is None:
             continue
-        own = call.flow_id in (None, flow.id)
-        name = call.dataset if own else f"{call.flow_id}.{call.dataset}"
+        owner = call.flow_id
+        if owner is None and index is not None:
+            try:
+                owner = index.resolve(flow, None, call.dataset).flow.id
+            except RefError:
+                owner = None
+        name = call.dataset if owner in (None, flow.id) else f"{owner}.{call.dataset}"
         if name not in names:
             names.append(name)
     return names

@@ -154,3 +154,11 @@ def test_graph_without_a_flow_draws_the_flows_and_their_ref_edges(tmp_path: Path
     assert 'f_seed -->|"orders"| f_mart' in cli("graph", "-f", "mermaid", project=project).stdout
     bad = cli("graph", "-f", "svg", project=project)
     assert bad.exit_code == 2 and "graph without a flow draws text, mermaid, json" in bad.output
+
+
+def test_graph_names_a_one_name_ref_to_another_flow_by_its_flow(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    mart = (project / "flows" / "mart.toml").read_text()
+    write_flow(project, "mart", mart.replace("ref('seed', 'orders')", "ref('orders')"))
+    done = cli("graph", "mart", project=project)
+    assert "stg [transformation] reads seed.orders; writes stg_orders" in done.stdout
