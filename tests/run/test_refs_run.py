@@ -213,3 +213,12 @@ def test_the_report_shows_what_each_task_reads_through_ref(tmp_path: Path) -> No
     html = out.read_text()
     assert '<th>reads</th><td class="id">orders</td>' in html
     assert '<th>reads</th><td class="id">big_orders, stg_orders</td>' in html
+
+
+def test_run_a_b_runs_the_upstream_flow_first_whatever_the_order_given(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    project, _, mart_ns = _project(tmp_path, url)
+    done = cli("run", "aa_mart", "zz_seed", "--max-workers", "1", project=project)
+    assert done.exit_code == 0, done.output
+    assert done.output.index("Running zz_seed") < done.output.index("Running aa_mart")
+    assert query(url, f"SELECT customers FROM {table(url, mart_ns, 'summary')}") == [(2,)]
