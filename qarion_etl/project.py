@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from qarion_etl.definitions.flow import Flow
     from qarion_etl.definitions.graph import TaskGraph
+    from qarion_etl.definitions.refs import ModelIndex
     from qarion_etl.run.history import RunStore
 
 
@@ -53,6 +54,7 @@ class Project:
         self._engine_db: DatabaseService | None = None
         self._xcom_backend: BaseXCom | None = None
         self._secrets: list[str] | None = None
+        self._models: ModelIndex | None = None
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> Project:
@@ -120,10 +122,39 @@ class Project:
     ) -> tuple[Flow, TaskGraph]:
         """Load and validate one flow (the templates of the tasks ``only`` names, when
         given); raises ``FlowValidationError``."""
+        models = self.models()
+        if models.macros.errors:
+            raise models.macros.errors[0]
+        return self._validate(ref, only)
+
+    def _validate(
+        self, ref: str | Path, only: Collection[str] | None = None
+    ) -> tuple[Flow, TaskGraph]:
         from qarion_etl.definitions.validation import validate_flow
 
         flow = self.load_flow(ref)
-        return flow, validate_flow(flow, xcom_enabled=self.config.xcom.enabled, only=only)
+        return flow, validate_flow(
+            flow, xcom_enabled=self.config.xcom.enabled, only=only, index=self.models()
+        )
+
+    def models(self) -> ModelIndex:
+        """Every flow of ``flows_dir`` that loads, and the project's macros (read once).
+
+        What ``ref()`` resolves against, and the project-wide graph of flows.
+        """
+        if self._models is None:
+            from qarion_etl.definitions.macros import load_macros
+            from qarion_etl.definitions.refs import ModelIndex
+
+            flows, broken = [], set()
+            for path in self.flow_paths():
+                try:
+                    flows.append(_load_flow(path))
+                except FlowValidationError:
+                    broken.add(path.stem)  # reported when that flow itself is validated
+            self._models = ModelIndex(flows, load_macros(self.config.root))
+            self._models.broken = broken
+        return self._models
 
     def validate_all(
         self,
@@ -140,11 +171,13 @@ class Project:
         paths = [self.resolve_flow(r) for r in refs] if refs else self.flow_paths()
         if not paths:
             raise FlowNotFound("", f"no flows found in {self.config.project.flows_dir}/")
-        results: list[tuple[str, FlowValidationError | None]] = []
+        results: list[tuple[str, FlowValidationError | None]] = [
+            (str(exc.path), exc) for exc in self.models().macros.errors
+        ]
         seen: dict[str, str] = {}
         for path in paths:
             try:
-                flow, _ = self.validate(path)
+                flow, _ = self._validate(path)
                 if offline:
                     from qarion_etl.definitions.validation import offline_problems
 

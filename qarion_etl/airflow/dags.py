@@ -5,6 +5,9 @@ ids, dependencies = the flow's graph (dataset edges included). Each task's ``ret
 ``retry_delay_seconds``, ``retry_exponential_backoff`` and ``timeout_seconds`` become
 Airflow's ``retries``, ``retry_delay``, ``retry_exponential_backoff`` (doubling) and
 ``execution_timeout``; names and descriptions become ``doc_md``; the namespace is a tag.
+A ``ref()`` to another flow's dataset is an Airflow ``Asset``: the writing task declares it
+in ``outlets``, the reading task in ``inlets``, and a DAG without a schedule of its own is
+scheduled on the assets it reads, so it runs after the upstream DAGs wrote them.
 Tasks of a SQLite or DuckDB warehouse share one Airflow pool (``plan.Pool``).
 
 Building reads the project through ``plan.plan_project``: it connects to nothing and runs
@@ -19,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, TaskGroup
+from airflow.sdk import DAG, Asset, TaskGroup
 
 from qarion_etl.airflow.operator import QarionTaskOperator
 from qarion_etl.airflow.plan import FlowPlan, ProjectPlan, TaskPlan, plan_project
@@ -75,6 +78,9 @@ def dags_from_project(
     out: dict[str, DAG] = {}
     for flow in plan.flows:
         settings = {**base, **overrides.get(flow.flow_id, {})}
+        if settings.get("schedule") is None and flow.inlets:
+            # Runs once every table it reads from other flows was written again.
+            settings["schedule"] = [_asset(a) for a in flow.inlets]
         flow_tags = [*settings.pop("tags", tags), flow.namespace, "qarion-etl"]
         dag_id = f"{dag_id_prefix}{flow.flow_id}"
         with DAG(dag_id=dag_id, doc_md=_flow_doc(flow), tags=flow_tags, **settings) as dag:
@@ -123,10 +129,17 @@ def _add_tasks(flow: FlowPlan, plan: ProjectPlan) -> None:
                 dt.timedelta(seconds=task.timeout_seconds) if task.timeout_seconds else None
             ),
             doc_md=_task_doc(task),
+            inlets=[_asset(a) for a in task.inlets],
+            outlets=[_asset(a) for a in task.outlets],
             **pool,
         )
         for up in task.upstream:
             ops[up] >> ops[task.id]
+
+
+def _asset(name_uri: tuple[str, str]) -> Asset:
+    name, uri = name_uri
+    return Asset(name=name, uri=uri)
 
 
 def _flow_doc(flow: FlowPlan) -> str:

@@ -29,6 +29,7 @@ from qarion_etl import __version__
 
 if TYPE_CHECKING:
     from qarion_etl.definitions.config import ProjectConfig
+    from qarion_etl.definitions.flow import Flow
     from qarion_etl.project import Project
 
 CACHE_ENV = "QARION_ETL_AIRFLOW_CACHE"
@@ -52,6 +53,16 @@ class TaskPlan:
     retry_delay_seconds: float
     retry_exponential_backoff: bool
     timeout_seconds: float | None
+    #: Airflow assets (``asset_of``) of the datasets of other flows it reads through ``ref()``.
+    inlets: tuple[tuple[str, str], ...] = ()
+    #: Airflow assets of the datasets it writes that other flows read.
+    outlets: tuple[tuple[str, str], ...] = ()
+
+
+def asset_of(flow_id: str, namespace: str, dataset: str) -> tuple[str, str]:
+    """The Airflow asset of a dataset, as ``(name, uri)``: ``shop.orders``,
+    ``qarion-etl://shop_ns/orders``."""
+    return f"{flow_id}.{dataset}", f"qarion-etl://{namespace}/{dataset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +78,23 @@ class FlowPlan:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> FlowPlan:
-        tasks = tuple(TaskPlan(**{**t, "upstream": tuple(t["upstream"])}) for t in doc.pop("tasks"))
+        tasks = tuple(
+            TaskPlan(
+                **{
+                    **t,
+                    "upstream": tuple(t["upstream"]),
+                    "inlets": tuple(tuple(a) for a in t.get("inlets", ())),
+                    "outlets": tuple(tuple(a) for a in t.get("outlets", ())),
+                }
+            )
+            for t in doc.pop("tasks")
+        )
         return cls(**doc, tasks=tasks)
+
+    @property
+    def inlets(self) -> list[tuple[str, str]]:
+        """Every asset of another flow that a task of this one reads, once."""
+        return list(dict.fromkeys(a for t in self.tasks for a in t.inlets))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +195,18 @@ def plan_project(project_dir: str | Path) -> ProjectPlan:
     config = load_config(cfg_path, connections=_unresolved)
     project = Project(config)
     plan = ProjectPlan(config.root, cfg_path, pool=warehouse_pool(config))
-    config_key = _digest(__version__, "", config_bytes)
+    files = {
+        path.relative_to(config.root).as_posix(): _digest(
+            path.relative_to(config.root).as_posix(), "", path.read_bytes()
+        )
+        for path in _project_files(config.root, config.flows_dir)
+    }
+    # A flow's refs and macro calls are checked against the other flows and the macros.
+    config_key = _digest(__version__, json.dumps(files, sort_keys=True), config_bytes)
     seen: dict[str, str] = {}
-    files: dict[str, str] = {}
     for path in project.flow_paths():
         rel = path.relative_to(config.root).as_posix()
         content = path.read_bytes()
-        files[rel] = _digest(rel, "", content)
         key = _digest(config_key, rel, content)
         doc = cache.get(key)
         if doc is None:
@@ -199,6 +230,14 @@ def plan_project(project_dir: str | Path) -> ProjectPlan:
     return plan
 
 
+def _project_files(root: Path, flows_dir: Path) -> list[Path]:
+    """The flow files and the macro files (``macros/*.sql``) a plan depends on."""
+    found = []
+    for folder, pattern in ((flows_dir, "*.toml"), (root / "macros", "*.sql")):
+        found += sorted(folder.glob(pattern)) if folder.is_dir() else []
+    return found
+
+
 def _digest(first: str, second: str, content: bytes) -> str:
     return hashlib.sha256(f"{first}\0{second}\0".encode() + content).hexdigest()
 
@@ -209,8 +248,7 @@ def _cached_plan(doc: dict[str, Any] | None) -> ProjectPlan | None:
         return None
     try:
         root = Path(doc["plan"]["root"])
-        folder = Path(doc["flows_dir"])
-        paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+        paths = _project_files(root, Path(doc["flows_dir"]))
         files = {p.relative_to(root).as_posix(): p for p in paths}
         if set(files) != set(doc["files"]):
             return None
@@ -229,10 +267,12 @@ def _plan_flow(project: Project, path: Path, rel: str) -> dict[str, Any]:
     try:
         flow, graph = project.validate(path)
     except FlowValidationError as exc:
-        return {"problems": "\n".join(p.format(rel) for p in exc.problems)}
+        where = str(exc.path) if str(exc.path).endswith(".sql") else rel  # a macro file
+        return {"problems": "\n".join(p.format(where) for p in exc.problems)}
     except QarionError as exc:
         return {"problems": f"{rel}: {exc}"}
     tasks = []
+    inlets, outlets = _assets(project, flow)
     for tid in topological_order(graph, flow):
         t = flow.task(tid)
         tasks.append(
@@ -248,10 +288,39 @@ def _plan_flow(project: Project, path: Path, rel: str) -> dict[str, Any]:
                 retry_delay_seconds=t.retry_delay_seconds,
                 retry_exponential_backoff=t.retry_exponential_backoff,
                 timeout_seconds=t.timeout_seconds,
+                inlets=tuple(inlets.get(tid, ())),
+                outlets=tuple(outlets.get(tid, ())),
             )
         )
     plan = FlowPlan(flow.id, flow.name, flow.description, flow.namespace, rel, tuple(tasks))
     return asdict(plan)
+
+
+def _assets(
+    project: Project, flow: Flow
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]:
+    """Per task, the assets it reads from other flows and those it writes for other flows.
+
+    An ephemeral task of another flow is no table: it makes no asset.
+    """
+    index = project.models()
+    read_elsewhere = {
+        dataset
+        for (up, down), datasets in index.flow_edges().items()
+        if up == flow.id and down != flow.id
+        for dataset in datasets
+    }
+    inlets: dict[str, list[tuple[str, str]]] = {}
+    outlets: dict[str, list[tuple[str, str]]] = {}
+    for task in flow.tasks:
+        for found in index.reads(flow, task):
+            if found.flow.id != flow.id and not found.ephemeral:
+                asset = asset_of(found.flow.id, found.flow.namespace, found.dataset)
+                inlets.setdefault(task.id, []).append(asset)
+        target = task.target_dataset_id
+        if target in read_elsewhere and task.materialized != "ephemeral":
+            outlets[task.id] = [asset_of(flow.id, flow.namespace, target)]
+    return inlets, outlets
 
 
 class _Cache:

@@ -64,6 +64,8 @@ def _detail(o: TaskOutcome) -> str:
     if o.rows is not None and o.status == SUCCESS:
         rejected = _rejected([o])
         parts.append(f"({o.rows:,} row{'s' if o.rows != 1 else ''}{rejected and ', '}{rejected})")
+    if o.status == SUCCESS and (o.result or {}).get("materialized") == "ephemeral":
+        parts.append("(ephemeral: no table, inlined where ref'd)")
     if o.tries > 1:
         parts.append(f"after {o.tries} tries")
     return " ".join(parts)

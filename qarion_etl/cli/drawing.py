@@ -1,6 +1,7 @@
 """A flow's task graph drawn as text, mermaid, dot or JSON (``qarion-etl graph``).
 
-Dependency edges are solid, dataset edges (a task reads what another writes) dashed.
+Dependency edges are solid, dataset edges (a task reads what another writes, as its
+``source_dataset_id`` or through ``ref()``) dashed.
 A ``Drawing`` says what to draw: ``only`` the selected tasks (``--select``), each task's
 status in a run (``--run``: mermaid ``classDef``, dot ``fillcolor``), and with
 ``datasets`` the datasets as nodes of their own between writer and readers. Imported by
@@ -15,7 +16,11 @@ from dataclasses import dataclass, field
 from qarion_etl.definitions.dag import topological_order
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
+from qarion_etl.definitions.refs import ModelIndex, read_names
 from qarion_etl.report.colours import COLOURS
+
+#: Edge reasons that are a dataset between two tasks (drawn dashed, or through the dataset).
+DATASET_REASONS = ("dataset", "ref")
 
 
 @dataclass
@@ -25,6 +30,8 @@ class Drawing:
     only: set[str] | None = None
     statuses: dict[str, str] = field(default_factory=dict)
     datasets: bool = False
+    #: The project's flows: a one-name ``ref()`` to another flow is drawn as ``flow.dataset``.
+    index: ModelIndex | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -36,7 +43,9 @@ class Drawing:
         return [
             (a, b, str(data.get("reason", "dependency")))
             for a, b, data in self.graph.edges(data=True)
-            if a in shown and b in shown and not (self.datasets and data.get("reason") == "dataset")
+            if a in shown
+            and b in shown
+            and not (self.datasets and data.get("reason") in DATASET_REASONS)
         ]
 
     def dataset_links(self) -> list[tuple[str, str, str]]:
@@ -46,8 +55,8 @@ class Drawing:
         links = []
         for tid in self.tasks:
             spec = self.flow.task(tid)
-            if spec.source_dataset_id:
-                links.append((tid, spec.source_dataset_id, "reads"))
+            for name in read_names(self.flow, spec, self.index):
+                links.append((tid, name, "reads"))
             if spec.target_dataset_id:
                 links.append((tid, spec.target_dataset_id, "writes"))
         return links
@@ -63,8 +72,9 @@ def render_text(d: Drawing) -> str:
         spec = flow.task(tid)
         ups = sorted((u for u in d.graph.predecessors(tid) if u in shown), key=flow.task_ids.index)
         io = []
-        if spec.source_dataset_id:
-            io.append(f"reads {spec.source_dataset_id}")
+        reads = read_names(flow, spec, d.index)
+        if reads:
+            io.append(f"reads {', '.join(reads)}")
         if spec.target_dataset_id:
             io.append(f"writes {spec.target_dataset_id}")
         after = f"  <- {', '.join(ups)}" if ups else ""
@@ -80,7 +90,7 @@ def render_mermaid(d: Drawing) -> str:
     for name in sorted({ds for _, ds, _ in d.dataset_links()}):
         lines.append(f'    {dataset_name(name)}[("{name}")]')
     for a, b, reason in d.edges():
-        arrow = "-.->" if reason == "dataset" else "-->"
+        arrow = "-.->" if reason in DATASET_REASONS else "-->"
         lines.append(f"    {node_name(a)} {arrow} {node_name(b)}")
     for tid, ds, how in d.dataset_links():
         a, b = (
@@ -110,7 +120,7 @@ def render_dot(d: Drawing) -> str:
     for name in sorted({ds for _, ds, _ in d.dataset_links()}):
         lines.append(f'  "dataset:{name}" [label="{name}", shape=cylinder];')
     for a, b, reason in d.edges():
-        style = " [style=dashed]" if reason == "dataset" else ""
+        style = " [style=dashed]" if reason in DATASET_REASONS else ""
         lines.append(f'  "{a}" -> "{b}"{style};')
     for tid, ds, how in d.dataset_links():
         a, b = (tid, f"dataset:{ds}") if how == "writes" else (f"dataset:{ds}", tid)
@@ -128,6 +138,7 @@ def render_json(d: Drawing) -> str:
             "type": spec.type,
             "reads": spec.source_dataset_id,
             "writes": spec.target_dataset_id,
+            "refs": read_names(d.flow, spec, d.index)[1 if spec.source_dataset_id else 0 :],
         }
         if d.statuses:
             node["status"] = d.statuses.get(tid, "not_run")

@@ -86,7 +86,10 @@ def validate(
 def graph(
     ctx: typer.Context,
     flow: str = typer.Argument(
-        ..., metavar="FLOW", help="Flow file or id.", autocompletion=complete.flows
+        None,
+        metavar="[FLOW]",
+        help="Flow file or id (none: the project's flows and the ref() edges between them).",
+        autocompletion=complete.flows,
     ),
     fmt: str = typer.Option(
         "text",
@@ -116,6 +119,8 @@ def graph(
 ) -> None:
     """Draw a flow's task graph (dependencies and dataset edges).
 
+    Without FLOW: the project's flows and the ref() edges between them.
+
     svg is the picture alone, html a self-contained page with each task's config.
     Example: qarion-etl graph data_pipeline --run latest --format mermaid
     """
@@ -125,6 +130,16 @@ def graph(
     if fmt not in known:
         raise UsageError(f"unknown --format '{fmt}' (use {', '.join(known[:-1])} or {known[-1]})")
     project = get_project(ctx)
+    if flow is None:
+        from qarion_etl.cli.flowgraph import draw_flows
+
+        if select or run or datasets:
+            raise UsageError("--select, --run and --datasets draw one flow: name it")
+        failed = [exc for _, exc in project.validate_all() if exc is not None]
+        if failed:
+            raise failed[0]  # a cycle, a bad ref: as validate says it
+        output.emit(draw_flows(project.models(), fmt))
+        return
     spec, graph_ = project.validate(flow)
     if fmt in ("svg", "html"):
         from qarion_etl.report.data import flow_view, run_view
@@ -138,7 +153,7 @@ def graph(
             view.only(set(_selected(graph_, spec, list(select))))
         output.emit(graph_svg(view, standalone=True) if fmt == "svg" else render_report(view))
         return
-    drawing = Drawing(graph_, spec, datasets=datasets)
+    drawing = Drawing(graph_, spec, datasets=datasets, index=project.models())
     if select:
         drawing.only = set(_selected(graph_, spec, list(select)))
     if run:

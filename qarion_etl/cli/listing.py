@@ -11,6 +11,7 @@ from qarion_etl.cli.state import get_project
 from qarion_etl.errors import QarionError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
+    from qarion_etl.definitions.flow import Flow
     from qarion_etl.project import Project
 
 RESOURCE_TYPES = ("task", "dataset", "flow")
@@ -67,16 +68,23 @@ def _rows(
     seen: set[str] = set()
     missed: list[QarionError] = []
     task_ids: list[str] = []
+    models = project.models()
+    across = _across(project, refs, select, exclude) if not flow else None
     for ref in refs:
         spec, graph = project.validate(ref)
         task_ids.extend(spec.task_ids)
-        try:
-            chosen = select_tasks(graph, spec.task_ids, select, exclude, flow=spec)
-        except QarionError as exc:
-            if flow or not select:
-                raise
-            missed.append(exc)
-            continue  # with several flows, a selection names tasks of some of them
+        if across is not None:
+            chosen = across.get(ref, [])
+            if not chosen:
+                continue
+        else:
+            try:
+                chosen = select_tasks(graph, spec.task_ids, select, exclude, flow=spec)
+            except QarionError as exc:
+                if flow or not select:
+                    raise
+                missed.append(exc)
+                continue  # with several flows, a selection names tasks of some of them
         if kind == "flow":
             out.append({"name": spec.id, "path": spec.shown_path, "tasks": len(chosen)})
             continue
@@ -90,23 +98,19 @@ def _rows(
                         "task_id": tid,
                         "type": task.type,
                         "reads": task.source_dataset_id,
+                        "refs": [f"{r.flow.id}.{r.dataset}" for r in models.reads(spec, task)],
                         "writes": task.target_dataset_id,
                         "dependencies": sorted(graph.predecessors(tid)),
                     }
                 )
                 continue
-            for dataset, how in (
-                (task.target_dataset_id, "writer"),
-                (task.source_dataset_id, "reader"),
-            ):
-                if dataset is None:
-                    continue
-                name = f"{spec.namespace}.{dataset}"
+            for namespace, dataset, owner, how in _datasets_of(project, spec, tid):
+                name = f"{namespace}.{dataset}"
                 if name not in seen:
                     seen.add(name)
                     out.append(
-                        {"name": name, "namespace": spec.namespace, "dataset": dataset,
-                         "flow_id": spec.id, "writer": None, "readers": []}
+                        {"name": name, "namespace": namespace, "dataset": dataset,
+                         "flow_id": owner, "writer": None, "readers": []}
                     )  # fmt: skip
                 row = next(r for r in out if r["name"] == name)
                 if how == "writer":
@@ -119,6 +123,40 @@ def _rows(
         raise UsageError(
             f"--select {' '.join(select)}: no task of any flow matches{_suggest(select, task_ids)}"
         )
+    return out
+
+
+def _across(
+    project: Project, refs: list[str], select: list[str], exclude: list[str]
+) -> dict[str, list[str]] | None:
+    """The selection over every flow as one graph (``+x`` reaches into upstream flows).
+
+    ``None`` without a selection, or when it matches nothing: the per-flow pass words that.
+    """
+    from qarion_etl.run.across import select_across
+    from qarion_etl.run.model import RunRequest
+
+    if not (select or exclude) or len(refs) < 2:
+        return None
+    try:
+        return select_across(project, refs, RunRequest(select=select, exclude=exclude))
+    except QarionError:
+        return None
+
+
+def _datasets_of(project: Project, flow: Flow, task_id: str) -> list[tuple[str, str, str, str]]:
+    """``(namespace, dataset, flow id, "writer"|"reader")`` for what one task writes and reads.
+
+    The datasets it reads through ``ref()`` are in the namespace of the flow that writes them.
+    """
+    task = flow.task(task_id)
+    out = []
+    if task.target_dataset_id:
+        out.append((flow.namespace, task.target_dataset_id, flow.id, "writer"))
+    if task.source_dataset_id:
+        out.append((flow.namespace, task.source_dataset_id, flow.id, "reader"))
+    for found in project.models().reads(flow, task):
+        out.append((found.flow.namespace, found.dataset, found.flow.id, "reader"))
     return out
 
 

@@ -1,7 +1,8 @@
 """The task graph of a flow, with an edge from each task to the tasks that need it.
 
 Edges come from ``dependencies`` and from datasets: a task that reads a dataset another
-task of the flow writes runs after that writer. ``graph_problems`` lists what makes a flow
+task of the flow writes (as ``source_dataset_id`` or through ``ref()``) runs after that
+writer. ``graph_problems`` lists what makes a flow
 unrunnable. ``task_graph`` returns the checked graph as a light ``TaskGraph`` (what the
 runner uses: no networkx import on the hot path); ``build_dag`` returns it as a
 ``networkx.DiGraph``.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
+from qarion_etl.definitions.refs import ref_edges
 from qarion_etl.errors import FlowValidationError, Problem, did_you_mean
 
 if TYPE_CHECKING:
@@ -87,6 +89,9 @@ def _graph(flow: Flow) -> TaskGraph:
             and not graph.has_edge(writer[src], task.id)
         ):
             graph.add_edge(writer[src], task.id, reason="dataset")
+    for upstream, task_id in ref_edges(flow):
+        if not graph.has_edge(upstream, task_id):
+            graph.add_edge(upstream, task_id, reason="ref")
     return graph
 
 

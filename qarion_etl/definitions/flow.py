@@ -65,6 +65,7 @@ class TaskSpec:
     retry_on: str = "transient"
     do_xcom_push: bool = True
     timeout_seconds: float | None = None
+    materialized: str = "table"
     line: int | None = None
     key_lines: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False

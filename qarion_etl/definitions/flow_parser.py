@@ -62,7 +62,10 @@ TASK_KEYS = {
     "retry_on",
     "do_xcom_push",
     "timeout_seconds",
+    "materialized",
 }
+#: The values of a transformation's ``materialized``.
+MATERIALIZATIONS = ("table", "view", "ephemeral", "incremental")
 FLOW_TYPES = ("standard",)
 
 
@@ -371,6 +374,7 @@ class FlowParser:
                 task_id,
             )
             retry_on = "transient"
+        materialized = self._materialized(raw, str(ttype), kl, task_id)
         return TaskSpec(
             id=task_id,
             type=str(ttype),
@@ -399,9 +403,30 @@ class FlowParser:
             retry_on=retry_on,
             do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
             timeout_seconds=float(timeout) if timeout is not None else None,
+            materialized=materialized,
             line=line,
             key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
         )
+
+    def _materialized(
+        self, raw: Mapping[str, Any], ttype: str, kl: Callable[[str], int | None], task_id: str
+    ) -> str:
+        """``materialized``: one of ``MATERIALIZATIONS``, on a transformation only."""
+        value = self._typed(raw, "materialized", str, "table", kl("materialized"), task_id)
+        if value not in MATERIALIZATIONS:
+            self.problem(
+                f"'materialized' must be one of {', '.join(map(repr, MATERIALIZATIONS))}, "
+                f"got {_show(value)}{did_you_mean(str(value), MATERIALIZATIONS)}",
+                kl("materialized"),
+                task_id,
+            )
+            return "table"
+        if "materialized" in raw and ttype != "transformation":
+            self.problem(
+                "'materialized' is only for transformation tasks", kl("materialized"), task_id
+            )
+            return "table"
+        return str(value)
 
 
 def _is_identifier(value: str) -> bool:

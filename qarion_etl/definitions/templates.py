@@ -123,6 +123,38 @@ def find_pulls(tree: nodes.Template) -> Iterator[PullRef]:
 
 
 @dataclass(frozen=True, slots=True)
+class RefCall:
+    """One ``ref('dataset')`` or ``ref('flow_id', 'dataset')`` call found in a template."""
+
+    flow_id: str | None  # None for the one-argument form
+    dataset: str | None  # None when not a constant string
+    lineno: int
+
+    @property
+    def shown(self) -> str:
+        """The call as written: ``ref('orders')`` or ``ref('shop', 'orders')``."""
+        if self.flow_id is None:
+            return f"ref('{self.dataset}')"
+        return f"ref('{self.flow_id}', '{self.dataset}')"
+
+
+def find_refs(tree: nodes.Template) -> Iterator[RefCall]:
+    """Every ``ref(...)`` call: its flow (two-argument form) and dataset, when constants."""
+    from jinja2 import nodes
+
+    for call in tree.find_all(nodes.Call):
+        if not (isinstance(call.node, nodes.Name) and call.node.name == "ref"):
+            continue
+        args = [a.value if isinstance(a, nodes.Const) else None for a in call.args]
+        if call.kwargs or not 1 <= len(args) <= 2 or not all(isinstance(a, str) for a in args):
+            yield RefCall(None, None, call.lineno)
+        elif len(args) == 1:
+            yield RefCall(None, args[0], call.lineno)
+        else:
+            yield RefCall(args[0], args[1], call.lineno)
+
+
+@dataclass(frozen=True, slots=True)
 class VarRef:
     """One ``var('name')`` call found in a template."""
 

@@ -10,6 +10,7 @@ from typing import Any
 from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
+from qarion_etl.definitions.refs import ModelIndex, cycle_problem, ref_problems
 from qarion_etl.definitions.task_types import task_type
 from qarion_etl.definitions.templates import (
     find_internals,
@@ -51,9 +52,10 @@ def template_problems(
     *,
     xcom_enabled: bool = True,
     only: Collection[str] | None = None,
+    names: Collection[str] = (),
 ) -> list[Problem]:
     """Jinja syntax errors, and pulls from unknown or non-upstream tasks (of the tasks
-    ``only`` names, when given)."""
+    ``only`` names, when given). ``names`` are defined too (the project's macros)."""
     import jinja2
     from jinja2 import meta
 
@@ -86,7 +88,7 @@ def template_problems(
                     task.id,
                 )
             )
-        available = set(CONTEXT_NAMES)
+        available = set(CONTEXT_NAMES) | set(names)
         if task.source_dataset_id:
             available.add("source_dataset")
         if task.target_dataset_id:
@@ -142,16 +144,29 @@ def template_problems(
 
 
 def validate_flow(
-    flow: Flow, *, xcom_enabled: bool = True, only: Collection[str] | None = None
+    flow: Flow,
+    *,
+    xcom_enabled: bool = True,
+    only: Collection[str] | None = None,
+    index: ModelIndex | None = None,
 ) -> TaskGraph:
     """Run every check; raises ``FlowValidationError`` with all problems, else returns the DAG.
 
     With ``only``, the templates of those tasks alone are read (one task of a run, in an
     orchestrator's process: the flow was validated whole when its DAG was built).
+    ``index`` holds the project's other flows and macros, which ``ref()`` and macro calls
+    may name (default: this flow alone, no macros).
     """
+    index = (index or ModelIndex()).with_flow(flow)
     problems = graph_problems(flow)
     graph = task_graph(flow) if not problems else None
-    problems += template_problems(flow, graph, xcom_enabled=xcom_enabled, only=only)
+    problems += template_problems(
+        flow, graph, xcom_enabled=xcom_enabled, only=only, names={"ref", *index.macros.names}
+    )
+    problems += ref_problems(flow, index, only)
+    cycle = cycle_problem(index, flow)
+    if cycle is not None:
+        problems.append(cycle)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None

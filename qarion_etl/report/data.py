@@ -372,7 +372,9 @@ def _task_base(project: Project, planned: dict[str, Any] | None, tid: str) -> Ta
                 k: settings[k] for k in SETTINGS if k in settings and settings[k] != usual[k]
             }
         view.description = planned.get("description") or None
-        view.reads = planned.get("source_dataset_id") or None
+        reads = planned.get("reads")
+        shown = ", ".join(map(str, reads)) if isinstance(reads, list) and reads else None
+        view.reads = shown or planned.get("source_dataset_id") or None
         view.writes = planned.get("target_dataset_id") or None
     return view
 

@@ -32,7 +32,7 @@ STANDALONE_CSS = (
     ".node .id{font:600 12px ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
     "fill:var(--text)}"
     ".node .sub{font:10px system-ui,sans-serif;fill:var(--muted)}"
-    ".edge{fill:none;stroke:var(--edge);stroke-width:1.4}.edge.dataset{stroke-dasharray:5 4}"
+    ".edge{fill:none;stroke:var(--edge);stroke-width:1.4}.edge.dataset,.edge.ref{stroke-dasharray:5 4}"
     "#arrow path{fill:var(--edge)}"
 )
 

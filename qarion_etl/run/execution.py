@@ -233,6 +233,7 @@ class RunExecution:
             batch_id=o.batch_id,
             dag_run_id=o.dag_run_id,
             ds=self.started_at[:10],
+            index=self.project.models(),
         )
         return TaskContext(
             flow=self.flow,

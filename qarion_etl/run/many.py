@@ -1,8 +1,11 @@
 """Several flows at once: ``run_flows``, one call, one ``FlowsResult``.
 
 Each flow runs as it would alone (its own run id, batch, history and results file), on a
-thread of its own, driven by ``SharedSlots``: the tasks of all of them share the
-request's ``max_workers`` slots, so no more tasks run at once than asked. A flow that does
+thread of its own, driven by ``SharedSlots``: the tasks of all of them share the request's
+``max_workers`` slots, so no more tasks run at once than asked. A flow starts once the
+flows whose datasets it reads through ``ref()`` have succeeded; when one of them did not,
+it does not run (``run.across``). With a selection, ``+x`` and ``x+`` cross into the tasks
+of upstream and downstream flows, and a flow with no task selected is left out. A flow that does
 not load or validate is kept as its error and the others go on. Setting ``stop`` (the
 command line does on Ctrl-C and SIGTERM) stops every flow: running tasks are interrupted,
 the rest is not started, and each run is recorded ``interrupted``.
@@ -17,10 +20,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from qarion_etl.errors import QarionError
+from qarion_etl.run.across import flow_waits, select_across
 from qarion_etl.run.drivers import SharedSlots
 from qarion_etl.run.model import RunRequest, RunResult, RunStatus
 
@@ -83,6 +87,10 @@ def run_flows(
     """
     from qarion_etl.run.runner import FlowRunner
 
+    requests = _requests(project, refs, request)
+    refs = [ref for ref in refs if ref in requests]
+    waits = flow_waits(project, refs)
+    finished = {ref: threading.Event() for ref in refs}
     slots = threading.BoundedSemaphore(request.max_workers or os.cpu_count() or 1)
     driver = SharedSlots(slots, stop or threading.Event())
     out = FlowsResult(list(refs))
@@ -90,7 +98,8 @@ def run_flows(
 
     def one(ref: str) -> None:
         try:
-            result = FlowRunner(project, reporter_for(ref)).run(ref, request, driver=driver)
+            _after_upstream(ref, waits[ref], finished, out, driver.stopping)
+            result = FlowRunner(project, reporter_for(ref)).run(ref, requests[ref], driver=driver)
         except QarionError as exc:
             failed = exc
         except BaseException as exc:  # a bug, or Ctrl-C reaching this thread: not lost
@@ -104,8 +113,14 @@ def run_flows(
             out.errors[ref] = failed
         on_error(ref, failed)
 
+    def one_then_done(ref: str) -> None:
+        try:
+            one(ref)
+        finally:
+            finished[ref].set()
+
     started = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(ref,), name=f"flow-{ref}") for ref in refs]
+    threads = [threading.Thread(target=one_then_done, args=(r,), name=f"flow-{r}") for r in refs]
     for t in threads:
         t.start()
     for t in threads:
@@ -113,3 +128,38 @@ def run_flows(
     out.interrupted = driver.stopping.is_set()
     out.duration_seconds = round(time.perf_counter() - started, 4)
     return out
+
+
+class UpstreamNotDone(QarionError):
+    """A flow of a multi-flow run did not start: a flow whose datasets it reads did not succeed."""
+
+    exit_code = 1
+
+
+def _after_upstream(
+    ref: str,
+    upstream: list[str],
+    finished: dict[str, threading.Event],
+    out: FlowsResult,
+    stopping: threading.Event,
+) -> None:
+    """Wait until every flow of ``upstream`` has ended; raise if one did not succeed."""
+    for up in upstream:
+        while not finished[up].wait(0.05):
+            if stopping.is_set():
+                return  # the run itself records the interruption
+        if out.code(up) != 0:
+            raise UpstreamNotDone(
+                f"not run: it reads datasets of flow '{up}', which did not succeed"
+            )
+
+
+def _requests(project: Project, refs: list[str], request: RunRequest) -> dict[str, RunRequest]:
+    """Each flow's request: with a selection, the tasks it selects across all the flows."""
+    if len(refs) < 2 or not (request.select or request.exclude or request.selector):
+        return {ref: request for ref in refs}
+    chosen = select_across(project, refs, request)
+    return {
+        ref: replace(request, select=tasks, exclude=[], selector=None) if tasks else request
+        for ref, tasks in chosen.items()
+    }

@@ -9,10 +9,10 @@ The document (``version`` 1)::
 
     {"version": 1, "flow_id": …, "path": …, "name": …, "description": …, "namespace": …,
      "tasks": [{"id", "type", "name", "description", "source_dataset_id",
-                "target_dataset_id", "dependencies", "tags", "properties", "config",
+                "target_dataset_id", "reads", "dependencies", "tags", "properties", "config",
                 "settings": {"retries", "retry_delay_seconds", "retry_exponential_backoff",
                              "retry_on", "do_xcom_push", "timeout_seconds"}}, …],
-     "edges": [[upstream, downstream, "dependency" | "dataset"], …]}
+     "edges": [[upstream, downstream, "dependency" | "dataset" | "ref"], …]}
 
 Tasks come in the graph's order (upstream first).
 """
@@ -23,6 +23,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from qarion_etl.definitions.refs import read_names
 
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow
@@ -67,6 +69,7 @@ def plan_of(
                 "description": task.description,
                 "source_dataset_id": task.source_dataset_id,
                 "target_dataset_id": task.target_dataset_id,
+                "reads": read_names(flow, task),
                 "dependencies": list(task.dependencies),
                 "tags": list(task.tags),
                 "properties": plain(task.properties, scrub),

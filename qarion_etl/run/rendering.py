@@ -24,6 +24,7 @@ from qarion_etl.errors import (
     TemplateError,
     XComNotFound,
 )
+from qarion_etl.run.refs import MAX_DEPTH, RefRenderer, bind_macros
 from qarion_etl.xcom import MISSING
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from qarion_etl.db.dialects import Dialect
     from qarion_etl.db.service import DatabaseService
     from qarion_etl.definitions.flow import Flow, TaskSpec
+    from qarion_etl.definitions.macros import Macros
+    from qarion_etl.definitions.refs import ModelIndex, Resolved
     from qarion_etl.project import Project
     from qarion_etl.xcom import XComService
 
@@ -114,6 +117,10 @@ class PullResolver:
                 hint="check that the task ran and pushed this key, or pass default=…",
             ) from None
 
+    def for_flow(self, flow_id: str) -> PullResolver:
+        """The pulls of a task of another flow, inlined here: its flow's newest values."""
+        return PullResolver(flow_id, None, self._service_factory, given=self.given)
+
     def xcom_pull(
         self,
         task_ids: Any,
@@ -154,8 +161,9 @@ def template_context(
     target_dataset: str | None,
     variables: dict[str, Any],
     resolver: PullResolver,
+    ref: Callable[..., str] | None = None,
 ) -> dict[str, Any]:
-    """The names a SQL template can use (design.md §5)."""
+    """The names a SQL template can use (design.md §5), and ``ref`` when given."""
 
     def var(name: str, default: Any = MISSING) -> Any:
         if name in variables:
@@ -185,6 +193,8 @@ def template_context(
         context["source_dataset"] = source_dataset
     if target_dataset is not None:
         context["target_dataset"] = target_dataset
+    if ref is not None:
+        context["ref"] = ref
     return context
 
 
@@ -209,8 +219,13 @@ def _quoting_filters(dialect: Dialect) -> dict[str, Callable[[Any], str]]:
     return {"sql_literal": sql_literal, "sql_identifier": sql_identifier}
 
 
-def render_sql(source: str, context: dict[str, Any], dialect: Dialect) -> str:
-    """Render one SQL template; every failure becomes a ``TemplateError`` (line kept)."""
+def render_sql(
+    source: str, context: dict[str, Any], dialect: Dialect, macros: Macros | None = None
+) -> str:
+    """Render one SQL template; every failure becomes a ``TemplateError`` (line kept).
+
+    The project's ``macros`` are callable from it, rendered with the same ``context``.
+    """
     if is_plain(source):
         return source.replace("\r\n", "\n")  # as Jinja would, without compiling it
     import jinja2
@@ -219,6 +234,8 @@ def render_sql(source: str, context: dict[str, Any], dialect: Dialect) -> str:
     if env is None:
         env = _ENVS[dialect.name] = make_environment(_quoting_filters(dialect))
     try:
+        if macros is not None and macros.files:
+            bind_macros(env, macros, context)
         return str(env.from_string(source).render(context))
     except TemplateError as exc:
         exc.line = exc.line or _template_line(exc)
@@ -288,6 +305,7 @@ def render_task(
         batch_id if batch_id is not None else 0,
         dag_run_id,
         dt.date.today().isoformat(),
+        index=project.models(),
     )
 
 
@@ -301,32 +319,77 @@ def render_task_sql(
     dag_run_id: str | None,
     ds: str,
     source: str | None = None,
+    *,
+    index: ModelIndex | None = None,
+    check_exists: bool = False,
+    depth: int = 0,
 ) -> str:
-    """Render ``source`` (default: the task's ``config.sql``) with the run's template context."""
+    """Render ``source`` (default: the task's ``config.sql``) with the run's template context.
+
+    With ``index`` (the project's flows and macros), ``ref()`` and the macros are defined;
+    ``check_exists`` makes a ref to a missing table of another flow fail (a run).
+    """
+
+    refs = None
+    if index is not None:
+        args = (db, resolver, variables, batch_id, dag_run_id, ds)
+        refs = _ref_renderer(flow, spec, args, index, check_exists, depth)
+    source_dataset, target_dataset = (
+        db.qualified(flow.namespace, name) if name else None
+        for name in (spec.source_dataset_id, spec.target_dataset_id)
+    )
     context = template_context(
         flow_id=flow.id,
         task_id=spec.id,
         dag_run_id=dag_run_id,
         batch_id=batch_id,
         ds=ds,
-        source_dataset=db.qualified(flow.namespace, spec.source_dataset_id)
-        if spec.source_dataset_id
-        else None,
-        target_dataset=db.qualified(flow.namespace, spec.target_dataset_id)
-        if spec.target_dataset_id
-        else None,
+        source_dataset=source_dataset,
+        target_dataset=target_dataset,
         variables=variables,
         resolver=resolver,
+        ref=refs,
     )
     own = str(spec.config.get("sql", ""))
+    macros = index.macros if index is not None else None
     try:
-        return render_sql(source if source is not None else own, context, db.dialect)
+        rendered = render_sql(source if source is not None else own, context, db.dialect, macros)
+        return refs.finish(rendered) if refs is not None else rendered
     except TemplateError as exc:
         if exc.path is None and (source is None or source == own):
             # Point at the line of the flow file, as validation does.
             exc.path, exc.line = flow.shown_path, flow.sql_line(spec, exc.line or 1)
         exc.task_id = exc.task_id or spec.id
         raise
+
+
+def _ref_renderer(
+    flow: Flow,
+    spec: TaskSpec,
+    args: tuple[DatabaseService, PullResolver, dict[str, Any], int, str | None, str],
+    index: ModelIndex,
+    check_exists: bool,
+    depth: int,
+) -> RefRenderer:
+    """The ``ref`` of one task; an ephemeral task it reads renders with the same ``args``."""
+    db, resolver, *rest = args
+
+    def ephemeral(found: Resolved) -> str:
+        if depth >= MAX_DEPTH:
+            raise TemplateError(f"ephemeral tasks read each other more than {MAX_DEPTH} deep")
+        pulls = resolver if found.flow.id == flow.id else resolver.for_flow(found.flow.id)
+        return render_task_sql(
+            found.flow,
+            found.task,
+            db,
+            pulls,
+            *rest,  # type: ignore[arg-type]
+            index=index,
+            check_exists=check_exists,
+            depth=depth + 1,
+        )
+
+    return RefRenderer(flow, spec, index, db, ephemeral, check_exists=check_exists)
 
 
 def task_renderer(
@@ -340,8 +403,12 @@ def task_renderer(
     batch_id: int,
     dag_run_id: str,
     ds: str,
+    index: ModelIndex | None = None,
 ) -> Callable[[str], str]:
-    """What a task of a run calls to render a template (``TaskContext.render``)."""
+    """What a task of a run calls to render a template (``TaskContext.render``).
+
+    ``index`` (the project's flows and macros) defines ``ref()`` and the macros.
+    """
     resolver = PullResolver(
         flow.id,
         dag_run_id,
@@ -351,7 +418,17 @@ def task_renderer(
 
     def render(source: str) -> str:
         return render_task_sql(
-            flow, spec, db, resolver, variables, batch_id, dag_run_id, ds, source
+            flow,
+            spec,
+            db,
+            resolver,
+            variables,
+            batch_id,
+            dag_run_id,
+            ds,
+            source,
+            index=index,
+            check_exists=index is not None,
         )
 
     return render

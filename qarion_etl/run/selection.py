@@ -7,7 +7,7 @@ The grammar is dbt's node selection. One criterion is::
 - ``calc`` is a task; ``calc*`` every task whose id matches (``fnmatch``, case-sensitive).
 - ``tag:nightly`` the tasks with that tag (a flow's ``tags`` apply to all its tasks),
   ``type:ingestion`` the tasks of that type, ``dataset:orders`` the task that writes the
-  dataset and the tasks that read it. Their values may be wildcards too (``tag:night*``).
+  dataset and the tasks that read it (as ``source_dataset_id`` or through ``ref()``). Their values may be wildcards too (``tag:night*``).
 - ``+x`` adds the ancestors of what ``x`` matches, ``x+`` its descendants; ``2+x`` and
   ``x+1`` stop at that depth (``1+x``: ``x`` and its direct upstream tasks). ``@x`` is
   ``x``, its descendants and every ancestor of those (what a rebuild of ``x`` needs).
@@ -26,8 +26,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from qarion_etl.definitions.refs import task_refs
 from qarion_etl.errors import SelectionError, clip, did_you_mean
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ METHODS = ("tag", "type", "dataset")
 _PARENTS = re.compile(r"(\d*)\+")
 _CHILDREN = re.compile(r"\+(\d*)$")
 _WILDCARDS = frozenset("*?[")
+#: A node of a graph a selection walks: a task id, or (flow id, task id) across flows.
+N = TypeVar("N", str, tuple[str, str])
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,8 @@ class _Index:
             for tag in spec.tags:
                 self.by["tag"].setdefault(tag, set()).add(task_id)
             self.by["type"].setdefault(spec.type, set()).add(task_id)
-            for dataset in (spec.target_dataset_id, spec.source_dataset_id):
+            read = [c.dataset for c in task_refs(spec)]
+            for dataset in (spec.target_dataset_id, spec.source_dataset_id, *read):
                 if dataset:
                     self.by["dataset"].setdefault(dataset, set()).add(task_id)
 
@@ -200,15 +204,13 @@ def _specs(graph: TaskGraph, flow: Flow | None) -> Iterator[tuple[str, TaskSpec]
             yield task_id, spec
 
 
-def _walk(
-    start: Iterable[str], step: Callable[[str], Iterable[str]], depth: int | None
-) -> set[str]:
+def _walk(start: Iterable[N], step: Callable[[N], Iterable[N]], depth: int | None) -> set[N]:
     """``start`` and every task ``depth`` steps or fewer away along ``step`` (None: any)."""
     seen = set(start)
     frontier = list(seen)
     level = 0
     while frontier and (depth is None or level < depth):
-        following: list[str] = []
+        following: list[N] = []
         for node in frontier:
             for other in step(node):
                 if other not in seen:

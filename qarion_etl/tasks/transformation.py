@@ -33,6 +33,8 @@ class TransformationTask(BaseTask):
     """Run ``config.sql`` (a SELECT) and write its rows to ``target_dataset_id``."""
 
     def execute(self, ctx: TaskContext) -> dict[str, Any]:
+        if self.spec.materialized == "ephemeral":
+            return ephemeral_result(self.spec.target_dataset_id)
         template = str(self.spec.config["sql"])
         rendered = ctx.render(template)
         sql = rendered.strip().rstrip(";").strip()
@@ -92,6 +94,15 @@ class TransformationTask(BaseTask):
             else:
                 result["rows_written"] = max(res.rowcount, 0)
         return result
+
+
+def ephemeral_result(dataset: str | None) -> dict[str, Any]:
+    """The result of an ephemeral task: nothing ran, nothing was written."""
+    return {
+        "target_dataset": dataset,
+        "materialized": "ephemeral",
+        "note": "ephemeral: nothing written; its SQL is inlined where it is ref'd",
+    }
 
 
 @contextmanager
