@@ -34,6 +34,7 @@ CONTEXT_NAMES = (
     "ds",
     "ds_nodash",
     "params",
+    "is_incremental",
 )
 
 

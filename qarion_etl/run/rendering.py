@@ -154,8 +154,13 @@ def template_context(
     target_dataset: str | None,
     variables: dict[str, Any],
     resolver: PullResolver,
+    incremental: bool = False,
 ) -> dict[str, Any]:
-    """The names a SQL template can use (design.md §5)."""
+    """The names a SQL template can use (design.md §5).
+
+    ``is_incremental()`` is ``incremental``: true while an incremental model adds to a
+    target that exists (not on its first run, nor under ``--full-refresh``).
+    """
 
     def var(name: str, default: Any = MISSING) -> Any:
         if name in variables:
@@ -180,6 +185,7 @@ def template_context(
         "ds": ds,
         "ds_nodash": ds.replace("-", ""),
         "params": dict(variables),
+        "is_incremental": lambda: incremental,
     }
     if source_dataset is not None:
         context["source_dataset"] = source_dataset
@@ -301,8 +307,10 @@ def render_task_sql(
     dag_run_id: str | None,
     ds: str,
     source: str | None = None,
+    incremental: bool = False,
 ) -> str:
-    """Render ``source`` (default: the task's ``config.sql``) with the run's template context."""
+    """Render ``source`` (default: the task's ``config.sql``) with the run's template context
+    (``incremental``: what ``is_incremental()`` returns)."""
     context = template_context(
         flow_id=flow.id,
         task_id=spec.id,
@@ -317,6 +325,7 @@ def render_task_sql(
         else None,
         variables=variables,
         resolver=resolver,
+        incremental=incremental,
     )
     own = str(spec.config.get("sql", ""))
     try:
@@ -349,9 +358,9 @@ def task_renderer(
         run_for_task=run_for_task,
     )
 
-    def render(source: str) -> str:
+    def render(source: str, incremental: bool = False) -> str:
         return render_task_sql(
-            flow, spec, db, resolver, variables, batch_id, dag_run_id, ds, source
+            flow, spec, db, resolver, variables, batch_id, dag_run_id, ds, source, incremental
         )
 
     return render
