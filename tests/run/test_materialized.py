@@ -12,8 +12,8 @@ from qarion_etl.db.materialize import Namespace
 from qarion_etl.db.views import relation_kind
 from qarion_etl.db_service import DatabaseService
 from tests.conftest import unique_name
-from tests.runkit import drop_namespace, make_project, query, results_file, table, write_flow
 from tests.helpers import cli
+from tests.runkit import drop_namespace, make_project, query, results_file, table, write_flow
 
 FLOW = """
 id = "models"
@@ -135,7 +135,11 @@ def _rows(url: str, ns: str, name: str, order: str = "id") -> list[tuple[Any, ..
 
 def _task(results: dict[str, Any], task_id: str) -> dict[str, Any]:
     tasks = results["tasks"]
-    found = tasks[task_id] if isinstance(tasks, dict) else next(t for t in tasks if t["task_id"] == task_id)
+    found = (
+        tasks[task_id]
+        if isinstance(tasks, dict)
+        else next(t for t in tasks if t["task_id"] == task_id)
+    )
     return found.get("result", found)
 
 
