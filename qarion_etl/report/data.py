@@ -76,6 +76,10 @@ class TaskView:
     #: The task's settings (``retries``, ``timeout_seconds`` …) that are not the defaults.
     settings: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    #: ``view``, ``incremental`` …; ``None`` for the default (a table) and non-models.
+    materialized: str | None = None
+    #: Declared columns: ``name``, ``schema_type``, ``required``, ``description``.
+    columns: list[dict[str, Any]] = field(default_factory=list)
     reads: str | None = None
     writes: str | None = None
 
@@ -371,7 +375,14 @@ def _task_base(project: Project, planned: dict[str, Any] | None, tid: str) -> Ta
             view.settings = {
                 k: settings[k] for k in SETTINGS if k in settings and settings[k] != usual[k]
             }
-        view.description = planned.get("description") or None
+        description = planned.get("description")
+        view.description = project.scrub(description) if isinstance(description, str) else None
+        materialized = planned.get("materialized")
+        view.materialized = materialized if materialized not in (None, "table") else None
+        columns = planned.get("columns")
+        view.columns = (
+            [c for c in columns if isinstance(c, dict)] if isinstance(columns, list) else []
+        )
         view.reads = planned.get("source_dataset_id") or None
         view.writes = planned.get("target_dataset_id") or None
     return view
