@@ -9,16 +9,31 @@ problem is reported through the ``FlowParser`` with the task and the key's line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from qarion_etl.definitions.flow import ColumnSpec
 from qarion_etl.definitions.task_types import SCHEMA_TYPE_ALIASES, SCHEMA_TYPES
 from qarion_etl.errors import did_you_mean
 
-if TYPE_CHECKING:
-    from qarion_etl.definitions.flow_parser import FlowParser
+
+class FlowParser(Protocol):
+    """What these checks need of ``flow_parser.FlowParser``: a place for problems."""
+
+    def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
+        """Record one problem of the file."""
+
+    def _unknown(
+        self,
+        table: Mapping[str, Any],
+        allowed: set[str] | frozenset[str],
+        what: str,
+        line_of: Callable[[str], int | None],
+        task_id: str | None = None,
+    ) -> None:
+        """Record a problem for each key of ``table`` not in ``allowed``."""
+
 
 COLUMN_KEYS = frozenset({"name", "schema_type", "required", "description"})
 #: What a transformation's ``columns`` may say: it documents, the query decides the types.
