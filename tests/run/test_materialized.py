@@ -180,3 +180,29 @@ def test_incremental_upsert_append_and_full_refresh(
     assert _rows(engine_url, ns, "merged") == [(1, "z"), (3, "c2"), (4, "d")]
     assert _rows(engine_url, ns, "counts", "n") == [(3, 0)]
     assert _task(results, "merged")["rows_written"] == 3
+
+
+# SQLite: the Airflow runtime keeps its project (and a DuckDB file's connection) open.
+@pytest.mark.parametrize("engine_url", ["sqlite"], indirect=True)
+def test_airflow_task_rebuilds_on_a_full_refresh_conf(
+    tmp_path: Path, engine_url: str, ns: str
+) -> None:
+    pytest.importorskip("airflow.sdk")
+    from types import SimpleNamespace
+
+    from qarion_etl.airflow.operator import full_refresh_of
+    from qarion_etl.airflow.runtime import run_task
+
+    project = _project(tmp_path, engine_url, ns)
+
+    def run(run_id: str, full_refresh: bool) -> None:
+        for task in ("load", "counted"):
+            run_task(project, "flows/models.toml", task, run_id=run_id, full_refresh=full_refresh)
+
+    run("a1", False)
+    run("a2", False)
+    assert _rows(engine_url, ns, "counts", "n, later") == [(3, 0), (3, 1)]
+    context = {"dag_run": SimpleNamespace(conf={"full_refresh": True})}
+    run("a3", full_refresh_of(context))
+    assert _rows(engine_url, ns, "counts", "n") == [(3, 0)]
+    assert not full_refresh_of({"dag_run": SimpleNamespace(conf={})})
