@@ -57,8 +57,8 @@ def check_key(ctx: TaskContext, key: Sequence[str], columns: Sequence[str]) -> N
     missing = [k for k in key if k not in columns]
     if missing:
         raise QarionError(
-            f"unique_key column {', '.join(map(repr, missing))} is not a column of the "
-            f"query (its columns: {clip(', '.join(columns), 300)})",
+            f"no column {', '.join(map(repr, missing))} in the query's result "
+            f"(its columns: {clip(', '.join(columns), 300)})",
             path=ctx.flow.shown_path,
             line=spec.line_of("unique_key"),
             task_id=spec.id,

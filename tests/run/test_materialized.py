@@ -206,3 +206,20 @@ def test_airflow_task_rebuilds_on_a_full_refresh_conf(
     run("a3", full_refresh_of(context))
     assert _rows(engine_url, ns, "counts", "n") == [(3, 0)]
     assert not full_refresh_of({"dag_run": SimpleNamespace(conf={})})
+
+
+@pytest.mark.parametrize("engine_url", ["duckdb", "sqlite"], indirect=True)
+def test_unknown_unique_key_fails_naming_it_and_publishes_nothing(
+    tmp_path: Path, engine_url: str, ns: str
+) -> None:
+    project = _project(tmp_path, engine_url, ns)
+    flow = project / "flows" / "models.toml"
+    _run(project, "r1")
+    flow.write_text(flow.read_text().replace('unique_key = "id"', 'unique_key = "key"'))
+    result = cli("run", "models", "--run-id", "r2", project=project)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        "models.toml:33: task 'merged': key 'unique_key': no column 'key' in the query's"
+        " result (its columns: id, v)" in result.stderr
+    )
+    assert _rows(engine_url, ns, "merged") == [(1, "a"), (2, "b"), (3, "c")]

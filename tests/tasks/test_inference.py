@@ -173,3 +173,59 @@ def test_jsonl_types_are_inferred(tmp_path: Path, engine_url: str, ns: str) -> N
     ]
     rows = query(engine_url, f"SELECT id, v FROM {table(engine_url, ns, 'landing')} ORDER BY id")
     assert rows == [(1, 1.5), (2, 2.0)]
+
+
+TWO_SEEDS = """
+id = "infer"
+namespace = "{ns}"
+
+[input]
+primary_key = ["id"]
+columns = [{{name = "id", schema_type = "integer"}}, {{name = "label", schema_type = "string"}}]
+
+[[tasks]]
+id = "flow_schema"
+type = "ingestion"
+target_dataset_id = "labels"
+[tasks.config]
+path = "data/labels.csv"
+format = "csv"
+
+[[tasks]]
+id = "own_schema"
+type = "ingestion"
+target_dataset_id = "payments"
+primary_key = ["payment_id"]
+columns = [
+  {{name = "payment_id", schema_type = "integer", required = true}},
+  {{name = "amount", schema_type = "decimal"}},
+]
+[tasks.properties]
+processing_type = "INCREMENTAL"
+[tasks.config]
+path = "data/payments.csv"
+format = "csv"
+"""
+
+
+def test_each_ingestion_loads_by_its_own_schema(tmp_path: Path, engine_url: str, ns: str) -> None:
+    project = make_project(tmp_path, engine_url=engine_url, example=False)
+    data = project / "data"
+    data.mkdir(exist_ok=True)
+    (data / "labels.csv").write_text("id,label\n1,one\n")
+    (data / "payments.csv").write_text("payment_id,amount\n10,1.50\n11,2.25\n")
+    write_flow(project, "infer", TWO_SEEDS.format(ns=ns))
+    assert _run(project, "r1").exit_code == 0
+    # The task's own key upserts: payment 11 is replaced, 12 added.
+    (data / "payments.csv").write_text("payment_id,amount\n11,9.75\n12,3\n")
+    assert _run(project, "r2").exit_code == 0
+    rows = query(
+        engine_url,
+        f"SELECT payment_id, amount FROM {table(engine_url, ns, 'payments')} ORDER BY payment_id",
+    )
+    assert [(r[0], float(r[1])) for r in rows] == [(10, 1.5), (11, 9.75), (12, 3.0)]
+    # Its own required column and key are enforced, naming the file and line.
+    (data / "payments.csv").write_text("payment_id,amount\n13,1\n13,2\n")
+    result = _run(project, "r3")
+    assert result.exit_code == 1 and "duplicate primary key (payment_id=13)" in result.stderr
+    assert "data/payments.csv:3" in result.stderr
