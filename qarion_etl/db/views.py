@@ -33,9 +33,14 @@ _CURRENT_SCHEMA = {
 
 
 def relation_kind(conn: Connection, ns: Namespace, name: str) -> Relation | None:
-    """Whether dataset ``name`` of ``ns`` is a table, a view, or not there."""
+    """Whether dataset ``name`` of ``ns`` is a table, a view, or not there.
+
+    On an engine without ``information_schema`` (Spark), a name that exists is a table.
+    """
     dialect = ns.db.dialect
     physical = ns.physical(name)
+    if dialect.name not in (*_CURRENT_SCHEMA, "sqlite"):
+        return "table" if ns.exists(conn, name) else None
     if dialect.name == "sqlite":
         sql = "SELECT type FROM sqlite_master WHERE name = ? AND type IN ('table', 'view')"
         params: tuple[str, ...] = (physical,)
