@@ -214,6 +214,12 @@ def check_materialized(
     if "materialized" in raw and raw.get("type") != "transformation":
         parser.problem("only a transformation task has 'materialized'", kl("materialized"), task_id)
         return "table"
+    if materialized in ("view", "incremental") and not raw.get("target_dataset_id"):
+        parser.problem(
+            f"materialized = {materialized!r} needs 'target_dataset_id'",
+            kl("materialized"),
+            task_id,
+        )
     props = raw.get("properties")
     given = props.get("processing_type") if isinstance(props, dict) else None
     ptype = str(given).upper() if given is not None else None

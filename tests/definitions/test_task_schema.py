@@ -187,6 +187,13 @@ unique_key = "a"
 primary_key = ["a"]
 [tasks.config]
 sql = "SELECT 1 AS a"
+
+[[tasks]]
+id = "p"
+type = "transformation"
+materialized = "view"
+[tasks.config]
+sql = "SELECT 1 AS a"
 """,
     )
     text = "\n".join(problems)
@@ -202,6 +209,7 @@ sql = "SELECT 1 AS a"
     )
     assert "shop.toml:35: task 'o': 'unique_key' needs materialized = \"incremental\"" in text
     assert "shop.toml:36: task 'o': only an ingestion task has a 'primary_key'" in text
+    assert "shop.toml:43: task 'p': materialized = 'view' needs 'target_dataset_id'" in text
 
 
 def test_legacy_incremental_and_unique_key_agree(tmp_path: Path) -> None:
