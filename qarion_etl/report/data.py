@@ -80,6 +80,8 @@ class TaskView:
     materialized: str | None = None
     #: Declared columns: ``name``, ``schema_type``, ``required``, ``description``.
     columns: list[dict[str, Any]] = field(default_factory=list)
+    #: The columns are the ones the run inferred from the file, not declared ones.
+    columns_inferred: bool = False
     reads: str | None = None
     writes: str | None = None
 
@@ -233,6 +235,7 @@ def run_view(
         )
         for tid in order
     ]
+    _add_inferred(project, tasks, run.flow_id, run.dag_run_id)
     note = shape.note
     if shape.source == FROM_FILE and note is None:
         note = "This run started before runs recorded their plan: it is drawn from the flow file as it is now."
@@ -306,6 +309,22 @@ def _task_view(
         ]
     _add_sql(project, view, folder, tid)
     return view
+
+
+def _add_inferred(project: Project, tasks: list[TaskView], flow_id: str, run_id: str) -> None:
+    """The columns each ingestion without declared ones inferred in the run."""
+    from qarion_etl.run.schemas import inferred_in_run
+
+    for view in tasks:
+        if view.type != "ingestion" or view.columns:
+            continue
+        found = inferred_in_run(project.config.state_dir, flow_id, run_id, view.task_id)
+        if found:
+            view.columns = [
+                {"name": c.get("name"), "schema_type": c.get("schema_type")}
+                for c in found if isinstance(c, dict)
+            ]  # fmt: skip
+            view.columns_inferred = True
 
 
 def flow_view(project: Project, ref: str) -> RunView:

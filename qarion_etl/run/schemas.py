@@ -80,6 +80,15 @@ def last_inferred(state_dir: Path, flow_id: str, task_id: str) -> list[Any] | No
     return None
 
 
+def inferred_in_run(
+    state_dir: Path, flow_id: str, dag_run_id: str, task_id: str
+) -> list[Any] | None:
+    """The ``inferred_columns`` of ``task_id`` in run ``dag_run_id`` (its results file)."""
+    from qarion_etl.run.logs import results_file
+
+    return _inferred_in(results_file(state_dir, flow_id, dag_run_id), task_id)
+
+
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime

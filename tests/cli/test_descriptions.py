@@ -108,6 +108,8 @@ def test_html_outputs_show_escaped_descriptions(tmp_path: Path) -> None:
         assert "Full name &amp; title" in page and "How many orders" in page
         assert "<code>view</code>" in page
         assert "s3cr3t-token" not in page
+    # The run's report also shows what the run inferred for the file without columns.
+    assert "inferred from the file" in report and "<code>date</code>" in report
 
 
 def test_ui_task_page_shows_descriptions(tmp_path: Path) -> None:
