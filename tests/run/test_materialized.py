@@ -42,6 +42,15 @@ materialized = "{shown}"
 sql = "SELECT id, v FROM {{{{ source_dataset }}}}"
 
 [[tasks]]
+id = "chained"
+type = "transformation"
+source_dataset_id = "src_view"
+target_dataset_id = "big_ids"
+materialized = "view"
+[tasks.config]
+sql = "SELECT id FROM {{{{ source_dataset }}}} WHERE id > 1"
+
+[[tasks]]
 id = "merged"
 type = "transformation"
 source_dataset_id = "src"
@@ -162,6 +171,32 @@ def test_view_replaces_a_table_and_back(tmp_path: Path, engine_url: str, ns: str
     _run(project, "r4")
     assert _kind(engine_url, ns, "src_view") == "table"
     assert len(_rows(engine_url, ns, "src_view")) == 4
+    # A view over the model's table or view survives each change of it.
+    assert _kind(engine_url, ns, "big_ids") == "view"
+    assert _rows(engine_url, ns, "big_ids") == [(2,), (3,), (4,)]
+
+
+@pytest.mark.parametrize("engine_url", ["sqlite"], indirect=True)
+def test_full_refresh_passes_through_run_all(tmp_path: Path, engine_url: str, ns: str) -> None:
+    project = _project(tmp_path, engine_url, ns)
+    write_flow(
+        project,
+        "other",
+        f"""
+        id = "other"
+        namespace = "{ns}_o"
+        [[tasks]]
+        id = "one"
+        type = "transformation"
+        target_dataset_id = "one"
+        [tasks.config]
+        sql = "SELECT 1 AS x"
+        """,
+    )
+    for args in ((), (), ("--full-refresh",)):
+        result = cli("run", "--all", *args, project=project)
+        assert result.exit_code == 0, result.output + result.stderr
+    assert _rows(engine_url, ns, "counts", "n") == [(3, 0)]
 
 
 def test_incremental_upsert_append_and_full_refresh(
@@ -219,7 +254,7 @@ def test_unknown_unique_key_fails_naming_it_and_publishes_nothing(
     result = cli("run", "models", "--run-id", "r2", project=project)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert (
-        "models.toml:33: task 'merged': key 'unique_key': no column 'key' in the query's"
+        "models.toml:42: task 'merged': key 'unique_key': no column 'key' in the query's"
         " result (its columns: id, v)" in result.stderr
     )
     assert _rows(engine_url, ns, "merged") == [(1, "a"), (2, "b"), (3, "c")]
