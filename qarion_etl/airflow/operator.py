@@ -12,7 +12,9 @@ class QarionTaskOperator(BaseOperator):
 
     The task runs inside this Airflow task's process through the library: Airflow's run id
     is the run's ``dag_run_id``, and the task's result is the operator's return value
-    (Airflow's ``return_value`` XCom) as well as the project's own XComs.
+    (Airflow's ``return_value`` XCom) as well as the project's own XComs. A DAG run
+    triggered with the conf ``{"full_refresh": true}`` rebuilds incremental models, as
+    ``qarion-etl run --full-refresh`` does.
     """
 
     ui_color = "#dbe9f6"
@@ -35,4 +37,11 @@ class QarionTaskOperator(BaseOperator):
             self.flow_task_id,
             run_id=str(context["run_id"]),
             try_number=int(getattr(context["ti"], "try_number", 1) or 1),
+            full_refresh=full_refresh_of(context),
         )
+
+
+def full_refresh_of(context: Any) -> bool:
+    """Whether the DAG run's conf asks for a full refresh (``{"full_refresh": true}``)."""
+    conf = getattr(context.get("dag_run"), "conf", None)
+    return isinstance(conf, dict) and conf.get("full_refresh") is True

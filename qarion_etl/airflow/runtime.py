@@ -62,9 +62,17 @@ def _mask(p: Project) -> None:
 
 
 def run_task(
-    project_dir: str | Path, flow_path: str, task_id: str, *, run_id: str, try_number: int = 1
+    project_dir: str | Path,
+    flow_path: str,
+    task_id: str,
+    *,
+    run_id: str,
+    try_number: int = 1,
+    full_refresh: bool = False,
 ) -> dict[str, Any] | None:
     """Run ``task_id`` of the flow at ``flow_path`` (relative to the project) in run ``run_id``.
+
+    ``full_refresh`` rebuilds an incremental model (``run --full-refresh``).
 
     Returns:
         The task's result (Airflow pushes it as ``return_value``).
@@ -73,7 +81,7 @@ def run_task(
         AirflowFailException: the flow, the configuration or the call is wrong (no retry).
         AirflowException: the task failed (Airflow retries it by its ``retries``).
     """
-    request = RunRequest(run_id=run_id, task=task_id)
+    request = RunRequest(run_id=run_id, task=task_id, full_refresh=full_refresh)
     try:
         p = project(project_dir)
         result = FlowRunner(p, _LogReporter()).run(

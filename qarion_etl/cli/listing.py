@@ -11,10 +11,10 @@ from qarion_etl.cli.state import get_project
 from qarion_etl.errors import QarionError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
-    from qarion_etl.definitions.flow import Flow
+    from qarion_etl.definitions.flow import Flow, TaskSpec
     from qarion_etl.project import Project
 
-RESOURCE_TYPES = ("task", "dataset", "flow")
+RESOURCE_TYPES = ("task", "dataset", "flow", "column")
 
 
 def ls(
@@ -37,14 +37,18 @@ def ls(
         None, "--exclude", metavar="SELECTOR", help="Leave these tasks out."
     ),
     resource_type: str = typer.Option(
-        "task", "--resource-type", metavar="task|dataset|flow", help="What to list."
+        "task",
+        "--resource-type",
+        metavar="task|dataset|flow|column",
+        help="What to list (column: each task's declared or inferred columns).",
     ),
     fmt: str = typer.Option("text", "--output", "-o", metavar="text|json", help="text or json."),
 ) -> None:
     """List the tasks (or datasets, or flows) of the project, one per line.
 
-    Tasks print as FLOW.TASK, datasets as NAMESPACE.DATASET. Example:
-    qarion-etl ls --select calculate_stats+ --resource-type dataset
+    Tasks print as FLOW.TASK, datasets as NAMESPACE.DATASET, columns as FLOW.TASK.COLUMN
+    with their type, whether declared or inferred (by the last run), and description.
+    Example: qarion-etl ls --select calculate_stats+ --resource-type dataset
     """
     if resource_type not in RESOURCE_TYPES:
         raise UsageError(f"--resource-type {resource_type!r}: use {', '.join(RESOURCE_TYPES)}")
@@ -54,8 +58,22 @@ def ls(
     if fmt == "json":
         output.emit_json(rows)
         return
+    if resource_type == "column":
+        _emit_columns(rows)
+        return
     for row in rows:
         output.emit(row["name"])
+
+
+def _emit_columns(rows: list[dict[str, Any]]) -> None:
+    """One column a line: name, type, declared or inferred, description (aligned)."""
+    cells = [
+        (r["name"], r["schema_type"] or "-", r["source"], r["description"] or "") for r in rows
+    ]
+    widths = [max((len(c[i]) for c in cells), default=0) for i in range(3)]
+    for cell in cells:
+        line = "  ".join(text.ljust(width) for text, width in zip(cell, widths, strict=False))
+        output.emit(f"{line}  {cell[3]}".rstrip())
 
 
 def _rows(
@@ -68,7 +86,6 @@ def _rows(
     seen: set[str] = set()
     missed: list[QarionError] = []
     task_ids: list[str] = []
-    models = project.models()
     across = _across(project, refs, select, exclude) if not flow else None
     for ref in refs:
         spec, graph = project.validate(ref)
@@ -91,18 +108,10 @@ def _rows(
         for tid in chosen:
             task = spec.task(tid)
             if kind == "task":
-                out.append(
-                    {
-                        "name": f"{spec.id}.{tid}",
-                        "flow_id": spec.id,
-                        "task_id": tid,
-                        "type": task.type,
-                        "reads": task.source_dataset_id,
-                        "refs": [f"{r.flow.id}.{r.dataset}" for r in models.reads(spec, task)],
-                        "writes": task.target_dataset_id,
-                        "dependencies": sorted(graph.predecessors(tid)),
-                    }
-                )
+                out.append(_task_row(project, spec, task, sorted(graph.predecessors(tid))))
+                continue
+            if kind == "column":
+                out.extend(_column_rows(project, spec, task))
                 continue
             for namespace, dataset, owner, how in _datasets_of(project, spec, tid):
                 name = f"{namespace}.{dataset}"
@@ -158,6 +167,52 @@ def _datasets_of(project: Project, flow: Flow, task_id: str) -> list[tuple[str, 
     for found in project.models().reads(flow, task):
         out.append((found.flow.namespace, found.dataset, found.flow.id, "reader"))
     return out
+
+
+def _task_row(project: Project, flow: Flow, task: TaskSpec, deps: list[str]) -> dict[str, Any]:
+    from qarion_etl.run.schemas import task_columns
+
+    columns = task_columns(flow, task, project.config.state_dir)
+    return {
+        "name": f"{flow.id}.{task.id}",
+        "flow_id": flow.id,
+        "task_id": task.id,
+        "type": task.type,
+        "reads": task.source_dataset_id,
+        "refs": [f"{r.flow.id}.{r.dataset}" for r in project.models().reads(flow, task)],
+        "writes": task.target_dataset_id,
+        "dependencies": deps,
+        "description": _scrubbed(project, task.description),
+        "materialized": task.materialized if task.type == "transformation" else None,
+        "columns": [
+            {**c, "description": _scrubbed(project, c["description"])} for c in columns.columns
+        ],
+        "columns_source": columns.source,
+    }
+
+
+def _column_rows(project: Project, flow: Flow, task: TaskSpec) -> list[dict[str, Any]]:
+    from qarion_etl.run.schemas import task_columns
+
+    columns = task_columns(flow, task, project.config.state_dir)
+    return [
+        {
+            "name": f"{flow.id}.{task.id}.{c['name']}",
+            "flow_id": flow.id,
+            "task_id": task.id,
+            "column": c["name"],
+            "schema_type": c["schema_type"],
+            "required": c["required"],
+            "description": _scrubbed(project, c["description"]),
+            "source": columns.source,
+        }
+        for c in columns.columns
+    ]
+
+
+def _scrubbed(project: Project, text: str | None) -> str | None:
+    """A description with the project's secrets masked."""
+    return None if text is None else project.scrub(text)
 
 
 def _suggest(select: list[str], task_ids: list[str]) -> str:

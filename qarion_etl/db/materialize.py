@@ -11,7 +11,8 @@ On PostgreSQL, SQLite and DuckDB, DDL is transactional, so the load, the checks 
 swap are one transaction: a failure rolls everything back and leaves no staging table.
 MySQL/MariaDB commit DDL implicitly, so there the swap is one ``RENAME TABLE`` statement
 (atomic for several tables) and a failed load drops its staging table. Staging tables left
-by a killed process are swept on the next write of the same dataset.
+by a killed process are swept on the next write of the same dataset. On PostgreSQL, the
+views that read a replaced table are kept across the swap (``dependents``).
 
 A write may stage more than one table (an ingestion that quarantines bad rows writes
 ``<target>__rejects`` beside its target): ``publish_all`` publishes them in the same
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from qarion_etl.db.connection import Connection
+from qarion_etl.db.dependents import views_kept
 from qarion_etl.db.service import DatabaseService
 
 STAGING_PREFIX = "_qtmp_"
@@ -145,8 +147,10 @@ def publish_all(conn: Connection, writes: Sequence[tuple[Stage, str, Sequence[st
         swaps.append((ns.qualified(stage.target), stage.table, renamed, old))
     if not swaps:
         return
-    for statement in writes[0][0].ns.db.dialect.swaps(swaps):
-        conn.exec_driver_sql(statement)
+    dialect = writes[0][0].ns.db.dialect
+    with views_kept(conn, dialect, [target for target, *_ in swaps]):
+        for statement in dialect.swaps(swaps):
+            conn.exec_driver_sql(statement)
 
 
 def _staging_name(target: str) -> str:

@@ -32,13 +32,18 @@ _SQL_KEY = re.compile(r"""^\s*"?sql"?\s*=\s*("{3}|'{3})?(.*)$""")
 
 @dataclass(frozen=True, slots=True)
 class ColumnSpec:
+    """One column of an input file (``[input].columns`` or a task's ``columns``)."""
+
     name: str
     schema_type: str = "string"
     required: bool = False
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
+    """The schema of an ingestion's file: its key and its typed columns."""
+
     primary_key: tuple[str, ...] = ()
     columns: tuple[ColumnSpec, ...] = ()
 
@@ -65,7 +70,14 @@ class TaskSpec:
     retry_on: str = "transient"
     do_xcom_push: bool = True
     timeout_seconds: float | None = None
+    #: ``table``, ``view``, ``ephemeral`` or ``incremental`` (transformations).
     materialized: str = "table"
+    #: An ingestion's own ``primary_key`` (``None``: the flow's ``[input]``).
+    primary_key: tuple[str, ...] | None = None
+    #: An ingestion's own ``columns``, or a transformation's documented ones.
+    columns: tuple[ColumnSpec, ...] | None = None
+    #: The key an incremental transformation upserts on (empty: it appends).
+    unique_key: tuple[str, ...] = ()
     line: int | None = None
     key_lines: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
@@ -77,6 +89,9 @@ class TaskSpec:
 
     @property
     def processing_type(self) -> str:
+        """``FULL_REFRESH`` or ``INCREMENTAL`` (``materialized = "incremental"`` is the latter)."""
+        if self.materialized == "incremental":
+            return "INCREMENTAL"
         return str(self.properties.get("processing_type", "FULL_REFRESH")).upper()
 
 
@@ -99,6 +114,16 @@ class Flow:
     _by_id: dict[str, TaskSpec] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+
+    def input_for(self, task: TaskSpec) -> InputSpec:
+        """The schema of ``task``'s file: its own ``primary_key`` and ``columns`` where it
+        declares them, else the flow's ``[input]``."""
+        if task.primary_key is None and task.columns is None:
+            return self.input
+        return InputSpec(
+            self.input.primary_key if task.primary_key is None else task.primary_key,
+            self.input.columns if task.columns is None else task.columns,
+        )
 
     def task(self, task_id: str) -> TaskSpec:
         if not self._by_id:

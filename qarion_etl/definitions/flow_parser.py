@@ -25,11 +25,16 @@ from qarion_etl.definitions.flow import (
     InputSpec,
     TaskSpec,
 )
+from qarion_etl.definitions.task_schema import (
+    check_key_columns,
+    check_materialized,
+    parse_columns,
+    parse_key,
+    parse_task_schema,
+)
 from qarion_etl.definitions.task_types import (
     PROCESSING_TYPES,
     PROPERTY_KEYS,
-    SCHEMA_TYPE_ALIASES,
-    SCHEMA_TYPES,
     TASK_TYPES,
 )
 from qarion_etl.definitions.toml import KeyLocator, TomlSyntaxError, load_toml, type_names
@@ -44,7 +49,6 @@ from qarion_etl.errors import (
 
 FLOW_KEYS = {"id", "name", "description", "flow_type", "namespace", "tags", "input", "tasks"}
 INPUT_KEYS = {"primary_key", "columns"}
-COLUMN_KEYS = {"name", "schema_type", "required", "description"}
 TASK_KEYS = {
     "id",
     "name",
@@ -63,9 +67,10 @@ TASK_KEYS = {
     "do_xcom_push",
     "timeout_seconds",
     "materialized",
+    "primary_key",
+    "columns",
+    "unique_key",
 }
-#: The values of a transformation's ``materialized``.
-MATERIALIZATIONS = ("table", "view", "ephemeral", "incremental")
 FLOW_TYPES = ("standard",)
 
 
@@ -95,6 +100,7 @@ class FlowParser:
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
         self.flow_tags: tuple[str, ...] = ()
+        self.input_columns: tuple[ColumnSpec, ...] = ()
 
     def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
         self.problems.append(Problem(message, line, task_id))
@@ -201,6 +207,7 @@ class FlowParser:
             )
         self.flow_tags = self._tags(doc, loc.key_line("tags"))
         input_spec = self._parse_input(doc.get("input", {}))
+        self.input_columns = input_spec.columns
         raw_tasks = doc.get("tasks", [])
         if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
             self.problem("'tasks' must be [[tasks]] tables", loc.key_line("tasks"))
@@ -227,52 +234,18 @@ class FlowParser:
             self.problem("'input' must be a table", loc.key_line("input"))
             return InputSpec()
         self._unknown(raw, INPUT_KEYS, "[input]", lambda k: loc.key_line(k, "input"))
-        pk = raw.get("primary_key", [])
-        if isinstance(pk, str):
-            pk = [pk]
-        if not isinstance(pk, list) or not all(isinstance(c, str) for c in pk):
-            self.problem(
-                "[input].primary_key must be a list of column names",
-                loc.key_line("primary_key", "input"),
-            )
-            pk = []
-        columns: list[ColumnSpec] = []
-        raw_cols = raw.get("columns", [])
-        if not isinstance(raw_cols, list):
-            self.problem(
-                "[input].columns must be a list of tables", loc.key_line("columns", "input")
-            )
-            raw_cols = []
-        seen: set[str] = set()
-        line = loc.key_line("columns", "input")
-        for col in raw_cols:
-            if not isinstance(col, dict) or not isinstance(col.get("name"), str) or not col["name"]:
-                self.problem(f"each column needs a 'name', got {col!r}", line)
-                continue
-            self._unknown(col, COLUMN_KEYS, f"column '{col['name']}'", lambda _k: line)
-            stype = str(col.get("schema_type", "string")).lower()
-            stype = SCHEMA_TYPE_ALIASES.get(stype, stype)
-            if stype not in SCHEMA_TYPES:
-                self.problem(
-                    f"column '{col['name']}': unknown schema_type '{col.get('schema_type')}'"
-                    f"{did_you_mean(stype, SCHEMA_TYPES)} (known: {', '.join(SCHEMA_TYPES)})",
-                    line,
-                )
-            if col["name"] in seen:
-                self.problem(f"column '{col['name']}' is declared twice", line)
-            seen.add(col["name"])
-            required = col.get("required", False)
-            if not isinstance(required, bool):
-                self.problem(f"column '{col['name']}': 'required' must be true or false", line)
-                required = False
-            columns.append(ColumnSpec(col["name"], stype, required))
-        if columns:
-            for key in pk:
-                if key not in seen:
-                    self.problem(
-                        f"primary_key column '{key}' is not among [input].columns",
-                        loc.key_line("primary_key", "input"),
-                    )
+        pk = parse_key(
+            self,
+            raw.get("primary_key", []),
+            "[input].primary_key",
+            loc.key_line("primary_key", "input"),
+        )
+        columns = parse_columns(
+            self, raw.get("columns", []), "[input].columns", loc.key_line("columns", "input")
+        )
+        check_key_columns(
+            self, pk, columns, "[input].columns", loc.key_line("primary_key", "input")
+        )
         return InputSpec(tuple(pk), tuple(columns))
 
     def _parse_task(self, index: int, raw: dict[str, Any]) -> TaskSpec:
@@ -374,7 +347,9 @@ class FlowParser:
                 task_id,
             )
             retry_on = "transient"
-        materialized = self._materialized(raw, str(ttype), kl, task_id)
+        materialized = self._typed(raw, "materialized", str, "table", kl("materialized"), task_id)
+        materialized = check_materialized(self, raw, materialized, kl, pl, task_id)
+        schema = parse_task_schema(self, raw, kl, task_id, self.input_columns)
         return TaskSpec(
             id=task_id,
             type=str(ttype),
@@ -404,29 +379,12 @@ class FlowParser:
             do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
             timeout_seconds=float(timeout) if timeout is not None else None,
             materialized=materialized,
+            primary_key=schema.primary_key,
+            columns=schema.columns,
+            unique_key=schema.unique_key,
             line=line,
             key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
         )
-
-    def _materialized(
-        self, raw: Mapping[str, Any], ttype: str, kl: Callable[[str], int | None], task_id: str
-    ) -> str:
-        """``materialized``: one of ``MATERIALIZATIONS``, on a transformation only."""
-        value = self._typed(raw, "materialized", str, "table", kl("materialized"), task_id)
-        if value not in MATERIALIZATIONS:
-            self.problem(
-                f"'materialized' must be one of {', '.join(map(repr, MATERIALIZATIONS))}, "
-                f"got {_show(value)}{did_you_mean(str(value), MATERIALIZATIONS)}",
-                kl("materialized"),
-                task_id,
-            )
-            return "table"
-        if "materialized" in raw and ttype != "transformation":
-            self.problem(
-                "'materialized' is only for transformation tasks", kl("materialized"), task_id
-            )
-            return "table"
-        return str(value)
 
 
 def _is_identifier(value: str) -> bool:

@@ -35,6 +35,7 @@ CONTEXT_NAMES = (
     "ds",
     "ds_nodash",
     "params",
+    "is_incremental",
 )
 
 

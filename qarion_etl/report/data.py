@@ -76,6 +76,12 @@ class TaskView:
     #: The task's settings (``retries``, ``timeout_seconds`` …) that are not the defaults.
     settings: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    #: ``view``, ``incremental`` …; ``None`` for the default (a table) and non-models.
+    materialized: str | None = None
+    #: Declared columns: ``name``, ``schema_type``, ``required``, ``description``.
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    #: The columns are the ones the run inferred from the file, not declared ones.
+    columns_inferred: bool = False
     reads: str | None = None
     writes: str | None = None
 
@@ -229,6 +235,7 @@ def run_view(
         )
         for tid in order
     ]
+    _add_inferred(project, tasks, run.flow_id, run.dag_run_id)
     note = shape.note
     if shape.source == FROM_FILE and note is None:
         note = "This run started before runs recorded their plan: it is drawn from the flow file as it is now."
@@ -304,6 +311,22 @@ def _task_view(
     return view
 
 
+def _add_inferred(project: Project, tasks: list[TaskView], flow_id: str, run_id: str) -> None:
+    """The columns each ingestion without declared ones inferred in the run."""
+    from qarion_etl.run.schemas import inferred_in_run
+
+    for view in tasks:
+        if view.type != "ingestion" or view.columns:
+            continue
+        found = inferred_in_run(project.config.state_dir, flow_id, run_id, view.task_id)
+        if found:
+            view.columns = [
+                {"name": c.get("name"), "schema_type": c.get("schema_type")}
+                for c in found if isinstance(c, dict)
+            ]  # fmt: skip
+            view.columns_inferred = True
+
+
 def flow_view(project: Project, ref: str) -> RunView:
     """A flow without a run: its tasks (``not_run``), their config and graph."""
     spec, graph = project.validate(ref)
@@ -371,7 +394,14 @@ def _task_base(project: Project, planned: dict[str, Any] | None, tid: str) -> Ta
             view.settings = {
                 k: settings[k] for k in SETTINGS if k in settings and settings[k] != usual[k]
             }
-        view.description = planned.get("description") or None
+        description = planned.get("description")
+        view.description = project.scrub(description) if isinstance(description, str) else None
+        materialized = planned.get("materialized")
+        view.materialized = materialized if materialized not in (None, "table") else None
+        columns = planned.get("columns")
+        view.columns = (
+            [c for c in columns if isinstance(c, dict)] if isinstance(columns, list) else []
+        )
         reads = planned.get("reads")
         shown = ", ".join(map(str, reads)) if isinstance(reads, list) and reads else None
         view.reads = shown or planned.get("source_dataset_id") or None

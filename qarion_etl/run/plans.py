@@ -11,7 +11,9 @@ The document (``version`` 1)::
      "tasks": [{"id", "type", "name", "description", "source_dataset_id",
                 "target_dataset_id", "reads", "dependencies", "tags", "properties", "config",
                 "settings": {"retries", "retry_delay_seconds", "retry_exponential_backoff",
-                             "retry_on", "do_xcom_push", "timeout_seconds"}}, …],
+                             "retry_on", "do_xcom_push", "timeout_seconds"},
+                "materialized", "columns": [{"name", "schema_type", "required",
+                                             "description"}, …]}, …],
      "edges": [[upstream, downstream, "dependency" | "dataset" | "ref"], …]}
 
 Tasks come in the graph's order (upstream first).
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from qarion_etl.definitions.refs import read_names
 
 if TYPE_CHECKING:
-    from qarion_etl.definitions.flow import Flow
+    from qarion_etl.definitions.flow import Flow, TaskSpec
     from qarion_etl.definitions.graph import TaskGraph
 
 PLAN_VERSION = 1
@@ -75,6 +77,8 @@ def plan_of(
                 "properties": plain(task.properties, scrub),
                 "config": plain(task.config, scrub),
                 "settings": {name: getattr(task, name) for name in SETTINGS},
+                "materialized": task.materialized,
+                "columns": _columns(flow, task, scrub),
             }
         )
     return {
@@ -91,6 +95,22 @@ def plan_of(
             if a in known and b in known
         ],
     }
+
+
+def _columns(flow: Flow, task: TaskSpec, scrub: Callable[[str], str]) -> list[dict[str, Any]]:
+    """The task's declared columns (an ingestion's own or its flow's ``[input]``; the ones a
+    transformation documents), descriptions passed through ``scrub``."""
+    ingestion = task.type == "ingestion"
+    columns = flow.input_for(task).columns if ingestion else task.columns or ()
+    return [
+        {
+            "name": c.name,
+            "schema_type": c.schema_type if ingestion else None,
+            "required": c.required,
+            "description": None if c.description is None else scrub(c.description),
+        }
+        for c in columns
+    ]
 
 
 def plain(value: Any, scrub: Callable[[str], str] = lambda text: text) -> Any:

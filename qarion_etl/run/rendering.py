@@ -162,8 +162,13 @@ def template_context(
     variables: dict[str, Any],
     resolver: PullResolver,
     ref: Callable[..., str] | None = None,
+    incremental: bool = False,
 ) -> dict[str, Any]:
-    """The names a SQL template can use (design.md §5), and ``ref`` when given."""
+    """The names a SQL template can use (design.md §5), and ``ref`` when given.
+
+    ``is_incremental()`` is ``incremental``: true while an incremental model adds to a
+    target that exists (not on its first run, nor under ``--full-refresh``).
+    """
 
     def var(name: str, default: Any = MISSING) -> Any:
         if name in variables:
@@ -188,6 +193,7 @@ def template_context(
         "ds": ds,
         "ds_nodash": ds.replace("-", ""),
         "params": dict(variables),
+        "is_incremental": lambda: incremental,
     }
     if source_dataset is not None:
         context["source_dataset"] = source_dataset
@@ -320,6 +326,7 @@ def render_task_sql(
     ds: str,
     source: str | None = None,
     *,
+    incremental: bool = False,
     index: ModelIndex | None = None,
     check_exists: bool = False,
     depth: int = 0,
@@ -327,7 +334,8 @@ def render_task_sql(
     """Render ``source`` (default: the task's ``config.sql``) with the run's template context.
 
     With ``index`` (the project's flows and macros), ``ref()`` and the macros are defined;
-    ``check_exists`` makes a ref to a missing table of another flow fail (a run).
+    ``check_exists`` makes a ref to a missing table of another flow fail (a run);
+    ``incremental`` is what ``is_incremental()`` returns.
     """
 
     refs = None
@@ -349,6 +357,7 @@ def render_task_sql(
         variables=variables,
         resolver=resolver,
         ref=refs,
+        incremental=incremental,
     )
     own = str(spec.config.get("sql", ""))
     macros = index.macros if index is not None else None
@@ -416,7 +425,7 @@ def task_renderer(
         run_for_task=run_for_task,
     )
 
-    def render(source: str) -> str:
+    def render(source: str, incremental: bool = False) -> str:
         return render_task_sql(
             flow,
             spec,
@@ -427,6 +436,7 @@ def task_renderer(
             dag_run_id,
             ds,
             source,
+            incremental=incremental,
             index=index,
             check_exists=index is not None,
         )

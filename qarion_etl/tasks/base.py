@@ -32,7 +32,8 @@ class TaskContext:
     root: Path
     batch_id: int
     dag_run_id: str
-    render: Callable[[str], str]
+    #: Renders a template; ``incremental=True`` makes its ``is_incremental()`` true.
+    render: Callable[..., str]
     full_refresh: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock | None = None

@@ -41,7 +41,7 @@ class InputFile:
         shown: the path as the flow wrote it (``config.path``), for messages.
         format: ``csv``, ``jsonl`` or ``parquet``.
         config: the task's ``[tasks.config]`` (CSV options, encoding).
-        columns: the flow's ``[input].columns``.
+        columns: the declared columns (``Flow.input_for``), or the inferred ones.
     """
 
     path: Path

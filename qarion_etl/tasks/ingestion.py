@@ -16,8 +16,13 @@ primary-key uniqueness are checked too (a duplicate key fails the task whatever
 ``on_bad_rows`` says: which of the two rows is the bad one is not for the loader to
 guess). A failed load leaves the previous tables as they were.
 
+The file's schema is the task's own ``primary_key`` and ``columns`` where it declares them,
+else the flow's ``[input]`` (``Flow.input_for``); with no columns declared anywhere, the
+types are inferred from the file (``inference``).
+
 The result has ``rows_loaded``, ``rows_rejected`` (0 when none), ``target_dataset`` and
-``source_path``, and ``rejects_dataset`` when bad rows are quarantined.
+``source_path``, ``rejects_dataset`` when bad rows are quarantined, and
+``inferred_columns`` (``[{"name": …, "schema_type": …}, …]``) when the types were inferred.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from qarion_etl.errors import InputMissing
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
 from qarion_etl.tasks.formats import InputFile
+from qarion_etl.tasks.inference import shown_columns, with_inferred_columns
 from qarion_etl.tasks.keys import KeyOrder, check_unique
 from qarion_etl.tasks.readers import Reader
 from qarion_etl.tasks.rejects import EngineRejects, RejectsWriter
@@ -47,9 +53,11 @@ class IngestionTask(BaseTask):
         path = ctx.resolve_path(raw_path)
         if not path.is_file():
             raise InputMissing(f"input file not found (looked for {path})", path=raw_path)
+        schema = ctx.flow.input_for(spec)
         source = InputFile(
-            path, raw_path, str(cfg.get("format", "csv")).lower(), cfg, ctx.flow.input.columns
+            path, raw_path, str(cfg.get("format", "csv")).lower(), cfg, schema.columns
         )
+        source, inferred = with_inferred_columns(source)
         target = spec.target_dataset_id
         assert target is not None
         policy = BadRowPolicy.from_config(cfg)
@@ -66,6 +74,8 @@ class IngestionTask(BaseTask):
         }
         if policy.quarantine:
             result["rejects_dataset"] = rejects_table(target)
+        if inferred is not None:
+            result["inferred_columns"] = shown_columns(inferred)
         return result
 
     def _load(
@@ -78,7 +88,7 @@ class IngestionTask(BaseTask):
         engine_reads: bool,
     ) -> tuple[int, int]:
         """One staged write of the file; returns the rows loaded and the bad rows."""
-        pk = list(ctx.flow.input.primary_key)
+        pk = list(ctx.flow.input_for(self.spec).primary_key)
         db = ctx.db
         bad = BadRows(source.shown, policy, by_row=not source.kind.knows_lines)
         also = [rejects_table(target)] if policy.quarantine else []

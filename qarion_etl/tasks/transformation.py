@@ -1,7 +1,8 @@
 """The ``transformation`` task: render ``config.sql`` and materialise the SELECT.
 
 With a ``target_dataset_id`` the query result is written atomically (staging table, then
-swap; ``FULL_REFRESH`` or ``INCREMENTAL`` like ingestion). Without one the statement just
+swap; ``FULL_REFRESH`` or ``INCREMENTAL`` like ingestion), or published as a view
+(``materialized = "view"``); how each materialization writes is in ``materialized``. Without one the statement just
 executes. When the result has exactly one row, that row's columns become fields of the
 task result (``total_count``, ``avg_value`` …), so downstream templates can
 ``xcom_pull('calculate_stats', key='avg_value')``. On a name clash the runner's own
@@ -22,6 +23,13 @@ from qarion_etl.db.connection import Connection
 from qarion_etl.db.materialize import INCREMENTAL, staged_write
 from qarion_etl.errors import SqlError
 from qarion_etl.tasks.base import BaseTask, TaskContext
+from qarion_etl.tasks.materialized import (
+    check_key,
+    is_incremental,
+    publish_table,
+    upsert_key,
+    write_view,
+)
 
 #: Result fields the runner owns; a one-row column with one of these names is not copied.
 RESERVED_FIELDS = frozenset(
@@ -36,7 +44,10 @@ class TransformationTask(BaseTask):
         if self.spec.materialized == "ephemeral":
             return ephemeral_result(self.spec.target_dataset_id)
         template = str(self.spec.config["sql"])
-        rendered = ctx.render(template)
+        if is_incremental(ctx):
+            rendered = ctx.render(template, incremental=True)
+        else:
+            rendered = ctx.render(template)
         sql = rendered.strip().rstrip(";").strip()
         try:
             return self._run(ctx, sql)
@@ -53,7 +64,9 @@ class TransformationTask(BaseTask):
         target = self.spec.target_dataset_id
         if target is None:
             return self._execute_only(ctx, sql)
-        pk = list(ctx.flow.input.primary_key) if ctx.processing_type == INCREMENTAL else []
+        if self.spec.materialized == "view":
+            return write_view(ctx, target, sql)
+        pk = upsert_key(ctx) if ctx.processing_type == INCREMENTAL else []
         with (
             ctx.writing(),
             ctx.db.errors(sql),
@@ -68,8 +81,9 @@ class TransformationTask(BaseTask):
                 rows = len(first)
             else:
                 rows = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
+            check_key(ctx, pk, columns)
             ctx.before_publish()
-            stage.publish(conn, ctx.processing_type, pk)
+            publish_table(conn, stage, ctx.processing_type, pk)
         result: dict[str, Any] = {"rows_written": rows, "target_dataset": target}
         if rows == 1:
             result.update(row_fields(columns, first[0]))

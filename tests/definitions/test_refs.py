@@ -157,7 +157,7 @@ def test_materialized_is_checked(tmp_path: Path) -> None:
     )
     done = cli("validate", "seed", project=project)
     assert done.exit_code == 2
-    assert "task 'load': 'materialized' is only for transformation tasks" in done.output
+    assert "task 'load': only a transformation task has 'materialized'" in done.output
 
 
 def test_an_ephemeral_task_needs_a_target(tmp_path: Path) -> None:

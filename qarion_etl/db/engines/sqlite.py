@@ -8,6 +8,7 @@ Error kinds are read from ``sqlite3``'s message ("syntax error" -> ``syntax``, "
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -67,6 +68,16 @@ class SQLite(Dialect):
     )
     lock_timeout_seconds = SQLITE_BUSY_TIMEOUT_MS / 1000
     native_driver = "sqlite3"
+
+    def swaps(self, tables: Sequence[tuple[str, str, str, str | None]]) -> list[str]:
+        # Since SQLite 3.26 a RENAME also rewrites the views that name the table, and fails
+        # on a view whose table was just dropped: a view over a replaced table keeps its
+        # text as written (it names the table, which the rename brings back).
+        return [
+            "PRAGMA legacy_alter_table = ON",
+            *super().swaps(tables),
+            "PRAGMA legacy_alter_table = OFF",
+        ]
 
     def cancel(self, raw: Any) -> None:
         raw.interrupt()
