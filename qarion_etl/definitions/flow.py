@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from qarion_etl.definitions.checks import CheckSpec
 from qarion_etl.errors import shown_path
 
 #: The values of a task's ``retry_on``.
@@ -65,6 +66,8 @@ class TaskSpec:
     retry_on: str = "transient"
     do_xcom_push: bool = True
     timeout_seconds: float | None = None
+    #: ``[[tasks.checks]]``: data checks run on the staged table before it is published.
+    checks: tuple[CheckSpec, ...] = ()
     line: int | None = None
     key_lines: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False

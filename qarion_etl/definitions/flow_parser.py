@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from qarion_etl.definitions.checks import CheckSpec, parse_checks
 from qarion_etl.definitions.flow import (
     MAX_RETRIES,
     MAX_RETRY_DELAY,
@@ -62,6 +63,7 @@ TASK_KEYS = {
     "retry_on",
     "do_xcom_push",
     "timeout_seconds",
+    "checks",
 }
 FLOW_TYPES = ("standard",)
 
@@ -92,6 +94,7 @@ class FlowParser:
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
         self.flow_tags: tuple[str, ...] = ()
+        self.input_spec = InputSpec()
 
     def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
         self.problems.append(Problem(message, line, task_id))
@@ -197,7 +200,7 @@ class FlowParser:
                 loc.key_line("namespace"),
             )
         self.flow_tags = self._tags(doc, loc.key_line("tags"))
-        input_spec = self._parse_input(doc.get("input", {}))
+        input_spec = self.input_spec = self._parse_input(doc.get("input", {}))
         raw_tasks = doc.get("tasks", [])
         if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
             self.problem("'tasks' must be [[tasks]] tables", loc.key_line("tasks"))
@@ -399,8 +402,28 @@ class FlowParser:
             retry_on=retry_on,
             do_xcom_push=self._typed(raw, "do_xcom_push", bool, True, kl("do_xcom_push"), task_id),
             timeout_seconds=float(timeout) if timeout is not None else None,
+            checks=self._checks(raw, index, line, task_id, spec.name if spec else None),
             line=line,
             key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
+        )
+
+    def _checks(
+        self, raw: dict[str, Any], index: int, line: int | None, task_id: str, kind: str | None
+    ) -> tuple[CheckSpec, ...]:
+        """The task's ``[[tasks.checks]]`` (``definitions.checks``), problems collected."""
+        if "checks" not in raw:
+            return ()
+        known: tuple[str, ...] = ()
+        if kind == "ingestion" and self.input_spec.columns:
+            known = (*(c.name for c in self.input_spec.columns), "batch_id")
+        return parse_checks(
+            raw["checks"],
+            loc=self.loc,
+            task_index=index,
+            task_line=line,
+            problem=lambda message, at: self.problem(message, at, task_id),
+            writes_target=bool(raw.get("target_dataset_id")) and kind is not None,
+            known_columns=known,
         )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from qarion_etl.definitions.check_refs import ref_problems
 from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
@@ -152,6 +153,8 @@ def validate_flow(
     problems = graph_problems(flow)
     graph = task_graph(flow) if not problems else None
     problems += template_problems(flow, graph, xcom_enabled=xcom_enabled, only=only)
+    if any(t.checks for t in flow.tasks):
+        problems += ref_problems(flow)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None

@@ -1,0 +1,115 @@
+"""Where a ``relationships`` check's ``to = "ref(...)"`` points: a flow's namespace and dataset.
+
+``ref('dataset')`` is the dataset a task of the same flow writes, else the one a task of
+another flow of the project (the flow files beside this one) writes; ``ref('flow_id',
+'dataset')`` is that flow's. ``resolve_ref`` answers with the namespace that holds the
+table; ``ref_problems`` lists the checks whose reference names nothing, for validation.
+This is the checks' own resolver; project-wide dataset resolution may replace it by
+changing ``resolve_ref`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from qarion_etl.definitions.checks import CheckSpec, check_problems
+from qarion_etl.definitions.flow import Flow
+from qarion_etl.errors import FlowValidationError, Problem, clip, did_you_mean
+
+
+class UnknownRef(LookupError):
+    """A ``ref()`` that names no dataset; ``choices`` are the datasets it could have meant."""
+
+    def __init__(self, message: str, choices: list[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.choices = choices
+
+
+def _written(flow: Flow) -> set[str]:
+    return {t.target_dataset_id for t in flow.tasks if t.target_dataset_id}
+
+
+def _other_flows(flow: Flow) -> Iterator[Flow]:
+    """The flows beside ``flow`` in its folder that load (a broken one is its own problem)."""
+    from qarion_etl.definitions.flow_parser import load_flow
+
+    folder = Path(flow.path).parent
+    for path in sorted(folder.glob("*.toml")):
+        if path.resolve() == Path(flow.path).resolve():
+            continue
+        try:
+            yield load_flow(path)
+        except FlowValidationError:
+            continue
+
+
+def resolve_ref(flow: Flow, to_flow: str | None, dataset: str) -> tuple[str, str]:
+    """``(namespace, dataset)`` of ``ref([to_flow,] dataset)`` read from ``flow``.
+
+    Raises:
+        UnknownRef: no flow writes that dataset (or no such flow).
+    """
+    if to_flow is None or to_flow == flow.id:
+        if dataset in _written(flow):
+            return flow.namespace, dataset
+        if to_flow is None:
+            others = list(_other_flows(flow))
+            for other in others:
+                if dataset in _written(other):
+                    return other.namespace, dataset
+            known = _written(flow).union(*(_written(o) for o in others))
+            raise UnknownRef(
+                f"no task of the project writes dataset '{clip(dataset)}'", sorted(known)
+            )
+        raise UnknownRef(
+            f"no task of flow '{flow.id}' writes dataset '{clip(dataset)}'", sorted(_written(flow))
+        )
+    others = {o.id: o for o in _other_flows(flow)}
+    target = others.get(to_flow)
+    if target is None:
+        raise UnknownRef(f"no flow '{clip(to_flow)}' in the project", sorted({flow.id, *others}))
+    if dataset not in _written(target):
+        raise UnknownRef(
+            f"no task of flow '{to_flow}' writes dataset '{clip(dataset)}'",
+            sorted(_written(target)),
+        )
+    return target.namespace, dataset
+
+
+def ref_problems(flow: Flow) -> list[Problem]:
+    """Checks whose ``to`` names no dataset, and ``compare_to`` of unknown tasks."""
+    found: list[Problem] = []
+    for task in flow.tasks:
+        found += check_problems(task.checks, flow.task_ids, task.id)
+        for spec in task.checks:
+            if spec.to_dataset is None:
+                continue
+            try:
+                resolve_ref(flow, spec.to_flow, spec.to_dataset)
+            except UnknownRef as exc:
+                wrong = spec.to_flow if "no flow" in exc.message else spec.to_dataset
+                hint = did_you_mean(wrong or "", exc.choices)
+                found.append(
+                    Problem(
+                        f"check '{spec.name}': 'to': {exc.message}{hint}",
+                        _to_line(flow, spec),
+                        task.id,
+                    )
+                )
+    return found
+
+
+def _to_line(flow: Flow, spec: CheckSpec) -> int | None:
+    """The line of ``to =`` in the check's table, else of the table."""
+    if spec.line is None or not flow.text:
+        return spec.line
+    lines = flow.text.splitlines()
+    for i in range(spec.line, min(len(lines), spec.line + 50)):
+        text = lines[i].strip()
+        if text.startswith("["):
+            break
+        if text.startswith("to") and text[2:].lstrip().startswith("="):
+            return i + 1
+    return spec.line
