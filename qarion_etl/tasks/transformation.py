@@ -22,10 +22,11 @@ from qarion_etl.db.connection import Connection
 from qarion_etl.db.materialize import INCREMENTAL, staged_write
 from qarion_etl.errors import SqlError
 from qarion_etl.tasks.base import BaseTask, TaskContext
+from qarion_etl.tasks.checks import guard
 
 #: Result fields the runner owns; a one-row column with one of these names is not copied.
 RESERVED_FIELDS = frozenset(
-    {"rows_written", "target_dataset", "status", "batch_id", "duration_seconds"}
+    {"rows_written", "target_dataset", "status", "batch_id", "duration_seconds", "checks"}
 )
 
 
@@ -66,11 +67,14 @@ class TransformationTask(BaseTask):
                 rows = len(first)
             else:
                 rows = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
+            checks = guard(ctx, conn, stage, pk)
             ctx.before_publish()
             stage.publish(conn, ctx.processing_type, pk)
         result: dict[str, Any] = {"rows_written": rows, "target_dataset": target}
         if rows == 1:
             result.update(row_fields(columns, first[0]))
+        if checks:
+            result["checks"] = checks
         return result
 
     def _execute_only(self, ctx: TaskContext, sql: str) -> dict[str, Any]:
