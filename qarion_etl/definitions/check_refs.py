@@ -66,10 +66,10 @@ def resolve_ref(flow: Flow, to_flow: str | None, dataset: str) -> tuple[str, str
         raise UnknownRef(
             f"no task of flow '{flow.id}' writes dataset '{clip(dataset)}'", sorted(_written(flow))
         )
-    others = {o.id: o for o in _other_flows(flow)}
-    target = others.get(to_flow)
+    by_id = {o.id: o for o in _other_flows(flow)}
+    target = by_id.get(to_flow)
     if target is None:
-        raise UnknownRef(f"no flow '{clip(to_flow)}' in the project", sorted({flow.id, *others}))
+        raise UnknownRef(f"no flow '{clip(to_flow)}' in the project", sorted({flow.id, *by_id}))
     if dataset not in _written(target):
         raise UnknownRef(
             f"no task of flow '{to_flow}' writes dataset '{clip(dataset)}'",
