@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qarion_etl.definitions.checks import CheckSpec, check_problems
 from qarion_etl.definitions.flow import Flow
+from qarion_etl.definitions.graph import TaskGraph
 from qarion_etl.errors import FlowValidationError, Problem, clip, did_you_mean
 
 
@@ -78,22 +79,40 @@ def resolve_ref(flow: Flow, to_flow: str | None, dataset: str) -> tuple[str, str
     return target.namespace, dataset
 
 
-def ref_problems(flow: Flow) -> list[Problem]:
-    """Checks whose ``to`` names no dataset, and ``compare_to`` of unknown tasks."""
+def ref_problems(flow: Flow, graph: TaskGraph | None = None) -> list[Problem]:
+    """Checks whose ``to`` names no dataset (or, with ``graph``, one written by a task of
+    the flow that is not upstream: the check would race its writer), and ``compare_to``
+    of unknown tasks."""
     found: list[Problem] = []
+    writers = {t.target_dataset_id: t.id for t in flow.tasks if t.target_dataset_id}
     for task in flow.tasks:
         found += check_problems(task.checks, flow.task_ids, task.id)
         for spec in task.checks:
             if spec.to_dataset is None:
                 continue
             try:
-                resolve_ref(flow, spec.to_flow, spec.to_dataset)
+                namespace, dataset = resolve_ref(flow, spec.to_flow, spec.to_dataset)
             except UnknownRef as exc:
                 wrong = spec.to_flow if "no flow" in exc.message else spec.to_dataset
                 hint = did_you_mean(wrong or "", exc.choices)
                 found.append(
                     Problem(
                         f"check '{spec.name}': 'to': {exc.message}{hint}",
+                        _to_line(flow, spec),
+                        task.id,
+                    )
+                )
+                continue
+            writer = writers.get(dataset) if namespace == flow.namespace else None
+            if (
+                graph is not None
+                and writer not in (None, task.id)
+                and (writer not in graph.ancestors(task.id))
+            ):
+                found.append(
+                    Problem(
+                        f"check '{spec.name}': '{dataset}' is written by '{writer}', which is "
+                        f"not upstream of '{task.id}': add it to 'dependencies' so it runs first",
                         _to_line(flow, spec),
                         task.id,
                     )

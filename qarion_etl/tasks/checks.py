@@ -105,6 +105,7 @@ def run_check(conn: Connection, check: CheckSpec, scope: CheckScope) -> CheckRes
             rows = result.fetchall()
     except SqlError as exc:
         exc.message = f"check '{check.name}': {exc.message}"
+        exc.path, exc.line, exc.task_id = scope.flow.shown_path, check.line, scope.spec.id
         raise
     failing = int(rows[0][-1]) if rows else 0
     sample = [_row(names[:-1], row[:-1], scope.scrub) for row in rows]

@@ -40,6 +40,8 @@ class TransformationTask(BaseTask):
         try:
             return self._run(ctx, sql)
         except SqlError as exc:
+            if exc.path is not None:  # located already (a data check's own statement)
+                raise
             # The line of the rendered SQL the driver points at, found in the flow file.
             lead = rendered[: len(rendered) - len(rendered.lstrip())].count("\n")
             at = None if exc.statement_line is None else exc.statement_line + lead

@@ -30,6 +30,7 @@ sql = "SELECT 1 AS id"
 id = "load"
 type = "ingestion"
 target_dataset_id = "orders"
+dependencies = ["customers"]
 [tasks.config]
 path = "data/orders.csv"
 format = "csv"
@@ -100,7 +101,7 @@ def test_every_check_type_parses(tmp_path: Path) -> None:
         "expression",
         "not_null_id_2",
     ]
-    assert checks[0] == CheckSpec("not_null", "not_null_id", columns=("id",), line=21)
+    assert checks[0] == CheckSpec("not_null", "not_null_id", columns=("id",), line=22)
     assert checks[1].severity == "warn" and checks[1].column == "id, status"
     assert checks[2].values == ("open", "closed")
     assert (checks[3].to_flow, checks[3].to_dataset, checks[3].field) == (None, "customers", "id")
@@ -115,77 +116,77 @@ def test_every_check_type_parses(tmp_path: Path) -> None:
     [
         (
             'type = "not_nul"\ncolumn = "id"',
-            "shop.toml:22: task 'load': check #1: unknown type 'not_nul' (did you mean 'not_null'?)",
+            "shop.toml:23: task 'load': check #1: unknown type 'not_nul' (did you mean 'not_null'?)",
         ),
         (
             'type = "not_null"\ncolumn = "idd"',
-            "shop.toml:23: task 'load': check #1: unknown column 'idd' (did you mean 'id'?)",
+            "shop.toml:24: task 'load': check #1: unknown column 'idd' (did you mean 'id'?)",
         ),
         (
             'type = "not_null"\ncolumn = "id"\nseverity = "warning"',
-            "shop.toml:24: task 'load': check #1: 'severity' must be \"error\" or \"warn\", "
+            "shop.toml:25: task 'load': check #1: 'severity' must be \"error\" or \"warn\", "
             "got 'warning' (did you mean 'warn'?)",
         ),
         (
             'type = "unique"\ncolum = "id"',
-            "shop.toml:23: task 'load': check #1: unknown key 'colum' in a unique check "
+            "shop.toml:24: task 'load': check #1: unknown key 'colum' in a unique check "
             "(did you mean 'column'?)",
         ),
         (
             'type = "not_null"\ncolumn = "id"\nvalues = [1]',
-            "shop.toml:24: task 'load': check #1: unknown key 'values' in a not_null check",
+            "shop.toml:25: task 'load': check #1: unknown key 'values' in a not_null check",
         ),
         (
             'type = "accepted_values"\ncolumn = "status"\nvalues = []',
-            "shop.toml:24: task 'load': check #1: 'values' must be a non-empty list",
+            "shop.toml:25: task 'load': check #1: 'values' must be a non-empty list",
         ),
         (
             'type = "relationships"\ncolumn = "cust"\nto = "customers"',
-            "shop.toml:24: task 'load': check #1: 'to' must be \"ref('dataset')\"",
+            "shop.toml:25: task 'load': check #1: 'to' must be \"ref('dataset')\"",
         ),
         (
             'type = "relationships"\ncolumn = "cust"\nto = "ref(\'custmers\')"',
-            "shop.toml:24: task 'load': check 'relationships_cust': 'to': no task of the project "
+            "shop.toml:25: task 'load': check 'relationships_cust': 'to': no task of the project "
             "writes dataset 'custmers' (did you mean 'customers'?)",
         ),
         (
             'type = "relationships"\ncolumn = "cust"\nto = "ref(\'shp\', \'customers\')"',
-            "shop.toml:24: task 'load': check 'relationships_cust': 'to': no flow 'shp' in the "
+            "shop.toml:25: task 'load': check 'relationships_cust': 'to': no flow 'shp' in the "
             "project (did you mean 'shop'?)",
         ),
         (
             'type = "row_count"\nmin = -1',
-            "shop.toml:23: task 'load': check #1: 'min' must be a whole number, 0 or more",
+            "shop.toml:24: task 'load': check #1: 'min' must be a whole number, 0 or more",
         ),
         (
             'type = "row_count"',
-            "shop.toml:21: task 'load': check #1: a row_count check needs 'min', 'max', or "
+            "shop.toml:22: task 'load': check #1: a row_count check needs 'min', 'max', or "
             "'compare_to'",
         ),
         (
             'type = "row_count"\ncompare_to = {task = "lod", key = "rows_loaded"}\n'
             "within_percent = 20",
-            "shop.toml:21: task 'load': check 'row_count': compare_to names unknown task 'lod' "
+            "shop.toml:22: task 'load': check 'row_count': compare_to names unknown task 'lod' "
             "(did you mean 'load'?)",
         ),
         (
             'type = "row_count"\ncompare_to = {task = "load", key = "rows_loaded", run = "last"}'
             "\nwithin_percent = 20",
-            "shop.toml:23: task 'load': check #1: 'compare_to' run must be \"previous\" or "
+            "shop.toml:24: task 'load': check #1: 'compare_to' run must be \"previous\" or "
             "\"current\", got 'last'",
         ),
         (
             'type = "row_count"\ncompare_to = {task = "load", key = "rows_loaded"}',
-            "shop.toml:21: task 'load': check #1: 'compare_to' needs 'within_percent'",
+            "shop.toml:22: task 'load': check #1: 'compare_to' needs 'within_percent'",
         ),
         (
             'type = "expression"',
-            "shop.toml:21: task 'load': check #1: an expression check needs 'sql'",
+            "shop.toml:22: task 'load': check #1: an expression check needs 'sql'",
         ),
         (
             'name = "a"\ntype = "not_null"\ncolumn = "id"\n[[tasks.checks]]\nname = "a"\n'
             'type = "not_null"\ncolumn = "id"',
-            "shop.toml:21: task 'load': two checks are named 'a'",
+            "shop.toml:22: task 'load': two checks are named 'a'",
         ),
     ],
 )
@@ -203,7 +204,17 @@ def test_checks_need_a_task_that_writes_a_target(tmp_path: Path) -> None:
     )
     path = _flow(tmp_path, '[[tasks.checks]]\ntype = "row_count"\nmin = 1\n', head=head)
     (problem,) = _problems(path)
-    assert "shop.toml:26: task 'side': checks need a task that writes a dataset" in problem
+    assert "shop.toml:27: task 'side': checks need a task that writes a dataset" in problem
+
+
+def test_a_relationship_to_a_dataset_of_a_task_not_upstream(tmp_path: Path) -> None:
+    head = HEAD.replace('dependencies = ["customers"]\n', "")
+    check = '[[tasks.checks]]\ntype = "relationships"\ncolumn = "cust"\nto = "ref(\'customers\')"\n'
+    (problem,) = _problems(_flow(tmp_path, check, head=head))
+    assert (
+        "shop.toml:23: task 'load': check 'relationships_cust': 'customers' is written by "
+        "'customers', which is not upstream of 'load': add it to 'dependencies'"
+    ) in problem
 
 
 def test_checks_must_be_tables(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import unique_name
 from tests.helpers import cli, make_project, write_flow
-from tests.runkit import drop_metadata, drop_namespace, query, table, table_names
+from tests.runkit import drop_metadata, drop_namespace, engine_url_of, query, table, table_names
 
 GOOD = "id,status,cust,amount\n1,open,1,10.5\n2,closed,2,20\n3,open,1,5\n"
 BAD = "id,status,cust,amount\n1,open,1,10.5\n2,weird,9,20\n2,open,,5\n4,open,2,-1\n"
@@ -264,3 +264,29 @@ def test_unique_checks_the_merged_rows_of_an_incremental_write(
     assert "check 'unique_code' (unique on code): 1 failing row" in failed.stderr
     rows = sorted(query(url, f"SELECT id, code FROM {table(url, ns, 'items')}"))
     assert rows == [(1, "a"), (2, "c"), (3, "b")]
+
+
+def test_a_check_whose_sql_fails_names_the_check_and_its_line(tmp_path: Path) -> None:
+    project = make_project(tmp_path, example=False)
+    ns = unique_name("ck")
+    write_flow(
+        project,
+        "calc",
+        f"""\
+        id = "calc"
+        namespace = "{ns}"
+        [[tasks]]
+        id = "t"
+        type = "transformation"
+        target_dataset_id = "t"
+        [tasks.config]
+        sql = "SELECT 1 AS n"
+        [[tasks.checks]]
+        type = "not_null"
+        column = "missing_column"
+        """,
+    )
+    result = cli("run", "calc", project=project)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "calc.toml:9: task 't': check 'not_null_missing_column':" in result.stderr
+    assert table_names(engine_url_of(project), ns) == []
