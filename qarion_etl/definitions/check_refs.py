@@ -79,14 +79,19 @@ def resolve_ref(flow: Flow, to_flow: str | None, dataset: str) -> tuple[str, str
     return target.namespace, dataset
 
 
-def ref_problems(flow: Flow, graph: TaskGraph | None = None) -> list[Problem]:
+def ref_problems(
+    flow: Flow, graph: TaskGraph | None = None, *, xcom_enabled: bool = True
+) -> list[Problem]:
     """Checks whose ``to`` names no dataset (or, with ``graph``, one written by a task of
-    the flow that is not upstream: the check would race its writer), and ``compare_to``
-    of unknown tasks."""
+    the flow that is not upstream: the check would race its writer), and what else
+    ``checks.check_problems`` finds with the whole flow."""
     found: list[Problem] = []
     writers = {t.target_dataset_id: t.id for t in flow.tasks if t.target_dataset_id}
     for task in flow.tasks:
-        found += check_problems(task.checks, flow.task_ids, task.id)
+        upstream = graph.ancestors(task.id) if graph is not None else None
+        found += check_problems(
+            task.checks, flow.task_ids, task.id, upstream=upstream, xcom_enabled=xcom_enabled
+        )
         for spec in task.checks:
             if spec.to_dataset is None:
                 continue

@@ -154,7 +154,7 @@ def validate_flow(
     graph = task_graph(flow) if not problems else None
     problems += template_problems(flow, graph, xcom_enabled=xcom_enabled, only=only)
     if any(t.checks for t in flow.tasks):
-        problems += ref_problems(flow, graph)
+        problems += ref_problems(flow, graph, xcom_enabled=xcom_enabled)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None

@@ -217,6 +217,29 @@ def test_a_relationship_to_a_dataset_of_a_task_not_upstream(tmp_path: Path) -> N
     ) in problem
 
 
+def test_compare_to_the_current_run_needs_an_upstream_task(tmp_path: Path) -> None:
+    check = (
+        '[[tasks.checks]]\ntype = "row_count"\nwithin_percent = 5\n'
+        'compare_to = {task = "load", key = "rows_loaded", run = "current"}\n'
+    )
+    (problem,) = _problems(_flow(tmp_path, check))
+    assert (
+        "shop.toml:21: task 'load': check 'row_count': compare_to reads the current run's value "
+        "of 'load', which is not upstream of 'load'"
+    ) in problem
+    upstream = check.replace('task = "load"', 'task = "customers"')
+    validate_flow(load_flow(_flow(tmp_path, upstream)))
+    with pytest.raises(FlowValidationError) as exc:
+        validate_flow(load_flow(_flow(tmp_path, upstream)), xcom_enabled=False)
+    assert "compare_to reads XCom, which is disabled" in str(exc.value)
+
+
+def test_an_expression_template_that_does_not_parse(tmp_path: Path) -> None:
+    check = '[[tasks.checks]]\ntype = "expression"\nsql = "SELECT * FROM {{ target_dataset"\n'
+    (problem,) = _problems(_flow(tmp_path, check))
+    assert "shop.toml:21: task 'load': check 'expression': SQL template syntax error" in problem
+
+
 def test_checks_must_be_tables(tmp_path: Path) -> None:
     head = HEAD.replace(
         'target_dataset_id = "orders"', 'target_dataset_id = "orders"\nchecks = "x"'
