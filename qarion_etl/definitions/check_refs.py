@@ -1,4 +1,5 @@
-"""Where a ``relationships`` check's ``to = "ref(...)"`` points: a flow's namespace and dataset.
+"""What is wrong with a flow's checks that only the whole flow (and project) can tell, and
+where a ``relationships`` check's ``to = "ref(...)"`` points: a flow's namespace and dataset.
 
 ``ref('dataset')`` is the dataset a task of the same flow writes, else the one a task of
 another flow of the project (the flow files beside this one) writes; ``ref('flow_id',
@@ -10,10 +11,10 @@ changing ``resolve_ref`` alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
-from qarion_etl.definitions.checks import CheckSpec, check_problems
+from qarion_etl.definitions.checks import CheckSpec
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
 from qarion_etl.errors import FlowValidationError, Problem, clip, did_you_mean
@@ -137,3 +138,53 @@ def _to_line(flow: Flow, spec: CheckSpec) -> int | None:
         if text.startswith("to") and text[2:].lstrip().startswith("="):
             return i + 1
     return spec.line
+
+
+def check_problems(
+    checks: Sequence[CheckSpec],
+    task_ids: Collection[str],
+    task_id: str,
+    *,
+    upstream: Collection[str] | None = None,
+    xcom_enabled: bool = True,
+) -> list[Problem]:
+    """Problems of checks that need the whole flow.
+
+    A ``compare_to`` of an unknown task, of the ``current`` run's value of a task that is
+    not ``upstream`` (when the graph is known: it would race it), or while XCom is off; an
+    ``expression`` whose SQL template does not parse.
+    """
+    found = []
+    for spec in checks:
+        cmp = spec.compare_to
+        problem = None
+        if cmp is not None and cmp.task not in task_ids:
+            problem = f"compare_to names unknown task '{clip(cmp.task)}'{did_you_mean(cmp.task, task_ids)}"
+        elif cmp is not None and not xcom_enabled:
+            problem = "compare_to reads XCom, which is disabled ([xcom].enabled = false)"
+        elif cmp is not None and cmp.run == "current" and upstream is not None:
+            if cmp.task not in upstream:
+                problem = (
+                    f"compare_to reads the current run's value of '{clip(cmp.task)}', which is "
+                    f"not upstream of '{task_id}': add it to 'dependencies' (or use run = "
+                    '"previous")'
+                )
+        elif spec.sql is not None:
+            problem = _template_problem(spec.sql)
+        if problem is not None:
+            found.append(Problem(f"check '{spec.name}': {problem}", spec.line, task_id))
+    return found
+
+
+def _template_problem(sql: str) -> str | None:
+    import jinja2
+
+    from qarion_etl.definitions.templates import is_plain, parse_template
+
+    if is_plain(sql):
+        return None
+    try:
+        parse_template(sql)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"SQL template syntax error: {exc.message}"
+    return None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qarion_etl.definitions.toml import KeyLocator
-from qarion_etl.errors import Problem, clip, did_you_mean
+from qarion_etl.errors import clip, did_you_mean
 
 CHECK_TYPES = ("not_null", "unique", "accepted_values", "relationships", "row_count", "expression")
 SEVERITIES = ("error", "warn")
@@ -354,53 +354,3 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (str, bool, int)) or (
         isinstance(value, float) and math.isfinite(value)
     )
-
-
-def check_problems(
-    checks: Sequence[CheckSpec],
-    task_ids: Collection[str],
-    task_id: str,
-    *,
-    upstream: Collection[str] | None = None,
-    xcom_enabled: bool = True,
-) -> list[Problem]:
-    """Problems of checks that need the whole flow.
-
-    A ``compare_to`` of an unknown task, of the ``current`` run's value of a task that is
-    not ``upstream`` (when the graph is known: it would race it), or while XCom is off; an
-    ``expression`` whose SQL template does not parse.
-    """
-    found = []
-    for spec in checks:
-        cmp = spec.compare_to
-        problem = None
-        if cmp is not None and cmp.task not in task_ids:
-            problem = f"compare_to names unknown task '{clip(cmp.task)}'{did_you_mean(cmp.task, task_ids)}"
-        elif cmp is not None and not xcom_enabled:
-            problem = "compare_to reads XCom, which is disabled ([xcom].enabled = false)"
-        elif cmp is not None and cmp.run == "current" and upstream is not None:
-            if cmp.task not in upstream:
-                problem = (
-                    f"compare_to reads the current run's value of '{clip(cmp.task)}', which is "
-                    f"not upstream of '{task_id}': add it to 'dependencies' (or use run = "
-                    '"previous")'
-                )
-        elif spec.sql is not None:
-            problem = _template_problem(spec.sql)
-        if problem is not None:
-            found.append(Problem(f"check '{spec.name}': {problem}", spec.line, task_id))
-    return found
-
-
-def _template_problem(sql: str) -> str | None:
-    import jinja2
-
-    from qarion_etl.definitions.templates import is_plain, parse_template
-
-    if is_plain(sql):
-        return None
-    try:
-        parse_template(sql)
-    except jinja2.TemplateSyntaxError as exc:
-        return f"SQL template syntax error: {exc.message}"
-    return None
