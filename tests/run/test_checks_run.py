@@ -131,6 +131,9 @@ def test_each_check_type_finds_its_failing_rows(shop: tuple[Path, str, str]) -> 
     assert found["no_negative_amount"]["sample"] == [{"id": 4, "amount": -1.0}]
     assert "WARN check 'unique_id' (unique on id): 1 failing row" in result.stderr
     assert "checks: 6 warned" in result.stderr
+    log = [json.loads(line) for line in Path(doc["log_path"]).read_text().splitlines()]
+    warned = [r["check"] for r in log if r["event"] == "check_warning"]
+    assert warned == list(found) and {r["level"] for r in log if "check" in r} == {"warning"}
     # The warned rows were published.
     assert len(query(url, f"SELECT * FROM {table(url, ns, 'orders')}")) == 4
 
