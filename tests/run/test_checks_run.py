@@ -295,3 +295,31 @@ def test_a_check_whose_sql_fails_names_the_check_and_its_line(tmp_path: Path) ->
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert "calc.toml:9: task 't': check 'not_null_missing_column':" in result.stderr
     assert table_names(engine_url_of(project), ns) == []
+
+
+def test_check_command_reads_the_published_tables(shop: tuple[Path, str, str]) -> None:
+    project, ns, url = shop
+    _setup(project, ns, GOOD, ALL_CHECKS.format(sev="error"))
+    assert cli("run", "shop", project=project).exit_code == 0
+    passing = cli("check", "shop", "--json", project=project)
+    assert passing.exit_code == 0, passing.stderr
+    assert json.loads(passing.stdout)["status"] == "success"
+    from qarion_etl.db_service import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"INSERT INTO {table(url, ns, 'orders')} (id, status, cust, amount, batch_id) "
+                "VALUES (1, 'open', 7, 1.0, 99)"
+            )
+    finally:
+        engine.dispose()
+    failing = cli("check", "shop", "--json", project=project)
+    assert failing.exit_code == 1
+    (task,) = json.loads(failing.stdout)["tasks"]
+    statuses = {c["name"]: (c["status"], c["failing"]) for c in task["checks"]}
+    assert statuses["unique_id"] == ("fail", 1)
+    assert statuses["relationships_cust"] == ("fail", 1)
+    assert statuses["row_count"] == ("fail", 1)  # 4 rows, max 3
+    assert statuses["not_null_cust"] == ("pass", 0)
