@@ -173,3 +173,16 @@ def test_results_in_json_junit_report_and_ui(project: Path) -> None:
         status, body, _ = get(base + "/tasks/shop/load")
     assert status == 200 and "<h3>Checks</h3>" in body and "accepted_values_status" in body
     assert SECRET not in body and "&lt;b&gt;***&lt;/b&gt;" in body
+
+
+def test_a_warned_check_is_a_github_warning_on_its_line(project: Path) -> None:
+    _orders(project, "1,open\n2,unknown\n")
+    summary = project / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = cli("run", "shop", project=project, env=env)
+    assert result.exit_code == 0, result.stderr
+    (warning,) = [line for line in result.stdout.splitlines() if line.startswith("::warning ")]
+    assert "shop.toml,line=15,title=qarion-etl%3A task load::" in warning
+    assert (
+        "WARN check 'accepted_values_status' (accepted_values on status): 1 failing row" in warning
+    )
