@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.check_refs import resolve_ref
@@ -74,6 +74,9 @@ class CheckScope:
         render: renders an ``expression`` check's SQL template.
         pull_value: the XCom value a ``row_count``'s ``compare_to`` names, else ``None``.
         scrub: masks secrets in a sample value.
+        proven: checks the write already guarantees, by ``(type, sorted columns)``, with
+            the reason (an ingestion refuses duplicate primary keys and missing required
+            values): they pass without a query.
     """
 
     db: DatabaseService
@@ -85,6 +88,7 @@ class CheckScope:
     render: Callable[[str], str] | None = None
     pull_value: Callable[[str, str, str], Any] | None = None
     scrub: Callable[[str], str] = lambda text: text
+    proven: Mapping[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
 
 
 def run_checks(conn: Connection, scope: CheckScope) -> list[CheckResult]:
@@ -96,6 +100,9 @@ def run_check(conn: Connection, check: CheckSpec, scope: CheckScope) -> CheckRes
     """One check: one query, its failing count and sample."""
     if check.type == "row_count":
         return _row_count(conn, check, scope)
+    reason = scope.proven.get((check.type, tuple(sorted(check.columns))))
+    if reason is not None:
+        return _result(check, 0, [], reason)
     sql = failing_sql(check, scope)
     wrapped = f"SELECT _qf.*, COUNT(*) OVER () AS {_COUNT} FROM ({sql}) AS _qf LIMIT {SAMPLE_ROWS}"
     try:
@@ -224,11 +231,16 @@ def _sample_text(sample: dict[str, Any]) -> str:
 
 
 def guard(
-    ctx: TaskContext, conn: Connection, stage: Stage, primary_key: Sequence[str]
+    ctx: TaskContext,
+    conn: Connection,
+    stage: Stage,
+    primary_key: Sequence[str],
+    proven: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the task's checks on ``stage`` before it is published (see the module docstring).
 
     Returns every check's result; raises ``CheckFailed`` when an ``error`` check fails.
+    ``proven``: see ``CheckScope``.
     """
     spec = ctx.spec
     if not spec.checks:
@@ -246,6 +258,7 @@ def guard(
         render=ctx.render,
         pull_value=ctx.pull_value,
         scrub=ctx.scrub,
+        proven=proven or {},
     )
     results = run_checks(conn, scope)
     if any(r.status == FAIL for r in results):
@@ -259,6 +272,18 @@ def guard(
             task_id=spec.id,
         )
     return [r.as_dict() for r in results]
+
+
+def load_guarantees(
+    primary_key: Sequence[str], required: Sequence[str]
+) -> dict[tuple[str, tuple[str, ...]], str]:
+    """What an ingestion's load already guarantees: keys unique, required values present."""
+    proven = {(("not_null", (c,))): f"guaranteed by the load: '{c}' is required" for c in required}
+    if primary_key:
+        proven[("unique", tuple(sorted(primary_key)))] = (
+            "guaranteed by the load: the primary key admits no duplicate"
+        )
+    return proven
 
 
 def _merged(stage: Stage, primary_key: Sequence[str]) -> Callable[[Sequence[str]], str]:

@@ -31,7 +31,7 @@ from qarion_etl.db.materialize import Stage, publish_all, staged_write
 from qarion_etl.errors import InputMissing
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
-from qarion_etl.tasks.checks import guard
+from qarion_etl.tasks.checks import guard, load_guarantees
 from qarion_etl.tasks.formats import InputFile
 from qarion_etl.tasks.keys import KeyOrder, check_unique
 from qarion_etl.tasks.readers import Reader
@@ -111,7 +111,8 @@ class IngestionTask(BaseTask):
             ctx.check_cancel()
             if pk and not unique:
                 check_unique(conn, stage, pk, source)
-            self.checks = guard(ctx, conn, stage, pk)
+            required = [c.name for c in source.columns if c.required]
+            self.checks = guard(ctx, conn, stage, pk, load_guarantees(pk, required))
             ctx.before_publish()
             writes = [(stage, ctx.processing_type, pk)]
             if rejects is not None:

@@ -323,3 +323,50 @@ def test_check_command_reads_the_published_tables(shop: tuple[Path, str, str]) -
     assert statuses["relationships_cust"] == ("fail", 1)
     assert statuses["row_count"] == ("fail", 1)  # 4 rows, max 3
     assert statuses["not_null_cust"] == ("pass", 0)
+
+
+KEYED_FLOW = """\
+id = "keyed"
+namespace = "{ns}"
+[input]
+primary_key = ["id"]
+columns = [{{name = "id", schema_type = "integer", required = true}}, {{name = "code"}}]
+[[tasks]]
+id = "load"
+type = "ingestion"
+target_dataset_id = "items"
+[tasks.config]
+path = "data/items.csv"
+format = "csv"
+[[tasks.checks]]
+type = "unique"
+column = "id"
+[[tasks.checks]]
+type = "not_null"
+column = "id"
+[[tasks.checks]]
+type = "not_null"
+column = "code"
+"""
+
+
+def test_what_the_load_guarantees_costs_no_query(tmp_path: Path) -> None:
+    project = make_project(tmp_path, example=False)
+    (project / "data").mkdir()
+    write_flow(project, "keyed", KEYED_FLOW.format(ns=unique_name("ck")))
+    (project / "data" / "items.csv").write_text("id,code\n1,a\n2,b\n")
+    result = cli("run", "keyed", "--json", project=project)
+    assert result.exit_code == 0, result.stderr
+    (load,) = json.loads(result.stdout)["tasks"]
+    notes = {c["name"]: (c["status"], c["note"]) for c in load["checks"]}
+    assert notes == {
+        "unique_id": ("pass", "guaranteed by the load: the primary key admits no duplicate"),
+        "not_null_id": ("pass", "guaranteed by the load: 'id' is required"),
+        "not_null_code": ("pass", None),
+    }
+    sql = Path(load["sql_path"]).read_text()
+    assert "COUNT(*) AS" not in sql  # no unique query ran
+    # qarion-etl check proves nothing by the load: it queries the published table.
+    checked = cli("check", "keyed", "--json", project=project)
+    statuses = {c["name"]: c["note"] for c in json.loads(checked.stdout)["tasks"][0]["checks"]}
+    assert statuses["unique_id"] is None and statuses["not_null_id"] is None
