@@ -278,7 +278,9 @@ def load_guarantees(
     primary_key: Sequence[str], required: Sequence[str]
 ) -> dict[tuple[str, tuple[str, ...]], str]:
     """What an ingestion's load already guarantees: keys unique, required values present."""
-    proven = {(("not_null", (c,))): f"guaranteed by the load: '{c}' is required" for c in required}
+    proven: dict[tuple[str, tuple[str, ...]], str] = {
+        ("not_null", (c,)): f"guaranteed by the load: '{c}' is required" for c in required
+    }
     if primary_key:
         proven[("unique", tuple(sorted(primary_key)))] = (
             "guaranteed by the load: the primary key admits no duplicate"
