@@ -7,8 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from qarion_etl.definitions.checks import CheckSpec, CompareTo, parse_ref
+from qarion_etl.definitions.checks import ALL_KEYS, CheckSpec, CompareTo, parse_ref
 from qarion_etl.definitions.flow_parser import load_flow
 from qarion_etl.definitions.validation import validate_flow
 from qarion_etl.errors import FlowValidationError
@@ -286,3 +288,44 @@ def test_a_ref_to_another_flow_resolves_to_its_namespace(tmp_path: Path) -> None
 )
 def test_parse_ref(text: str, expected: tuple[str | None, str] | None) -> None:
     assert parse_ref(text) == expected
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.sampled_from(["id", "status", "not_null", "unique", "warn", "ref('customers')"]),
+    st.lists(st.text(max_size=4), max_size=3),
+    st.dictionaries(st.sampled_from(["task", "key", "run", "x"]), st.text(max_size=6)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    tables=st.lists(
+        st.dictionaries(st.sampled_from([*sorted(ALL_KEYS), "bogus"]), _VALUES, max_size=6),
+        max_size=3,
+    )
+)
+def test_any_checks_table_is_parsed_or_refused_with_problems(
+    tables: list[dict[str, object]],
+) -> None:
+    from qarion_etl.definitions.checks import check_blocks, parse_checks
+    from qarion_etl.definitions.toml import KeyLocator
+
+    found: list[tuple[str, int | None]] = []
+    checks = parse_checks(
+        [{k: v for k, v in t.items() if v is not None} for t in tables],
+        loc=KeyLocator(HEAD),
+        task_index=1,
+        task_line=13,
+        problem=lambda message, line: found.append((message, line)),
+        writes_target=True,
+        known_columns=("id", "status", "cust"),
+    )
+    assert check_blocks(KeyLocator(HEAD), 1) == []
+    assert all(isinstance(c, CheckSpec) and c.name for c in checks)
+    assert len({c.name for c in checks}) == len(checks) or found
+    assert all(isinstance(m, str) and m for m, _ in found)
