@@ -6,7 +6,7 @@ executes. When the result has exactly one row, that row's columns become fields 
 task result (``total_count``, ``avg_value`` …), so downstream templates can
 ``xcom_pull('calculate_stats', key='avg_value')``. On a name clash the runner's own
 fields (``rows_written``, ``target_dataset``, ``status``, ``batch_id``,
-``duration_seconds``) win.
+``duration_seconds``, ``checks``) win.
 """
 
 from __future__ import annotations
