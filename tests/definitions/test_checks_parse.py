@@ -329,3 +329,38 @@ def test_any_checks_table_is_parsed_or_refused_with_problems(
     assert all(isinstance(c, CheckSpec) and c.name for c in checks)
     assert len({c.name for c in checks}) == len(checks) or found
     assert all(isinstance(m, str) and m for m, _ in found)
+
+
+def test_the_readme_example_validates(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Data checks", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    head = """\
+id = "shop"
+[input]
+columns = [{name = "order_id"}, {name = "customer_id"}, {name = "status"}, {name = "amount"}]
+[[tasks]]
+id = "customers"
+type = "transformation"
+target_dataset_id = "customers"
+[tasks.config]
+sql = "SELECT 1 AS customer_id"
+[[tasks]]
+id = "load_orders"
+type = "ingestion"
+target_dataset_id = "orders"
+dependencies = ["customers"]
+[tasks.config]
+path = "data/orders.csv"
+format = "csv"
+"""
+    flow = load_flow(_flow(tmp_path, example, head=head))
+    validate_flow(flow)
+    assert [c.type for c in flow.task("load_orders").checks] == [
+        "not_null",
+        "unique",
+        "accepted_values",
+        "relationships",
+        "row_count",
+        "expression",
+    ]
