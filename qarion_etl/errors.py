@@ -28,6 +28,7 @@ command line exits with (design.md §6)::
     ├── TemplateError                exit 2   a SQL template cannot be rendered
     ├── IngestError                  exit 1   a row of an input file is wrong
     ├── SqlError                     exit 1   the database refused a statement
+    ├── CheckFailed                  exit 1   a data check of severity error found failing rows
     ├── TaskTimedOut                 exit 1   a try ran past its timeout_seconds
     ├── Superseded                   exit 1   a newer try of the task started (fencing)
     ├── Interrupted                  exit 130 the run was stopped (Ctrl-C, SIGTERM)
@@ -438,6 +439,18 @@ class SqlError(QarionError):
         if hint:
             lines.append(f"  hint: {hint}")
         return "\n".join(lines)
+
+
+class CheckFailed(QarionError):
+    """A data check of severity ``error`` failed: nothing was published (fails its task).
+
+    ``results`` holds every check's result of the task (``tasks.checks.CheckResult.as_dict``),
+    so the outputs can show them although the task pushed nothing.
+    """
+
+    def __init__(self, message: str, results: list[dict[str, Any]], **location: Any) -> None:
+        super().__init__(message, **location)
+        self.results = results
 
 
 class TaskTimedOut(QarionError):

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from qarion_etl.cli import output
+from qarion_etl.cli.checks_view import check_lines
 from qarion_etl.cli.output import shown
 from qarion_etl.escaping import json_visible
 from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus
@@ -207,6 +208,8 @@ class PlainReporter:
         if failed and outcome.error:
             for line in outcome.error.splitlines():
                 self._out(f"    {line}".rstrip())
+        for line in check_lines(outcome.checks, failed=False):
+            self._out(f"    {line}")
 
     def event(self, record: dict[str, Any]) -> None:
         if self.verbosity > 0 and record["event"] == "statement":
@@ -357,6 +360,10 @@ class RichReporter(PlainReporter):
             self.live.refresh()
             self.live.stop()
         for o in result.tasks:
+            for line in check_lines(o.checks, failed=False)[:-1]:
+                self.console.print(
+                    f"[yellow]{escape(o.task_id)}[/]: {escape(shown(line))}", highlight=False
+                )
             if o.status == FAILED and o.error:
                 self.console.print(
                     f"[red]{escape(o.task_id)}[/]: {escape(shown(o.error))}", highlight=False

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from qarion_etl.cli.checks_view import check_line
 from qarion_etl.escaping import md_code, md_fence, workflow_data, workflow_property
 
 if TYPE_CHECKING:
@@ -35,15 +36,17 @@ def annotate(
     line: int | None = None,
     title: str = "qarion-etl",
     stream: Any = None,
+    level: str = "error",
 ) -> None:
-    """Print one ``::error`` workflow command (on stdout, where the runner reads them)."""
+    """Print one ``::error`` (or ``level``) workflow command (on stdout, where the runner
+    reads them)."""
     props = [f"title={workflow_property(title)}"]
     if path:
         props.insert(0, f"file={workflow_property(path)}")
         if line:
             props.insert(1, f"line={line}")
     out = stream or sys.stdout
-    print(f"::error {','.join(props)}::{workflow_data(message)}", file=out, flush=True)
+    print(f"::{level} {','.join(props)}::{workflow_data(message)}", file=out, flush=True)
 
 
 def annotate_error(exc: Any, stream: Any = None) -> None:
@@ -58,8 +61,20 @@ def annotate_error(exc: Any, stream: Any = None) -> None:
 
 
 def annotate_failures(result: RunResult, flow: Flow, stream: Any = None) -> None:
-    """One annotation per failed task: where its error points, else the task's line."""
+    """One annotation per failed task: where its error points, else the task's line; and a
+    warning per warned data check, on the check's line."""
     for o in result.tasks:
+        for check in o.checks or []:
+            if check.get("status") == "warn" and o.task_id in flow.task_ids:
+                lines = {c.name: c.line for c in flow.task(o.task_id).checks}
+                annotate(
+                    check_line(check),
+                    path=flow.shown_path,
+                    line=lines.get(check["name"]),
+                    title=f"qarion-etl: task {o.task_id}",
+                    stream=stream,
+                    level="warning",
+                )
         if o.status != "failed" or not o.error:
             continue
         exc = o.exception

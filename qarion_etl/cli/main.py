@@ -70,6 +70,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "graph": ("flows", "command", "Draw a flow's task graph (dependencies and dataset edges)."),
     "run": ("run", "command", "Run a flow: ingest, transform and push results to XCom, in dependency order."),
     "render": ("run", "command", "Print a task's rendered SQL without running anything."),
+    "check": ("check", "command", "Run the data checks ([[tasks.checks]]) of a flow against its published datasets."),
     "report": ("report", "command", "Write one HTML file of a run: graph, timeline, tasks, SQL, errors and XComs."),
     "ls": ("listing", "command", "List the tasks (or datasets, or flows) of the project, one per line."),
     "ui": ("ui", "command", "Browse runs, flows, task history and XComs in a web browser (read-only)."),

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from qarion_etl.definitions.checks import CheckSpec
 from qarion_etl.errors import shown_path
 
 #: The values of a task's ``retry_on``.
@@ -78,6 +79,8 @@ class TaskSpec:
     columns: tuple[ColumnSpec, ...] | None = None
     #: The key an incremental transformation upserts on (empty: it appends).
     unique_key: tuple[str, ...] = ()
+    #: ``[[tasks.checks]]``: data checks run on the staged table before it is published.
+    checks: tuple[CheckSpec, ...] = ()
     line: int | None = None
     key_lines: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from qarion_etl.definitions.checks import CheckSpec, parse_checks
 from qarion_etl.definitions.flow import (
     MAX_RETRIES,
     MAX_RETRY_DELAY,
@@ -70,6 +71,7 @@ TASK_KEYS = {
     "primary_key",
     "columns",
     "unique_key",
+    "checks",
 }
 FLOW_TYPES = ("standard",)
 
@@ -101,6 +103,7 @@ class FlowParser:
         self.problems: list[Problem] = []
         self.flow_tags: tuple[str, ...] = ()
         self.input_columns: tuple[ColumnSpec, ...] = ()
+        self.input_spec = InputSpec()
 
     def problem(self, message: str, line: int | None = None, task_id: str | None = None) -> None:
         self.problems.append(Problem(message, line, task_id))
@@ -206,7 +209,7 @@ class FlowParser:
                 loc.key_line("namespace"),
             )
         self.flow_tags = self._tags(doc, loc.key_line("tags"))
-        input_spec = self._parse_input(doc.get("input", {}))
+        input_spec = self.input_spec = self._parse_input(doc.get("input", {}))
         self.input_columns = input_spec.columns
         raw_tasks = doc.get("tasks", [])
         if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
@@ -382,8 +385,41 @@ class FlowParser:
             primary_key=schema.primary_key,
             columns=schema.columns,
             unique_key=schema.unique_key,
+            checks=self._checks(
+                raw, index, line, task_id, spec.name if spec else None, schema.columns
+            ),
             line=line,
             key_lines=MappingProxyType({k: n for k in raw if (n := kl(k)) is not None}),
+        )
+
+    def _checks(
+        self,
+        raw: dict[str, Any],
+        index: int,
+        line: int | None,
+        task_id: str,
+        kind: str | None,
+        own_columns: tuple[ColumnSpec, ...] | None,
+    ) -> tuple[CheckSpec, ...]:
+        """The task's ``[[tasks.checks]]`` (``definitions.checks``), problems collected.
+
+        On an ingestion with typed columns (its own, else ``[input]``'s) a check's column
+        must be one of them.
+        """
+        if "checks" not in raw:
+            return ()
+        known: tuple[str, ...] = ()
+        columns = own_columns if own_columns is not None else self.input_spec.columns
+        if kind == "ingestion" and columns:
+            known = (*(c.name for c in columns), "batch_id")
+        return parse_checks(
+            raw["checks"],
+            loc=self.loc,
+            task_index=index,
+            task_line=line,
+            problem=lambda message, at: self.problem(message, at, task_id),
+            writes_target=bool(raw.get("target_dataset_id")) and kind is not None,
+            known_columns=known,
         )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from qarion_etl.definitions.check_refs import ref_problems as check_ref_problems
 from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
@@ -168,6 +169,8 @@ def validate_flow(
     cycle = cycle_problem(index, flow)
     if cycle is not None:
         problems.append(cycle)
+    if any(t.checks for t in flow.tasks):
+        problems += check_ref_problems(flow, graph, xcom_enabled=xcom_enabled)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import clip
 from qarion_etl.report import sqlfile
+from qarion_etl.report.checks import run_checks
 from qarion_etl.report.flowfiles import flow_of
 from qarion_etl.run.history import all_tries
 from qarion_etl.run.logs import run_folder, sql_file
@@ -84,6 +85,8 @@ class TaskView:
     columns_inferred: bool = False
     reads: str | None = None
     writes: str | None = None
+    #: The results of the task's data checks in the run (``report.checks``), if it has any.
+    checks: list[dict[str, Any]] | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -236,6 +239,9 @@ def run_view(
         for tid in order
     ]
     _add_inferred(project, tasks, run.flow_id, run.dag_run_id)
+    found = run_checks(project, run.flow_id, run.dag_run_id)
+    for view in tasks:
+        view.checks = found.get(view.task_id)
     note = shape.note
     if shape.source == FROM_FILE and note is None:
         note = "This run started before runs recorded their plan: it is drawn from the flow file as it is now."
@@ -278,7 +284,9 @@ def task_view(project: Project, store: RunStore, flow_id: str, task_id: str) -> 
             continue
         folder = run_folder(project.config.state_dir, flow_id, run.dag_run_id)
         tries = store.tries(flow_id, run.dag_run_id).get(task_id, [])
-        return _task_view(project, planned, ti, tries, folder, task_id)
+        view = _task_view(project, planned, ti, tries, folder, task_id)
+        view.checks = run_checks(project, flow_id, run.dag_run_id).get(task_id)
+        return view
     return None
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qarion_etl.run.check_values import value_puller
 from qarion_etl.run.closing import close_run, run_status
 from qarion_etl.run.history import RunStore, TaskInstanceRecord
 from qarion_etl.run.logs import RunLog, TrySql, run_folder, sql_file
@@ -247,6 +248,10 @@ class RunExecution:
             cancel=self.cancel,
             write_lock=self.write_lock,
             progress=Progress(self.reporter, tid),
+            pull_value=value_puller(self.store, self.xcom, self.flow.id, o.dag_run_id)
+            if spec.checks
+            else None,
+            scrub=self.project.scrub,
         )
 
     def _try_plan(self, tid: str) -> TryPlan:

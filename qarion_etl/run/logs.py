@@ -216,6 +216,16 @@ class RunLog:
             error=outcome.error,
             sql_path=outcome.sql_path,
         )
+        for check in outcome.checks or []:
+            if check.get("status") == "warn":  # a failed one is in the task's error
+                self.emit(
+                    "check_warning",
+                    "warning",
+                    outcome.task_id,
+                    check=check.get("name"),
+                    failing=check.get("failing"),
+                    note=check.get("note"),
+                )
         self.inner.task_finished(outcome, index, total)
 
     def run_finished(self, result: RunResult) -> None:

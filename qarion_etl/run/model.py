@@ -116,6 +116,8 @@ class TaskOutcome:
     sql_path: str | None = None
     #: Every try of this execution, in order.
     attempts: list[TryRecord] = field(default_factory=list)
+    #: The results of the task's data checks in its last try (``tasks.checks``), if it has any.
+    checks: list[dict[str, Any]] | None = None
     #: The exception of the last failed try (for ``--debug``; not serialised).
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from qarion_etl.db.errors import is_transient
 from qarion_etl.definitions.flow import TaskSpec
 from qarion_etl.errors import (
+    CheckFailed,
     ConfigError,
     FlowValidationError,
     IngestError,
@@ -47,6 +48,8 @@ def not_retried(exc: BaseException, spec: TaskSpec) -> str | None:
         return None
     if isinstance(exc, TemplateError):
         return "a template error cannot pass on another try"
+    if isinstance(exc, CheckFailed):
+        return "a failing data check cannot pass on another try of the same data"
     if isinstance(exc, InputMissing):
         return "the input file is missing"
     if isinstance(exc, IngestError):

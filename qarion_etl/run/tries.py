@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.flow import MAX_RETRY_DELAY
-from qarion_etl.errors import Interrupted, StoreUnavailable, Superseded, shown_path
+from qarion_etl.errors import (
+    CheckFailed,
+    Interrupted,
+    StoreUnavailable,
+    Superseded,
+    shown_path,
+)
 from qarion_etl.run.model import TaskOutcome, TaskStatus, TryRecord, error_text, now_iso
 from qarion_etl.tasks import get_task_class
 
@@ -146,6 +152,7 @@ class TaskTries:
             # store outage never makes an INCREMENTAL task append its batch twice.
             o.xcom_keys = self._push(self.result)
             o.status, o.result = TaskStatus.SUCCESS, self.result
+            o.checks = self.result.get("checks") or None
             o.rows = work_rows(self.result)
             o.error, o.exit_code, o.exception, o.not_retried = None, None, None, None
             return None
@@ -153,6 +160,7 @@ class TaskTries:
             return exc
         except Exception as exc:  # a task failure of any kind
             o.exception = exc
+            o.checks = exc.results if isinstance(exc, CheckFailed) else None
             return exc
         finally:
             self.statements_ran = sql.statements > 0

@@ -45,6 +45,11 @@ class TaskContext:
     #: Raises when a newer try of the task has started (``Superseded``); ``None`` where
     #: no other process runs tries of the task.
     fence: Callable[[], None] | None = None
+    #: The XCom value a check's ``compare_to`` names: ``(task_id, key, run)`` with run
+    #: ``previous`` or ``current``; ``None`` when there is none (or no XCom).
+    pull_value: Callable[[str, str, str], Any] | None = None
+    #: Masks the configuration's secrets in a text (check samples).
+    scrub: Callable[[str], str] = field(default=lambda text: text)
     _interrupt_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

@@ -36,6 +36,7 @@ from qarion_etl.db.materialize import Stage, publish_all, staged_write
 from qarion_etl.errors import InputMissing
 from qarion_etl.tasks.bad_rows import BadRowPolicy, BadRows, rejects_table
 from qarion_etl.tasks.base import BaseTask, TaskContext
+from qarion_etl.tasks.checks import guard, load_guarantees
 from qarion_etl.tasks.formats import InputFile
 from qarion_etl.tasks.inference import shown_columns, with_inferred_columns
 from qarion_etl.tasks.keys import KeyOrder, check_unique
@@ -45,6 +46,9 @@ from qarion_etl.tasks.rejects import EngineRejects, RejectsWriter
 
 class IngestionTask(BaseTask):
     """Load ``config.path`` (``config.format``) into ``target_dataset_id``."""
+
+    #: The results of the task's checks (``tasks.checks.guard``) in the last load.
+    checks: list[dict[str, Any]]
 
     def execute(self, ctx: TaskContext) -> dict[str, Any]:
         spec = self.spec
@@ -61,6 +65,7 @@ class IngestionTask(BaseTask):
         target = spec.target_dataset_id
         assert target is not None
         policy = BadRowPolicy.from_config(cfg)
+        self.checks = []
         try:
             rows, rejected = self._load(ctx, source, target, policy, engine_reads=True)
         except ReadAgain:
@@ -76,6 +81,8 @@ class IngestionTask(BaseTask):
             result["rejects_dataset"] = rejects_table(target)
         if inferred is not None:
             result["inferred_columns"] = shown_columns(inferred)
+        if self.checks:
+            result["checks"] = self.checks
         return result
 
     def _load(
@@ -114,6 +121,8 @@ class IngestionTask(BaseTask):
             ctx.check_cancel()
             if pk and not unique:
                 check_unique(conn, stage, pk, source)
+            required = [c.name for c in source.columns if c.required]
+            self.checks = guard(ctx, conn, stage, pk, load_guarantees(pk, required))
             ctx.before_publish()
             writes = [(stage, ctx.processing_type, pk)]
             if rejects is not None:

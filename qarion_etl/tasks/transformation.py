@@ -7,7 +7,7 @@ executes. When the result has exactly one row, that row's columns become fields 
 task result (``total_count``, ``avg_value`` …), so downstream templates can
 ``xcom_pull('calculate_stats', key='avg_value')``. On a name clash the runner's own
 fields (``rows_written``, ``target_dataset``, ``status``, ``batch_id``,
-``duration_seconds``) win.
+``duration_seconds``, ``checks``) win.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from qarion_etl.db.connection import Connection
 from qarion_etl.db.materialize import INCREMENTAL, staged_write
 from qarion_etl.errors import SqlError
 from qarion_etl.tasks.base import BaseTask, TaskContext
+from qarion_etl.tasks.checks import guard
 from qarion_etl.tasks.materialized import (
     check_key,
     is_incremental,
@@ -33,7 +34,7 @@ from qarion_etl.tasks.materialized import (
 
 #: Result fields the runner owns; a one-row column with one of these names is not copied.
 RESERVED_FIELDS = frozenset(
-    {"rows_written", "target_dataset", "status", "batch_id", "duration_seconds"}
+    {"rows_written", "target_dataset", "status", "batch_id", "duration_seconds", "checks"}
 )
 
 
@@ -52,6 +53,8 @@ class TransformationTask(BaseTask):
         try:
             return self._run(ctx, sql)
         except SqlError as exc:
+            if exc.path is not None:  # located already (a data check's own statement)
+                raise
             # The line of the rendered SQL the driver points at, found in the flow file.
             lead = rendered[: len(rendered) - len(rendered.lstrip())].count("\n")
             at = None if exc.statement_line is None else exc.statement_line + lead
@@ -82,11 +85,14 @@ class TransformationTask(BaseTask):
             else:
                 rows = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {stage.table}").scalar_one())
             check_key(ctx, pk, columns)
+            checks = guard(ctx, conn, stage, pk)
             ctx.before_publish()
             publish_table(conn, stage, ctx.processing_type, pk)
         result: dict[str, Any] = {"rows_written": rows, "target_dataset": target}
         if rows == 1:
             result.update(row_fields(columns, first[0]))
+        if checks:
+            result["checks"] = checks
         return result
 
     def _execute_only(self, ctx: TaskContext, sql: str) -> dict[str, Any]:
