@@ -110,10 +110,18 @@ def keyed(rows: list[tuple[Any, ...]]) -> dict[int, tuple[Any, ...]]:
     return out
 
 
-def copy_shop(dest: Path, engine_url: str, suffix: str) -> Path:
+def copy_shop(
+    dest: Path, engine_url: str, suffix: str, flows: dict[str, str] | None = None
+) -> Path:
     """A copy of the shop project in ``dest`` on ``engine_url``, its namespaces ending in
-    ``suffix`` (so runs on a shared server never meet)."""
+    ``suffix`` (so runs on a shared server never meet); ``flows`` (file name -> text), when
+    given, stand in for the project's own flow files."""
     shutil.copytree(SHOP, dest, ignore=shutil.ignore_patterns(".qarion", "*.duckdb*"))
+    if flows is not None:
+        for old in (dest / "flows").glob("*.toml"):
+            old.unlink()
+        for name, text in flows.items():
+            (dest / "flows" / name).write_text(text)
     config = dest / "qarion-etl.toml"
     config.write_text(
         config.read_text()
