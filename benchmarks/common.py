@@ -61,15 +61,19 @@ def time_process(
 
 
 def ratio_line(
-    name: str, ours: float, raw: float, target: float | None = None, unit: str = "s"
+    name: str,
+    ours: float,
+    raw: float,
+    target: float | None = None,
+    unit: str = "s",
+    peer: str = "raw",
 ) -> str:
+    """``name``, our figure beside the peer's (``raw`` by default) and their ratio."""
     ratio = ours / raw if raw else float("inf")
     verdict = ""
     if target is not None:
         verdict = f"  target <= {target:g}x: {'met' if ratio <= target else 'MISSED'}"
-    return (
-        f"{name:<48} ours {ours:9.3f} {unit}  raw {raw:9.3f} {unit}  ratio {ratio:5.2f}x{verdict}"
-    )
+    return f"{name:<48} ours {ours:9.3f} {unit}  {peer} {raw:9.3f} {unit}  ratio {ratio:5.2f}x{verdict}"
 
 
 def header(title: str) -> None:
