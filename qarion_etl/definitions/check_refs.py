@@ -1,12 +1,11 @@
 """What is wrong with a flow's checks that only the whole flow (and project) can tell, and
 where a ``relationships`` check's ``to = "ref(...)"`` points: a flow's namespace and dataset.
 
-``ref('dataset')`` is the dataset a task of the same flow writes, else the one a task of
-another flow of the project (the flow files beside this one) writes; ``ref('flow_id',
-'dataset')`` is that flow's. ``resolve_ref`` answers with the namespace that holds the
-table; ``ref_problems`` lists the checks whose reference names nothing, for validation.
-This is the checks' own resolver; project-wide dataset resolution may replace it by
-changing ``resolve_ref`` alone.
+``ref('dataset')`` and ``ref('flow_id', 'dataset')`` resolve as ``ref()`` in SQL does
+(``refs.ModelIndex``); ``resolve_ref`` answers with the namespace that holds the table, and
+``ref_problems`` lists the checks whose reference names nothing, for validation. A check's
+refs are edges of the task graph like its SQL's (``refs.check_refs``), so the dataset it
+reads is written before it runs.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 from qarion_etl.definitions.checks import CheckSpec
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
+from qarion_etl.definitions.refs import ModelIndex, RefError
 from qarion_etl.errors import FlowValidationError, Problem, clip, did_you_mean
 
 
@@ -27,10 +27,6 @@ class UnknownRef(LookupError):
         super().__init__(message)
         self.message = message
         self.choices = choices
-
-
-def _written(flow: Flow) -> set[str]:
-    return {t.target_dataset_id for t in flow.tasks if t.target_dataset_id}
 
 
 def _other_flows(flow: Flow) -> Iterator[Flow]:
@@ -47,41 +43,32 @@ def _other_flows(flow: Flow) -> Iterator[Flow]:
             continue
 
 
-def resolve_ref(flow: Flow, to_flow: str | None, dataset: str) -> tuple[str, str]:
+def resolve_ref(
+    flow: Flow, to_flow: str | None, dataset: str, index: ModelIndex | None = None
+) -> tuple[str, str]:
     """``(namespace, dataset)`` of ``ref([to_flow,] dataset)`` read from ``flow``.
+
+    ``index`` is the project's (``Project.models()``), as ``ref()`` in SQL resolves; without
+    one, the flows beside ``flow`` in its folder.
 
     Raises:
         UnknownRef: no flow writes that dataset (or no such flow).
     """
-    if to_flow is None or to_flow == flow.id:
-        if dataset in _written(flow):
-            return flow.namespace, dataset
-        if to_flow is None:
-            others = list(_other_flows(flow))
-            for other in others:
-                if dataset in _written(other):
-                    return other.namespace, dataset
-            known = _written(flow).union(*(_written(o) for o in others))
-            raise UnknownRef(
-                f"no task of the project writes dataset '{clip(dataset)}'", sorted(known)
-            )
-        raise UnknownRef(
-            f"no task of flow '{flow.id}' writes dataset '{clip(dataset)}'", sorted(_written(flow))
-        )
-    by_id = {o.id: o for o in _other_flows(flow)}
-    target = by_id.get(to_flow)
-    if target is None:
-        raise UnknownRef(f"no flow '{clip(to_flow)}' in the project", sorted({flow.id, *by_id}))
-    if dataset not in _written(target):
-        raise UnknownRef(
-            f"no task of flow '{to_flow}' writes dataset '{clip(dataset)}'",
-            sorted(_written(target)),
-        )
-    return target.namespace, dataset
+    if index is None:
+        index = ModelIndex([flow, *_other_flows(flow)])
+    try:
+        found = index.with_flow(flow).resolve(flow, to_flow, dataset)
+    except RefError as exc:
+        raise UnknownRef(str(exc), []) from None
+    return found.flow.namespace, found.dataset
 
 
 def ref_problems(
-    flow: Flow, graph: TaskGraph | None = None, *, xcom_enabled: bool = True
+    flow: Flow,
+    graph: TaskGraph | None = None,
+    *,
+    xcom_enabled: bool = True,
+    index: ModelIndex | None = None,
 ) -> list[Problem]:
     """Checks whose ``to`` names no dataset (or, with ``graph``, one written by a task of
     the flow that is not upstream: the check would race its writer), and what else
@@ -97,13 +84,11 @@ def ref_problems(
             if spec.to_dataset is None:
                 continue
             try:
-                namespace, dataset = resolve_ref(flow, spec.to_flow, spec.to_dataset)
+                namespace, dataset = resolve_ref(flow, spec.to_flow, spec.to_dataset, index)
             except UnknownRef as exc:
-                wrong = spec.to_flow if "no flow" in exc.message else spec.to_dataset
-                hint = did_you_mean(wrong or "", exc.choices)
                 found.append(
                     Problem(
-                        f"check '{spec.name}': 'to': {exc.message}{hint}",
+                        f"check '{spec.name}': 'to': {exc.message}",
                         _to_line(flow, spec),
                         task.id,
                     )

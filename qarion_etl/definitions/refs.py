@@ -40,11 +40,30 @@ def task_refs(task: TaskSpec) -> tuple[RefCall, ...]:
     return _refs_in(sql) if isinstance(sql, str) else ()
 
 
+def check_refs(task: TaskSpec) -> tuple[RefCall, ...]:
+    """The datasets ``task``'s checks read: a ``relationships`` check's ``to``, and each
+    ``ref()`` in an ``expression`` check's SQL (lines are the check's)."""
+    calls: list[RefCall] = []
+    for check in task.checks:
+        line = check.line or 0
+        if check.to_dataset is not None:
+            calls.append(RefCall(check.to_flow, check.to_dataset, line))
+        if check.sql is not None:
+            calls += (RefCall(c.flow_id, c.dataset, line) for c in _refs_in(check.sql))
+    return tuple(calls)
+
+
+def all_refs(task: TaskSpec) -> tuple[RefCall, ...]:
+    """Every dataset ``task`` reads by name: its SQL's ``ref()`` calls, then its checks'."""
+    return task_refs(task) + check_refs(task) if task.checks else task_refs(task)
+
+
 def ref_edges(flow: Flow) -> Iterator[tuple[str, str]]:
-    """``(writer, reader)`` for each ref of a task to a dataset another task of ``flow`` writes."""
+    """``(writer, reader)`` for each ref of a task (its SQL or its checks) to a dataset
+    another task of ``flow`` writes: the reader runs after the writer."""
     writer = {t.target_dataset_id: t.id for t in flow.tasks if t.target_dataset_id}
     for task in flow.tasks:
-        for call in task_refs(task):
+        for call in all_refs(task):
             if call.flow_id not in (None, flow.id) or call.dataset not in writer:
                 continue
             upstream = writer[call.dataset]
@@ -152,9 +171,10 @@ class ModelIndex:
         )
 
     def reads(self, flow: Flow, task: TaskSpec) -> list[Resolved]:
-        """The datasets ``task`` reads through ``ref()`` (those that resolve), in order."""
+        """The datasets ``task`` reads through ``ref()`` in its SQL or its checks (those
+        that resolve), in order."""
         out: dict[tuple[str, str], Resolved] = {}
-        for call in task_refs(task):
+        for call in all_refs(task):
             if call.dataset is None:
                 continue
             try:

@@ -170,7 +170,7 @@ def validate_flow(
     if cycle is not None:
         problems.append(cycle)
     if any(t.checks for t in flow.tasks):
-        problems += check_ref_problems(flow, graph, xcom_enabled=xcom_enabled)
+        problems += check_ref_problems(flow, graph, xcom_enabled=xcom_enabled, index=index)
     if problems:
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None

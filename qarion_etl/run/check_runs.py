@@ -98,7 +98,9 @@ def _check_task(project: Project, flow: Flow, spec: TaskSpec) -> TaskChecks:
 
     def render(source: str) -> str:
         today = dt.date.today().isoformat()
-        return render_task_sql(flow, spec, db, resolver, {}, 0, None, today, source)
+        return render_task_sql(
+            flow, spec, db, resolver, {}, 0, None, today, source, index=project.models()
+        )
 
     scope = CheckScope(
         db,
@@ -109,6 +111,7 @@ def _check_task(project: Project, flow: Flow, spec: TaskSpec) -> TaskChecks:
         render=render,
         pull_value=value_puller(project.run_store(), xcom, flow.id, None),
         scrub=project.scrub,
+        index=project.models(),
     )
     with db.connect() as conn:
         if not Namespace(db, flow.namespace).exists(conn, target):

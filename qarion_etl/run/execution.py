@@ -252,6 +252,7 @@ class RunExecution:
             if spec.checks
             else None,
             scrub=self.project.scrub,
+            models=self.project.models(),
         )
 
     def _try_plan(self, tid: str) -> TryPlan:

@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.service import DatabaseService
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.errors import Interrupted, TaskTimedOut
+
+if TYPE_CHECKING:
+    from qarion_etl.definitions.refs import ModelIndex
 
 
 @dataclass
@@ -50,6 +53,8 @@ class TaskContext:
     pull_value: Callable[[str, str, str], Any] | None = None
     #: Masks the configuration's secrets in a text (check samples).
     scrub: Callable[[str], str] = field(default=lambda text: text)
+    #: The project's flows and macros (what ``ref()`` resolves against).
+    models: ModelIndex | None = None
     _interrupt_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

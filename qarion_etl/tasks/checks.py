@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from qarion_etl.db.materialize import Stage
     from qarion_etl.db.service import DatabaseService
     from qarion_etl.definitions.flow import Flow, TaskSpec
+    from qarion_etl.definitions.refs import ModelIndex
     from qarion_etl.tasks.base import TaskContext
 
 #: The failing rows a result keeps (and a failure names).
@@ -89,6 +90,8 @@ class CheckScope:
     pull_value: Callable[[str, str, str], Any] | None = None
     scrub: Callable[[str], str] = lambda text: text
     proven: Mapping[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
+    #: The project's flows, which a ``relationships`` check's ``to`` names.
+    index: ModelIndex | None = None
 
 
 def run_checks(conn: Connection, scope: CheckScope) -> list[CheckResult]:
@@ -148,7 +151,7 @@ def failing_sql(check: CheckSpec, scope: CheckScope) -> str:
         return f"SELECT * FROM {rel} AS _qr WHERE {cols[0]} IS NOT NULL AND {cols[0]} NOT IN ({values})"
     if check.type == "relationships":
         assert check.to_dataset is not None and check.field is not None
-        namespace, dataset = resolve_ref(scope.flow, check.to_flow, check.to_dataset)
+        namespace, dataset = resolve_ref(scope.flow, check.to_flow, check.to_dataset, scope.index)
         parent = scope.db.qualified(namespace, dataset)
         return (
             f"SELECT _qr.* FROM {rel} AS _qr WHERE _qr.{cols[0]} IS NOT NULL AND NOT EXISTS "
@@ -259,6 +262,7 @@ def guard(
         pull_value=ctx.pull_value,
         scrub=ctx.scrub,
         proven=proven or {},
+        index=ctx.models,
     )
     results = run_checks(conn, scope)
     if any(r.status == FAIL for r in results):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from qarion_etl.definitions.checks import ALL_KEYS, CheckSpec, CompareTo, parse_ref
 from qarion_etl.definitions.flow_parser import load_flow
+from qarion_etl.definitions.refs import ModelIndex
 from qarion_etl.definitions.validation import validate_flow
 from qarion_etl.errors import FlowValidationError
 
@@ -148,13 +149,13 @@ def test_every_check_type_parses(tmp_path: Path) -> None:
         ),
         (
             'type = "relationships"\ncolumn = "cust"\nto = "ref(\'custmers\')"',
-            "shop.toml:25: task 'load': check 'relationships_cust': 'to': no task of the project "
-            "writes dataset 'custmers' (did you mean 'customers'?)",
+            "shop.toml:25: task 'load': check 'relationships_cust': 'to': no task writes dataset "
+            "'custmers' (did you mean 'customers'?)",
         ),
         (
             'type = "relationships"\ncolumn = "cust"\nto = "ref(\'shp\', \'customers\')"',
-            "shop.toml:25: task 'load': check 'relationships_cust': 'to': no flow 'shp' in the "
-            "project (did you mean 'shop'?)",
+            "shop.toml:25: task 'load': check 'relationships_cust': 'to': no flow 'shp' (did you "
+            "mean 'shop'?)",
         ),
         (
             'type = "row_count"\nmin = -1',
@@ -209,14 +210,14 @@ def test_checks_need_a_task_that_writes_a_target(tmp_path: Path) -> None:
     assert "shop.toml:27: task 'side': checks need a task that writes a dataset" in problem
 
 
-def test_a_relationship_to_a_dataset_of_a_task_not_upstream(tmp_path: Path) -> None:
+def test_a_relationship_runs_after_the_task_that_writes_its_dataset(tmp_path: Path) -> None:
+    """Like ``ref()`` in SQL, a check's ``to`` is an edge: no ``dependencies`` entry needed."""
     head = HEAD.replace('dependencies = ["customers"]\n', "")
+    assert head != HEAD
     check = '[[tasks.checks]]\ntype = "relationships"\ncolumn = "cust"\nto = "ref(\'customers\')"\n'
-    (problem,) = _problems(_flow(tmp_path, check, head=head))
-    assert (
-        "shop.toml:23: task 'load': check 'relationships_cust': 'customers' is written by "
-        "'customers', which is not upstream of 'load': add it to 'dependencies'"
-    ) in problem
+    graph = validate_flow(load_flow(_flow(tmp_path, check, head=head)))
+    assert graph.has_edge("customers", "load")
+    assert graph.topological_order().index("customers") < graph.topological_order().index("load")
 
 
 def test_compare_to_the_current_run_needs_an_upstream_task(tmp_path: Path) -> None:
@@ -253,7 +254,7 @@ def test_checks_must_be_tables(tmp_path: Path) -> None:
 def test_a_ref_to_another_flow_resolves_to_its_namespace(tmp_path: Path) -> None:
     from qarion_etl.definitions.check_refs import resolve_ref
 
-    _flow(
+    crm = _flow(
         tmp_path,
         "",
         head='id = "crm"\nnamespace = "crm_ns"\n[[tasks]]\nid = "c"\ntype = "transformation"\n'
@@ -267,7 +268,7 @@ def test_a_ref_to_another_flow_resolves_to_its_namespace(tmp_path: Path) -> None
         "to = \"ref('crm', 'accounts')\"\nfield = \"id\"\n",
     )
     flow = load_flow(path)
-    validate_flow(flow)
+    validate_flow(flow, index=ModelIndex([load_flow(crm), flow]))  # the project's flows
     one, two = flow.task("load").checks
     assert resolve_ref(flow, one.to_flow, one.to_dataset or "") == ("crm_ns", "accounts")
     assert resolve_ref(flow, two.to_flow, two.to_dataset or "") == ("crm_ns", "accounts")
