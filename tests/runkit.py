@@ -58,7 +58,8 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
-def table_names(url: str, namespace: str) -> list[str]:
+def table_names(url: str, namespace: str, *, views: bool = False) -> list[str]:
+    """The tables of ``namespace`` (and its views too, with ``views``), by their own names."""
     from qarion_etl.db_service import create_engine
 
     engine = create_engine(url)
@@ -66,18 +67,16 @@ def table_names(url: str, namespace: str) -> list[str]:
         with engine.connect() as conn:
             insp = sa.inspect(conn)
             if engine.dialect.name in ("postgresql", "duckdb"):
-                return sorted(insp.get_table_names(schema=namespace))
-            return sorted(
-                n[len(namespace) + 2 :]
-                for n in insp.get_table_names()
-                if n.startswith(namespace + "__")
-            )
+                names = insp.get_table_names(schema=namespace)
+                return sorted(names + (insp.get_view_names(schema=namespace) if views else []))
+            names = insp.get_table_names() + (insp.get_view_names() if views else [])
+            return sorted(n[len(namespace) + 2 :] for n in names if n.startswith(namespace + "__"))
     finally:
         engine.dispose()
 
 
 def drop_namespace(url: str, namespace: str) -> None:
-    """Remove every table of ``namespace`` (the schema where the engine has schemas)."""
+    """Remove every view and table of ``namespace`` (the schema where the engine has schemas)."""
     from qarion_etl.db_service import create_engine
 
     engine = create_engine(url)
@@ -87,7 +86,11 @@ def drop_namespace(url: str, namespace: str) -> None:
                 conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE')
                 return
             q = engine.dialect.identifier_preparer.quote_identifier
-            for name in sa.inspect(conn).get_table_names():
+            inspector = sa.inspect(conn)
+            for name in inspector.get_view_names():  # views first: they may read the tables
+                if name.startswith(namespace + "__"):
+                    conn.exec_driver_sql(f"DROP VIEW {q(name)}")
+            for name in inspector.get_table_names():
                 if name.startswith(namespace + "__"):
                     conn.exec_driver_sql(f"DROP TABLE {q(name)}")
     finally:

@@ -19,12 +19,13 @@ write; it upserts on ``unique_key`` or, without one, on the flow's ``[input].pri
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.dependents import views_kept
-from qarion_etl.db.materialize import INCREMENTAL, Namespace, Stage
+from qarion_etl.db.materialize import INCREMENTAL, STAGING_PREFIX, Namespace, Stage
 from qarion_etl.db.views import drop_view, publish_view, relation_kind
 from qarion_etl.errors import QarionError, clip
 from qarion_etl.tasks.base import TaskContext
@@ -76,16 +77,44 @@ def publish_table(conn: Connection, stage: Stage, processing_type: str, key: Seq
 
 
 def write_view(ctx: TaskContext, target: str, sql: str) -> dict[str, Any]:
-    """Publish ``sql`` as the view ``target``; the result names its columns, not rows."""
+    """Publish ``sql`` as the view ``target``; the result names its columns, not rows.
+
+    The task's checks run first, on a staging view of the same SELECT: a failing ``error``
+    check leaves the published view (or table) as it was.
+    """
     ns = Namespace(ctx.db, ctx.namespace)
     ctx.db.create_namespace(ctx.namespace)
+    checks: list[dict[str, Any]] = []
     with ctx.writing(), ctx.db.errors(sql), ctx.db.connect() as conn, ctx.interruptible(conn):
         with conn.begin():
             ns.ensure(conn)
+            if ctx.spec.checks:
+                checks = _checked_view(ctx, conn, ns, target, sql)
             ctx.before_publish()
             publish_view(conn, ns, target, sql)
             # A view is checked when read (SQLite binds its names then): read none of it.
             head = conn.exec_driver_sql(f"SELECT * FROM {ns.qualified(target)} WHERE 1 = 0")
             columns = list(head.keys())
             head.close()
-    return {"target_dataset": target, "materialized": "view", "columns": columns}
+    result: dict[str, Any] = {"target_dataset": target, "materialized": "view", "columns": columns}
+    if checks:
+        result["checks"] = checks
+    return result
+
+
+def _checked_view(
+    ctx: TaskContext, conn: Connection, ns: Namespace, target: str, sql: str
+) -> list[dict[str, Any]]:
+    """The view's checks, run on a staging view of ``sql`` that is dropped afterwards."""
+    from qarion_etl.tasks.checks import guard
+
+    stage = Stage(ns, target, f"{STAGING_PREFIX}{target}_{uuid.uuid4().hex[:8]}")
+    conn.exec_driver_sql(f"CREATE VIEW {stage.table} AS {sql}")
+    try:
+        checks = guard(ctx, conn, stage, [])
+    except BaseException:
+        if not ns.db.dialect.transactional_ddl:  # elsewhere the rollback removes it
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {stage.table}")
+        raise
+    conn.exec_driver_sql(f"DROP VIEW {stage.table}")
+    return checks

@@ -370,3 +370,53 @@ def test_what_the_load_guarantees_costs_no_query(tmp_path: Path) -> None:
     checked = cli("check", "keyed", "--json", project=project)
     statuses = {c["name"]: c["note"] for c in json.loads(checked.stdout)["tasks"][0]["checks"]}
     assert statuses["unique_id"] is None and statuses["not_null_id"] is None
+
+
+VIEW_FLOW = """\
+id = "shop"
+namespace = "{ns}"
+[input]
+columns = [{{name = "id", schema_type = "integer"}}, {{name = "status"}}, {{name = "cust"}}]
+
+[[tasks]]
+id = "load"
+type = "ingestion"
+target_dataset_id = "orders"
+[tasks.config]
+path = "data/orders.csv"
+format = "csv"
+
+[[tasks]]
+id = "kept"
+type = "transformation"
+target_dataset_id = "kept_orders"
+materialized = "view"
+[tasks.config]
+sql = "SELECT id, cust FROM {{{{ ref('orders') }}}} WHERE {{{{ var('keep') }}}}"
+[[tasks.checks]]
+type = "not_null"
+column = "cust"
+"""
+
+
+def test_a_failing_check_on_a_view_leaves_the_published_view(
+    shop: tuple[Path, str, str],
+) -> None:
+    """A view's checks run on a staging view of its SELECT: the old view stays, and no
+    staging view is left behind."""
+    project, ns, url = shop
+    write_flow(project, "shop", VIEW_FLOW.format(ns=ns))
+    (project / "data" / "orders.csv").write_text(BAD)
+    good, doc = _run(project, "--var", "keep=cust IS NOT NULL")
+    assert good.exit_code == 0, good.stderr
+    assert [c["status"] for c in _checks(doc, "kept").values()] == ["pass"]
+    view = table(url, ns, "kept_orders")
+    before = sorted(query(url, f"SELECT id, cust FROM {view}"))
+    assert len(before) == 3 and all(cust is not None for _, cust in before)
+    bad, doc = _run(project, "--var", "keep=1 = 1")
+    assert bad.exit_code == 1
+    assert "Traceback" not in bad.stderr
+    error = next(t for t in doc["tasks"] if t["task_id"] == "kept")["error"]
+    assert "check 'not_null_cust' (not_null on cust): 1 failing row" in error
+    assert sorted(query(url, f"SELECT id, cust FROM {view}")) == before
+    assert [n for n in table_names(url, ns, views=True) if n.startswith("_qtmp_")] == []
