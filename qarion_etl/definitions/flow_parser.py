@@ -408,6 +408,14 @@ class FlowParser:
         """
         if "checks" not in raw:
             return ()
+        if raw.get("materialized") == "ephemeral":
+            self.problem(
+                "an ephemeral task publishes nothing to check: put the checks on a task "
+                "that refs it",
+                self.loc.key_line("checks", "tasks", index) or line,
+                task_id,
+            )
+            return ()
         known: tuple[str, ...] = ()
         columns = own_columns if own_columns is not None else self.input_spec.columns
         if kind == "ingestion" and columns:

@@ -365,3 +365,13 @@ format = "csv"
         "row_count",
         "expression",
     ]
+
+
+def test_an_ephemeral_task_has_no_checks(tmp_path: Path) -> None:
+    head = HEAD + (
+        '\n[[tasks]]\nid = "eph"\ntype = "transformation"\nmaterialized = "ephemeral"\n'
+        'target_dataset_id = "eph"\n[tasks.config]\nsql = "SELECT 1 AS id"\n'
+    )
+    path = _flow(tmp_path, '[[tasks.checks]]\ntype = "row_count"\nmin = 1\n', head=head)
+    (problem,) = _problems(path)
+    assert "task 'eph': an ephemeral task publishes nothing to check" in problem
