@@ -24,6 +24,7 @@ from qarion_etl.run.history import RunStore, TaskInstanceRecord
 from qarion_etl.run.logs import RunLog, TrySql, run_folder, sql_file
 from qarion_etl.run.model import RunResult, TaskOutcome, TaskStatus, error_text, now_iso
 from qarion_etl.run.opening import Opening, open_run
+from qarion_etl.run.refs import require_upstream_tables
 from qarion_etl.run.rendering import task_renderer
 from qarion_etl.run.scheduling import schedule
 from qarion_etl.run.tries import Progress, TaskTries, TryPlan, Watchdog
@@ -121,6 +122,8 @@ class RunExecution:
         # refused store (a DuckDB file in use, a server down) leaves no run "running".
         db = self.db = project.engine_db()
         db.check()
+        # A table of another flow that this run reads and nobody wrote: stop before the run.
+        require_upstream_tables(project.models(), flow, self.outcomes, db)
         self.xcom = project.xcom_service(flow.id) if project.config.xcom.enabled else None
         self.opening = open_run(
             self.store,

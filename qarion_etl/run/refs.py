@@ -16,15 +16,16 @@ are. ``inline_ephemerals`` puts the subqueries in once the whole template has re
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from qarion_etl.definitions.refs import ModelIndex, RefError, Resolved
-from qarion_etl.errors import TemplateError
+from qarion_etl.errors import QarionError, TemplateError
 
 if TYPE_CHECKING:
     import jinja2
 
+    from qarion_etl.db.connection import Connection
     from qarion_etl.db.service import DatabaseService
     from qarion_etl.definitions.flow import Flow, TaskSpec
     from qarion_etl.definitions.macros import Macros
@@ -93,10 +94,8 @@ class RefRenderer:
         return table
 
     def _require_table(self, shown: str, found: Resolved, table: str) -> None:
-        dialect = self.db.dialect
-        name = dialect.physical(found.flow.namespace, found.dataset)
         with self.db.connect() as conn:
-            exists = self.db.has_table(conn, name, dialect.schema(found.flow.namespace))
+            exists = _published(conn, self.db, found)
         if not exists:
             raise TemplateError(
                 f"{shown}: table {table} does not exist yet; flow '{found.flow.id}' "
@@ -107,6 +106,55 @@ class RefRenderer:
     def finish(self, rendered: str) -> str:
         """``rendered`` with each ephemeral placeholder replaced by its aliased subquery."""
         return inline_ephemerals(rendered, self.inlined, self.db.dialect.quote)
+
+
+def _published(conn: Connection, db: DatabaseService, found: Resolved) -> bool:
+    """Whether the table or view ``found`` names is in the warehouse."""
+    from qarion_etl.db.materialize import Namespace
+    from qarion_etl.db.views import relation_kind
+
+    return relation_kind(conn, Namespace(db, found.flow.namespace), found.dataset) is not None
+
+
+class UpstreamTableMissing(QarionError):
+    """Tasks of a run read tables of other flows that were never written: nothing runs."""
+
+    exit_code = 1
+
+
+def require_upstream_tables(
+    index: ModelIndex, flow: Flow, task_ids: Iterable[str], db: DatabaseService
+) -> None:
+    """Raise ``UpstreamTableMissing`` when a task of ``task_ids`` reads, through ``ref()``
+    (in its SQL or its checks), a table or view of another flow that does not exist.
+
+    Made before a run starts, so that no task of it runs when one of them cannot; the
+    render of each task checks again (a table dropped meanwhile).
+    """
+    reads = {
+        (found.flow.id, found.dataset): found
+        for tid in task_ids
+        for found in index.reads(flow, flow.task(tid))
+        if found.flow.id != flow.id and not found.ephemeral
+    }
+    if not reads:
+        return
+    with db.connect() as conn:
+        missing = [f for f in reads.values() if not _published(conn, db, f)]
+    if not missing:
+        return
+    shown = "; ".join(
+        f"{db.qualified(f.flow.namespace, f.dataset)} (flow '{f.flow.id}', task '{f.task.id}')"
+        for f in missing
+    )
+    flows = sorted({f.flow.id for f in missing})
+    raise UpstreamTableMissing(
+        f"flow '{flow.id}' reads tables of other flows that do not exist yet: {shown}; "
+        "nothing of this run was started",
+        path=flow.shown_path,
+        hint=f"run {', '.join(flows)} first (qarion-etl run {flows[0]}), "
+        "or run the flows together with run --all",
+    )
 
 
 def inline_ephemerals(

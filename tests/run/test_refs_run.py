@@ -145,12 +145,60 @@ def test_refs_ephemerals_and_macros_on_every_engine(tmp_path: Path, kind: str) -
 
 def test_a_flow_reading_a_table_not_written_yet_names_the_upstream_flow(tmp_path: Path) -> None:
     project, _, _ = _project(tmp_path, f"duckdb:///{tmp_path / 'w.duckdb'}")
-    done = cli("run", "aa_mart", project=project)
+    done = cli("run", "aa_mart", "--json", project=project)
     assert done.exit_code == 1
-    assert "does not exist yet; flow 'zz_seed' (task 'load') writes it: run it first" in (
-        done.output
-    )
+    assert "flow 'aa_mart' reads tables of other flows that do not exist yet: " in done.output
+    assert "(flow 'zz_seed', task 'load'); nothing of this run was started" in done.output
+    assert "run zz_seed first (qarion-etl run zz_seed)" in done.output
     assert "Traceback" not in done.output
+    # Checked before the run: no task of it started, no run was recorded.
+    doc = json.loads(done.stdout)
+    assert doc["status"] == "error" and not doc.get("tasks"), doc
+    assert "aa_mart" not in cli("runs", "list", project=project).stdout
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_a_view_of_another_flow_is_read_through_ref(tmp_path: Path, kind: str) -> None:
+    """A ref to another flow's view: it exists for the check before the run, on every engine."""
+    url = database_url(kind, tmp_path)
+    seed_ns, mart_ns = unique_name("vseed"), unique_name("vmart")
+    project = make_project(tmp_path / "p", engine_url=url, example=False)
+    (project / "data").mkdir()
+    (project / "data" / "orders.csv").write_text(CSV)
+    write_flow(project, "zz_seed", SEED.format(ns=seed_ns) + VIEW_TASK)
+    write_flow(project, "aa_mart", VIEW_MART.format(ns=mart_ns))
+    try:
+        done = cli("run", "--all", project=project)
+        assert done.exit_code == 0, done.output
+        again = cli("run", "aa_mart", project=project)  # the view is there: no refusal
+        assert again.exit_code == 0, again.output
+        rows = query(url, f"SELECT n FROM {table(url, mart_ns, 'counted')}")
+        assert [int(r[0]) for r in rows] == [3]
+    finally:
+        drop_namespace(url, mart_ns)
+        drop_namespace(url, seed_ns)
+
+
+VIEW_TASK = """
+[[tasks]]
+id = "big_view"
+type = "transformation"
+target_dataset_id = "big_orders_v"
+materialized = "view"
+[tasks.config]
+sql = "SELECT * FROM {{ ref('orders') }} WHERE amount >= 10"
+"""
+
+VIEW_MART = """
+id = "aa_mart"
+namespace = "{ns}"
+[[tasks]]
+id = "counted"
+type = "transformation"
+target_dataset_id = "counted"
+[tasks.config]
+sql = "SELECT COUNT(*) AS n FROM {{{{ ref('zz_seed', 'big_orders_v') }}}}"
+"""
 
 
 def test_an_unknown_ref_stops_the_run_before_anything_runs(tmp_path: Path) -> None:
