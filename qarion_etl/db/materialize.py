@@ -34,7 +34,7 @@ from qarion_etl.db.service import DatabaseService
 
 STAGING_PREFIX = "_qtmp_"
 #: What follows ``_qtmp_<target>_`` in a staging table's name (``_old``: a replaced table).
-_TOKEN = re.compile(r"[0-9a-f]{8}(_old)?")
+STAGING_TOKEN = re.compile(r"[0-9a-f]{8}(_old)?")
 FULL_REFRESH = "FULL_REFRESH"
 INCREMENTAL = "INCREMENTAL"
 
@@ -73,7 +73,9 @@ class Namespace:
         names = self.db.table_names(conn, schema=self.schema)
         cut = len(self.physical(""))
         return [
-            n[cut:] for n in names if n.startswith(prefix) and _TOKEN.fullmatch(n[len(prefix) :])
+            n[cut:]
+            for n in names
+            if n.startswith(prefix) and STAGING_TOKEN.fullmatch(n[len(prefix) :])
         ]
 
 

@@ -10,7 +10,9 @@ a table. The name may hold a table (the model was a table before), a view, or no
   ``RENAME TABLE`` of both (atomic), after which the old table is dropped.
 
 The other way, a model that was a view and becomes a table (or incremental), drops the view
-before its table is swapped in (``drop_view``).
+before its table is swapped in (``drop_view``). A staging view left on MySQL/MariaDB by a
+process killed between its statements is dropped by the next write of the view
+(``sweep_staging_views``); elsewhere the rollback of the killed transaction removed it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Literal
 
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.dependents import views_kept
-from qarion_etl.db.materialize import STAGING_PREFIX, Namespace
+from qarion_etl.db.materialize import STAGING_PREFIX, STAGING_TOKEN, Namespace
 
 Relation = Literal["table", "view"]
 
@@ -92,3 +94,28 @@ def drop_view(conn: Connection, ns: Namespace, target: str) -> bool:
         return False
     conn.exec_driver_sql(f"DROP VIEW {ns.qualified(target)}")
     return True
+
+
+def sweep_staging_views(conn: Connection, ns: Namespace, target: str) -> list[str]:
+    """Drop the staging views of ``target`` an earlier, killed write left; their names.
+
+    Only on an engine whose DDL commits by itself (MySQL/MariaDB): only ``target``'s own
+    (``_qtmp_<target>_<token>``), never those of a longer name being written now.
+    """
+    dialect = ns.db.dialect
+    if dialect.transactional_ddl or dialect.name not in _CURRENT_SCHEMA:
+        return []
+    schema = ns.schema
+    where = "table_schema = ?" if schema else f"table_schema = {_CURRENT_SCHEMA[dialect.name]}"
+    sql = f"SELECT table_name FROM information_schema.views WHERE {where}"
+    rows = conn.exec_driver_sql(dialect.sql(sql), (schema,) if schema else ()).fetchall()
+    prefix = ns.physical(f"{STAGING_PREFIX}{target}_")
+    cut = len(ns.physical(""))
+    stale = [
+        str(name)[cut:]
+        for (name,) in rows
+        if str(name).startswith(prefix) and STAGING_TOKEN.fullmatch(str(name)[len(prefix) :])
+    ]
+    for name in stale:
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {ns.qualified(name)}")
+    return stale

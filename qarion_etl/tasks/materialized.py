@@ -26,7 +26,7 @@ from typing import Any
 from qarion_etl.db.connection import Connection
 from qarion_etl.db.dependents import views_kept
 from qarion_etl.db.materialize import INCREMENTAL, STAGING_PREFIX, Namespace, Stage
-from qarion_etl.db.views import drop_view, publish_view, relation_kind
+from qarion_etl.db.views import drop_view, publish_view, relation_kind, sweep_staging_views
 from qarion_etl.errors import QarionError, clip
 from qarion_etl.tasks.base import TaskContext
 
@@ -88,6 +88,7 @@ def write_view(ctx: TaskContext, target: str, sql: str) -> dict[str, Any]:
     with ctx.writing(), ctx.db.errors(sql), ctx.db.connect() as conn, ctx.interruptible(conn):
         with conn.begin():
             ns.ensure(conn)
+            sweep_staging_views(conn, ns, target)
             if ctx.spec.checks:
                 checks = _checked_view(ctx, conn, ns, target, sql)
             ctx.before_publish()

@@ -13,7 +13,15 @@ from qarion_etl.db.views import relation_kind
 from qarion_etl.db_service import DatabaseService
 from tests.conftest import unique_name
 from tests.helpers import cli
-from tests.runkit import drop_namespace, make_project, query, results_file, table, write_flow
+from tests.runkit import (
+    drop_namespace,
+    make_project,
+    query,
+    results_file,
+    table,
+    table_names,
+    write_flow,
+)
 
 FLOW = """
 id = "models"
@@ -258,3 +266,21 @@ def test_unknown_unique_key_fails_naming_it_and_publishes_nothing(
         " result (its columns: id, v)" in result.stderr
     )
     assert _rows(engine_url, ns, "merged") == [(1, "a"), (2, "b"), (3, "c")]
+
+
+@pytest.mark.parametrize("engine_url", ["mariadb"], indirect=True)
+def test_a_staging_view_left_by_a_killed_write_is_swept(
+    tmp_path: Path, engine_url: str, ns: str
+) -> None:
+    """MariaDB commits DDL at once: a process killed between creating a staging view and its
+    rename leaves it. The next write of that view drops it; another target's stays."""
+    project = _project(tmp_path, engine_url, ns)
+    _run(project, "r1")
+    table_of = {n: table(engine_url, ns, f"_qtmp_{n}") for n in ("src_view_0badc0de", "src_view_x")}
+    with DatabaseService(engine_url) as db, db.begin() as conn:
+        for name in table_of.values():
+            conn.exec_driver_sql(f"CREATE VIEW {name} AS SELECT 1 AS one")
+    _run(project, "r2")
+    views = table_names(engine_url, ns, views=True)
+    assert "_qtmp_src_view_0badc0de" not in views
+    assert "_qtmp_src_view_x" in views  # not a staging name of src_view: not ours to drop
