@@ -188,6 +188,10 @@ def _task_row(project: Project, flow: Flow, task: TaskSpec, deps: list[str]) -> 
             {**c, "description": _scrubbed(project, c["description"])} for c in columns.columns
         ],
         "columns_source": columns.source,
+        "checks": [
+            {"name": c.name, "type": c.type, "column": c.column, "severity": c.severity}
+            for c in task.checks
+        ],
     }
 
 

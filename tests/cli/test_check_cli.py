@@ -186,3 +186,21 @@ def test_a_warned_check_is_a_github_warning_on_its_line(project: Path) -> None:
     assert (
         "WARN check 'accepted_values_status' (accepted_values on status): 1 failing row" in warning
     )
+
+
+def test_ls_lists_each_task_s_checks(project: Path) -> None:
+    result = cli("ls", "shop", "-o", "json", project=project)
+    assert result.exit_code == 0, result.stderr
+    rows = {r["task_id"]: r["checks"] for r in json.loads(result.stdout)}
+    assert rows == {
+        "load": [
+            {"name": "unique_id", "type": "unique", "column": "id", "severity": "error"},
+            {
+                "name": "accepted_values_status",
+                "type": "accepted_values",
+                "column": "status",
+                "severity": "warn",
+            },
+        ],
+        "big": [{"name": "row_count", "type": "row_count", "column": None, "severity": "error"}],
+    }
