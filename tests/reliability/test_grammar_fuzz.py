@@ -1,6 +1,7 @@
 """Fuzzing the flow and configuration grammar through the command line (design §11).
 
-Hypothesis builds flow files and project files from the grammar the README documents:
+Hypothesis builds flow files and project files from the grammar the README documents
+(models too: ``ref()``, macros, ``materialized``, per-task schemas, ``[[tasks.checks]]``):
 known sections and keys, mostly with values of the right shape, often with a value of
 another type, out of range, non-finite or hostile, and now and then an unknown key. Each
 document goes through ``validate``, ``ls``, ``graph``, ``render``, ``config show`` and a
@@ -75,6 +76,15 @@ SQL = st.one_of(
             "{% raw %}SELECT 1{% endraw %}",
             "SELEC oops",
             "",
+            "SELECT * FROM {{ ref('orders') }}",
+            "SELECT * FROM {{ ref('a') }} x JOIN {{ ref('b') }} AS y ON 1 = 1",
+            "SELECT * FROM {{ ref('f', 'b') }}",
+            "SELECT * FROM {{ ref('other_flow', 'x') }}",
+            "SELECT {{ ref(1) }}",
+            "SELECT {{ ref() }}",
+            "{% if is_incremental() %}SELECT 1 AS x{% else %}SELECT 2 AS x{% endif %}",
+            "SELECT {{ twice(2) }} AS x",
+            "SELECT {{ nomacro(2) }} AS x",
         ]
     ),
     st.text(max_size=40),
@@ -88,6 +98,42 @@ column = st.fixed_dictionaries(
             )
         ),
         "required": maybe(st.booleans()),
+        "description": maybe(st.text(max_size=10)),
+    },
+)
+check = st.fixed_dictionaries(
+    {
+        "type": maybe(
+            st.sampled_from(
+                [
+                    "not_null",
+                    "unique",
+                    "accepted_values",
+                    "relationships",
+                    "row_count",
+                    "expression",
+                    "nope",
+                ]
+            )
+        )
+    },
+    optional={
+        "column": maybe(st.one_of(idents, st.lists(idents, max_size=2))),
+        "severity": maybe(st.sampled_from(["error", "warn", "fatal"])),
+        "name": maybe(idents),
+        "values": maybe(st.lists(st.one_of(st.integers(0, 3), idents), max_size=3)),
+        "to": maybe(st.sampled_from(["ref('orders')", "ref('f', 'a')", "orders", "ref(", ""])),
+        "field": maybe(idents),
+        "min": maybe(st.integers(-1, 5)),
+        "max": maybe(st.integers(-1, 5)),
+        "compare_to": maybe(
+            st.fixed_dictionaries(
+                {"task": maybe(idents), "key": maybe(idents)},
+                optional={"run": maybe(st.sampled_from(["previous", "current", "next"]))},
+            )
+        ),
+        "within_percent": maybe(st.floats(-10, 200)),
+        "sql": maybe(SQL),
     },
 )
 task_common = {
@@ -105,6 +151,8 @@ task_common = {
             {}, optional={"processing_type": st.sampled_from(["FULL_REFRESH", "INCREMENTAL", "X"])}
         )
     ),
+    "checks": maybe(st.lists(check, max_size=3)),
+    "description": maybe(st.text(max_size=10)),
 }
 transformation = st.fixed_dictionaries(
     {
@@ -116,6 +164,11 @@ transformation = st.fixed_dictionaries(
         **task_common,
         "source_dataset_id": maybe(idents),
         "target_dataset_id": maybe(idents),
+        "materialized": maybe(
+            st.sampled_from(["table", "view", "ephemeral", "incremental", "snapshot"])
+        ),
+        "unique_key": maybe(st.one_of(idents, st.lists(idents, max_size=2))),
+        "columns": maybe(st.lists(column, max_size=2)),
     },
 )
 ingestion = st.fixed_dictionaries(
@@ -137,7 +190,11 @@ ingestion = st.fixed_dictionaries(
             )
         ),
     },
-    optional=task_common,
+    optional={
+        **task_common,
+        "primary_key": maybe(st.one_of(idents, st.lists(idents, max_size=2))),
+        "columns": maybe(st.lists(column, max_size=3)),
+    },
 )
 task = st.one_of(transformation, transformation, ingestion)
 flow_doc = st.fixed_dictionaries(
@@ -272,6 +329,8 @@ def _project(root: Path, config: str) -> Path:
     (root / "flows").mkdir(parents=True)
     (root / "data").mkdir()
     (root / "data" / "orders.csv").write_text("id,value\n1,2.5\n2,7\n")
+    (root / "macros").mkdir()
+    (root / "macros" / "m.sql").write_text("{% macro twice(x) %}({{ x }} * 2){% endmacro %}\n")
     (root / "qarion-etl.toml").write_text(config)
     return root
 
