@@ -8,10 +8,12 @@ from every task's SQL, in the same sandboxed environment as the task's own templ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
-from qarion_etl.definitions.templates import find_internals, parse_template
+from qarion_etl.definitions.templates import find_internals, find_refs, parse_template
 from qarion_etl.errors import FlowValidationError, Problem, shown_path
 
 #: The folder of macro files, beside the project file.
@@ -25,6 +27,12 @@ class MacroFile:
     path: Path
     text: str
     names: tuple[str, ...]
+    #: Per macro: the ``ref()`` calls in its body with constant names, as
+    #: ``(flow_id or None, dataset)``, and the names it calls (other macros among them).
+    refs: Mapping[str, tuple[tuple[str | None, str], ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    calls: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,28 @@ class Macros:
     def names(self) -> frozenset[str]:
         """Every macro name, callable from any task's SQL."""
         return frozenset(n for f in self.files for n in f.names)
+
+    def refs_of(self, name: str) -> tuple[tuple[str | None, str], ...]:
+        """The constant ``ref()`` calls of macro ``name`` and of the macros it calls.
+
+        A ref whose names are the macro's arguments is known only when it renders: it
+        adds no edge (write the ``ref()`` in the task's SQL, or pass the table in).
+        """
+        refs: dict[str, tuple[tuple[str | None, str], ...]] = {}
+        calls: dict[str, frozenset[str]] = {}
+        for f in self.files:
+            refs.update(f.refs)
+            calls.update(f.calls)
+        found: dict[tuple[str | None, str], None] = {}
+        seen, todo = {name}, [name]
+        while todo:
+            current = todo.pop()
+            found.update(dict.fromkeys(refs.get(current, ())))
+            for callee in calls.get(current, frozenset()):
+                if callee in refs and callee not in seen:
+                    seen.add(callee)
+                    todo.append(callee)
+        return tuple(found)
 
 
 def _read_one(path: Path, seen: dict[str, str]) -> tuple[MacroFile | None, list[Problem]]:
@@ -57,6 +87,8 @@ def _read_one(path: Path, seen: dict[str, str]) -> tuple[MacroFile | None, list[
         for name, line in find_internals(tree)
     ]
     names: list[str] = []
+    refs: dict[str, tuple[tuple[str | None, str], ...]] = {}
+    calls: dict[str, frozenset[str]] = {}
     for macro in tree.find_all(nodes.Macro):
         if macro.name in seen:
             problems.append(
@@ -65,7 +97,14 @@ def _read_one(path: Path, seen: dict[str, str]) -> tuple[MacroFile | None, list[
             continue
         seen[macro.name] = shown_path(path)
         names.append(macro.name)
-    return MacroFile(path, text, tuple(names)), problems
+        refs[macro.name] = tuple(
+            (c.flow_id, c.dataset) for c in find_refs(macro) if c.dataset is not None
+        )
+        calls[macro.name] = frozenset(
+            c.node.name for c in macro.find_all(nodes.Call) if isinstance(c.node, nodes.Name)
+        )
+    found = MacroFile(path, text, tuple(names), MappingProxyType(refs), MappingProxyType(calls))
+    return found, problems
 
 
 def load_macros(root: Path) -> Macros:

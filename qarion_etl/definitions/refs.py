@@ -53,9 +53,56 @@ def check_refs(task: TaskSpec) -> tuple[RefCall, ...]:
     return tuple(calls)
 
 
-def all_refs(task: TaskSpec) -> tuple[RefCall, ...]:
-    """Every dataset ``task`` reads by name: its SQL's ``ref()`` calls, then its checks'."""
-    return task_refs(task) + check_refs(task) if task.checks else task_refs(task)
+@lru_cache(maxsize=512)
+def _calls_in(sql: str) -> tuple[tuple[str, int], ...]:
+    """``(name, line)`` of each call of a plain name in ``sql`` (macros among them)."""
+    if is_plain(sql) or "(" not in sql:
+        return ()
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = parse_template(sql)
+    except jinja2.TemplateSyntaxError:
+        return ()
+    return tuple(
+        (c.node.name, c.lineno) for c in tree.find_all(nodes.Call) if isinstance(c.node, nodes.Name)
+    )
+
+
+def macro_refs(task: TaskSpec, macros: Macros) -> tuple[RefCall, ...]:
+    """The ``ref()`` calls with constant names inside the macros ``task``'s SQL calls
+    (and the macros they call), at the line of the call."""
+    sql = task.config.get("sql")
+    if not isinstance(sql, str) or not macros.files:
+        return ()
+    names = macros.names
+    return tuple(
+        RefCall(flow_id, dataset, line)
+        for name, line in _calls_in(sql)
+        if name in names
+        for flow_id, dataset in macros.refs_of(name)
+    )
+
+
+def all_refs(task: TaskSpec, macros: Macros | None = None) -> tuple[RefCall, ...]:
+    """Every dataset ``task`` reads by name: its SQL's ``ref()`` calls, its checks', and
+    those of the macros it calls (with ``macros``)."""
+    found = task_refs(task) + check_refs(task) if task.checks else task_refs(task)
+    return found + macro_refs(task, macros) if macros is not None else found
+
+
+def macro_ref_edges(flow: Flow, macros: Macros) -> Iterator[tuple[str, str]]:
+    """``(writer, reader)`` for the refs of ``flow``'s tasks inside the macros they call
+    to datasets of ``flow`` (the edges ``ref_edges`` cannot see without the macros)."""
+    writer = {t.target_dataset_id: t.id for t in flow.tasks if t.target_dataset_id}
+    for task in flow.tasks:
+        for call in macro_refs(task, macros):
+            if call.flow_id not in (None, flow.id) or call.dataset not in writer:
+                continue
+            upstream = writer[call.dataset]
+            if upstream != task.id:
+                yield upstream, task.id
 
 
 def ref_edges(flow: Flow) -> Iterator[tuple[str, str]]:
@@ -174,7 +221,7 @@ class ModelIndex:
         """The datasets ``task`` reads through ``ref()`` in its SQL or its checks (those
         that resolve), in order."""
         out: dict[tuple[str, str], Resolved] = {}
-        for call in all_refs(task):
+        for call in all_refs(task, self.macros):
             if call.dataset is None:
                 continue
             try:

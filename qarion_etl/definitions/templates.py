@@ -138,7 +138,7 @@ class RefCall:
         return f"ref('{self.flow_id}', '{self.dataset}')"
 
 
-def find_refs(tree: nodes.Template) -> Iterator[RefCall]:
+def find_refs(tree: nodes.Node) -> Iterator[RefCall]:
     """Every ``ref(...)`` call: its flow (two-argument form) and dataset, when constants."""
     from jinja2 import nodes
 

@@ -11,7 +11,7 @@ from qarion_etl.definitions.check_refs import ref_problems as check_ref_problems
 from qarion_etl.definitions.dag import graph_problems, task_graph
 from qarion_etl.definitions.flow import Flow, TaskSpec
 from qarion_etl.definitions.graph import TaskGraph
-from qarion_etl.definitions.refs import ModelIndex, cycle_problem, ref_problems
+from qarion_etl.definitions.refs import ModelIndex, cycle_problem, macro_ref_edges, ref_problems
 from qarion_etl.definitions.task_types import task_type
 from qarion_etl.definitions.templates import (
     find_internals,
@@ -162,6 +162,8 @@ def validate_flow(
     index = (index or ModelIndex()).with_flow(flow)
     problems = graph_problems(flow)
     graph = task_graph(flow) if not problems else None
+    if graph is not None:
+        problems += _macro_edges(flow, graph, index)
     problems += template_problems(
         flow, graph, xcom_enabled=xcom_enabled, only=only, names={"ref", *index.macros.names}
     )
@@ -175,6 +177,25 @@ def validate_flow(
         raise FlowValidationError(flow.shown_path, problems)
     assert graph is not None
     return graph
+
+
+def _macro_edges(flow: Flow, graph: TaskGraph, index: ModelIndex) -> list[Problem]:
+    """Add the edges of refs inside the macros the tasks call; a cycle they close is a
+    problem."""
+    added = False
+    for upstream, task_id in macro_ref_edges(flow, index.macros):
+        if not graph.has_edge(upstream, task_id):
+            graph.add_edge(upstream, task_id, reason="ref")
+            added = True
+    cycle = graph.find_cycle() if added else []
+    if not cycle:
+        return []
+    return [
+        Problem(
+            "tasks read each other's datasets in a cycle, through refs inside macros: "
+            + " -> ".join(cycle)
+        )
+    ]
 
 
 def offline_problems(

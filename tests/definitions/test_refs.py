@@ -217,3 +217,71 @@ def test_a_ref_into_a_flow_that_does_not_load_says_so(tmp_path: Path) -> None:
     write_flow(project, "mart", text.replace("ref('orders')", "ref('seed', 'orders')"))
     done = cli("validate", "mart", project=project)
     assert "ref('seed', 'orders'): flow 'seed' does not load: validate it first" in done.output
+
+
+MACRO_MART = """
+id = "mart"
+[[tasks]]
+id = "stg"
+type = "transformation"
+target_dataset_id = "stg"
+[tasks.config]
+sql = "SELECT * FROM {{ raw_orders() }}"
+
+[[tasks]]
+id = "final"
+type = "transformation"
+target_dataset_id = "final"
+[tasks.config]
+sql = "SELECT * FROM {{ staged() }}"
+"""
+
+
+def test_refs_inside_the_macros_a_task_calls_are_edges(tmp_path: Path) -> None:
+    """A constant ref() in a macro (or in a macro it calls) orders tasks and flows like one
+    written in the task's SQL; one built from the macro's arguments adds nothing."""
+    project = make_project(tmp_path, example=False)
+    write_flow(project, "seed", LOAD.format(id="seed", dataset="orders"))
+    write_flow(project, "mart", MACRO_MART)
+    (project / "macros").mkdir()
+    (project / "macros" / "tables.sql").write_text(
+        "{% macro raw_orders() %}{{ ref('seed', 'orders') }}{% endmacro %}\n"
+        "{% macro stg_table() %}{{ ref('stg') }}{% endmacro %}\n"
+        "{% macro staged() %}{{ stg_table() }}{% endmacro %}\n"
+        "{% macro any_table(f, d) %}{{ ref(f, d) }}{% endmacro %}\n"
+    )
+    with Project.load(project / "qarion-etl.toml") as p:
+        _, graph = p.validate("mart")
+        assert graph.has_edge("stg", "final")  # through staged() -> stg_table()
+        assert p.models().flow_edges() == {("seed", "mart"): ["orders"]}
+    assert cli("validate", "mart", project=project).exit_code == 0
+
+
+def test_a_cycle_closed_by_refs_inside_macros_is_refused(tmp_path: Path) -> None:
+    project = make_project(tmp_path, example=False)
+    write_flow(
+        project,
+        "loop",
+        """
+id = "loop"
+[[tasks]]
+id = "a"
+type = "transformation"
+target_dataset_id = "a"
+[tasks.config]
+sql = "SELECT * FROM {{ b_table() }}"
+
+[[tasks]]
+id = "b"
+type = "transformation"
+target_dataset_id = "b"
+[tasks.config]
+sql = "SELECT * FROM {{ ref('a') }}"
+""",
+    )
+    (project / "macros").mkdir()
+    (project / "macros" / "m.sql").write_text("{% macro b_table() %}{{ ref('b') }}{% endmacro %}\n")
+    done = cli("validate", "loop", project=project)
+    assert done.exit_code == 2, done.output
+    assert "in a cycle, through refs inside macros" in done.output
+    assert "Traceback" not in done.output
