@@ -341,13 +341,14 @@ def cycle_problem(index: ModelIndex, flow: Flow | None = None) -> Problem | None
 
 
 def read_names(flow: Flow, task: TaskSpec, index: ModelIndex | None = None) -> list[str]:
-    """The datasets ``task`` reads: its ``source_dataset_id``, then each ``ref()`` by name.
+    """The datasets ``task`` reads: its ``source_dataset_id``, then each ``ref()`` by name
+    (in its SQL, its checks and, with ``index``, the macros it calls).
 
     A dataset of another flow is named ``flow.dataset`` (``ref('shop', 'orders')``, or with
     ``index`` a one-name ref that resolves to another flow).
     """
     names = [task.source_dataset_id] if task.source_dataset_id else []
-    for call in task_refs(task):
+    for call in all_refs(task, index.macros if index is not None else None):
         if call.dataset is None:
             continue
         owner = call.flow_id

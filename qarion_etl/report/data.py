@@ -205,7 +205,7 @@ def _from_file(project: Project, flow_id: str) -> _Shape:
     spec, graph, note = flow_of(project, flow_id)
     if spec is None or graph is None:
         return _Shape([], {}, [], None, FROM_FILE, note)
-    shape = _from_plan(plan_of(spec, graph))
+    shape = _from_plan(plan_of(spec, graph, index=project.models()))
     shape.source = FROM_FILE
     return shape
 
@@ -338,7 +338,7 @@ def _add_inferred(project: Project, tasks: list[TaskView], flow_id: str, run_id:
 def flow_view(project: Project, ref: str) -> RunView:
     """A flow without a run: its tasks (``not_run``), their config and graph."""
     spec, graph = project.validate(ref)
-    shape = _from_plan(plan_of(spec, graph))
+    shape = _from_plan(plan_of(spec, graph, index=project.models()))
     return RunView(
         flow_id=spec.id,
         dag_run_id=None,

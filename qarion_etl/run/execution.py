@@ -134,6 +134,7 @@ class RunExecution:
             self.driver,
             started_at=self.started_at,
             scrub=project.scrub,
+            index=project.models(),
         )
         self.folder = run_folder(project.config.state_dir, flow.id, self.opening.dag_run_id)
         self.folder.mkdir(parents=True, exist_ok=True)  # once: each try's SQL file goes here

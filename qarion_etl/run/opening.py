@@ -22,6 +22,7 @@ from qarion_etl.run.plans import plan_of
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow
     from qarion_etl.definitions.graph import TaskGraph
+    from qarion_etl.definitions.refs import ModelIndex
     from qarion_etl.run.drivers import Driver
     from qarion_etl.run.history import RunRecord, RunStore, TaskInstanceRecord
 
@@ -52,6 +53,7 @@ def open_run(
     *,
     started_at: str,
     scrub: Callable[[str], str],
+    index: ModelIndex | None = None,
 ) -> Opening:
     """Find or record the run ``request`` names; marks the tasks a resume keeps ``kept``.
 
@@ -71,7 +73,7 @@ def open_run(
             join=request.task is not None,  # another process may start it at this moment
         )
         if created:  # what this run executes, for its pictures (the first one is kept)
-            store.save_plan(flow.id, record.dag_run_id, plan_of(flow, graph, scrub))
+            store.save_plan(flow.id, record.dag_run_id, plan_of(flow, graph, scrub, index))
             opening = Opening(record.dag_run_id, record.batch_id)
             _upstream_runs(store, flow, graph, outcomes, opening)
             return opening

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from qarion_etl.definitions.refs import read_names
+from qarion_etl.definitions.refs import ModelIndex, read_names
 
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow, TaskSpec
@@ -55,9 +55,16 @@ def default_settings() -> dict[str, Any]:
 
 
 def plan_of(
-    flow: Flow, graph: TaskGraph, scrub: Callable[[str], str] = lambda text: text
+    flow: Flow,
+    graph: TaskGraph,
+    scrub: Callable[[str], str] = lambda text: text,
+    index: ModelIndex | None = None,
 ) -> dict[str, Any]:
-    """The plan of ``flow`` (validated into ``graph``), every text passed through ``scrub``."""
+    """The plan of ``flow`` (validated into ``graph``), every text passed through ``scrub``.
+
+    With ``index`` (the project's flows), a dataset of another flow read through a one-name
+    ``ref()`` is named ``flow.dataset`` in ``reads``.
+    """
     order = graph.topological_order() or list(flow.task_ids)
     known = set(order)
     tasks = []
@@ -71,7 +78,7 @@ def plan_of(
                 "description": task.description,
                 "source_dataset_id": task.source_dataset_id,
                 "target_dataset_id": task.target_dataset_id,
-                "reads": read_names(flow, task),
+                "reads": read_names(flow, task, index),
                 "dependencies": list(task.dependencies),
                 "tags": list(task.tags),
                 "properties": plain(task.properties, scrub),

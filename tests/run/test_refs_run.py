@@ -259,7 +259,7 @@ def test_the_report_shows_what_each_task_reads_through_ref(tmp_path: Path) -> No
     done = cli("report", "latest", "--flow", "aa_mart", "-o", str(out), project=project)
     assert done.exit_code == 0, done.output
     html = out.read_text()
-    assert '<th>reads</th><td class="id">orders</td>' in html
+    assert '<th>reads</th><td class="id">zz_seed.orders</td>' in html
     assert '<th>reads</th><td class="id">big_orders, stg_orders</td>' in html
 
 
