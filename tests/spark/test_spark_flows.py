@@ -466,3 +466,46 @@ def _fresh(db: DatabaseService, table: str) -> list[tuple[Any, ...]]:
     with db.connect() as conn:
         conn.exec_driver_sql(f"REFRESH TABLE {table}")
     return rows(db, f"SELECT name, n FROM {table} ORDER BY name")
+
+
+VIEWS = """
+id = "views"
+namespace = "{ns}"
+
+[[tasks]]
+id = "orders"
+type = "ingestion"
+target_dataset_id = "orders"
+[tasks.config]
+path = "data/orders.csv"
+format = "csv"
+
+[[tasks]]
+id = "big"
+type = "transformation"
+target_dataset_id = "big_orders"
+materialized = "view"
+[tasks.config]
+sql = "SELECT id FROM {{ ref('orders') }} WHERE customer > 1"
+"""
+
+
+def test_a_view_model_on_spark(
+    tmp_path: Path, spark_url: str, spark_ns: str, spark_db: DatabaseService, dropped: list[str]
+) -> None:
+    """A view is published, replaced by the next run, and reads the table as it is now."""
+    dropped.append(spark_ns)
+    project = make_project(tmp_path, engine_url=spark_url, example=False)
+    (project / "data").mkdir(exist_ok=True)
+    write_flow(project, "views", VIEWS.replace("{ns}", spark_ns))
+    view = spark_db.qualified(spark_ns, "big_orders")
+    for text, want in (
+        ("id,customer\n1,1\n2,2\n", [(2,)]),
+        ("id,customer\n3,3\n4,4\n", [(3,), (4,)]),
+    ):
+        (project / "data" / "orders.csv").write_text(text)
+        result = cli("run", "views", "--json", project=project)
+        assert result.exit_code == 0, result.output
+        with spark_db.connect() as conn:
+            conn.exec_driver_sql(f"REFRESH TABLE {spark_db.qualified(spark_ns, 'orders')}")
+        assert rows(spark_db, f"SELECT id FROM {view} ORDER BY id") == want
