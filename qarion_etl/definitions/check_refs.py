@@ -10,14 +10,13 @@ reads is written before it runs.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Collection, Sequence
 
 from qarion_etl.definitions.checks import CheckSpec
 from qarion_etl.definitions.flow import Flow
 from qarion_etl.definitions.graph import TaskGraph
 from qarion_etl.definitions.refs import ModelIndex, RefError
-from qarion_etl.errors import FlowValidationError, Problem, clip, did_you_mean
+from qarion_etl.errors import Problem, clip, did_you_mean
 
 
 class UnknownRef(LookupError):
@@ -29,35 +28,19 @@ class UnknownRef(LookupError):
         self.choices = choices
 
 
-def _other_flows(flow: Flow) -> Iterator[Flow]:
-    """The flows beside ``flow`` in its folder that load (a broken one is its own problem)."""
-    from qarion_etl.definitions.flow_parser import load_flow
-
-    folder = Path(flow.path).parent
-    for path in sorted(folder.glob("*.toml")):
-        if path.resolve() == Path(flow.path).resolve():
-            continue
-        try:
-            yield load_flow(path)
-        except FlowValidationError:
-            continue
-
-
 def resolve_ref(
     flow: Flow, to_flow: str | None, dataset: str, index: ModelIndex | None = None
 ) -> tuple[str, str]:
     """``(namespace, dataset)`` of ``ref([to_flow,] dataset)`` read from ``flow``.
 
     ``index`` is the project's (``Project.models()``), as ``ref()`` in SQL resolves; without
-    one, the flows beside ``flow`` in its folder.
+    one, ``flow`` alone.
 
     Raises:
         UnknownRef: no flow writes that dataset (or no such flow).
     """
-    if index is None:
-        index = ModelIndex([flow, *_other_flows(flow)])
     try:
-        found = index.with_flow(flow).resolve(flow, to_flow, dataset)
+        found = (index or ModelIndex()).with_flow(flow).resolve(flow, to_flow, dataset)
     except RefError as exc:
         raise UnknownRef(str(exc), []) from None
     return found.flow.namespace, found.dataset

@@ -268,11 +268,12 @@ def test_a_ref_to_another_flow_resolves_to_its_namespace(tmp_path: Path) -> None
         "to = \"ref('crm', 'accounts')\"\nfield = \"id\"\n",
     )
     flow = load_flow(path)
-    validate_flow(flow, index=ModelIndex([load_flow(crm), flow]))  # the project's flows
+    index = ModelIndex([load_flow(crm), flow])  # the project's flows
+    validate_flow(flow, index=index)
     one, two = flow.task("load").checks
-    assert resolve_ref(flow, one.to_flow, one.to_dataset or "") == ("crm_ns", "accounts")
-    assert resolve_ref(flow, two.to_flow, two.to_dataset or "") == ("crm_ns", "accounts")
-    assert resolve_ref(flow, None, "customers") == ("shop", "customers")
+    assert resolve_ref(flow, one.to_flow, one.to_dataset or "", index) == ("crm_ns", "accounts")
+    assert resolve_ref(flow, two.to_flow, two.to_dataset or "", index) == ("crm_ns", "accounts")
+    assert resolve_ref(flow, None, "customers", index) == ("shop", "customers")
 
 
 @pytest.mark.parametrize(
