@@ -26,16 +26,21 @@ def _scrubbed(project: Project, value: Any) -> Any:
     return value
 
 
-def run_checks(project: Project, flow_id: str, dag_run_id: str) -> dict[str, list[dict[str, Any]]]:
-    """``{task_id: [check result, …]}`` of the tasks of the run that have checks."""
+def run_results(project: Project, flow_id: str, dag_run_id: str) -> dict[str, dict[str, Any]]:
+    """The entries of the run's results file by task id (``{}`` when it cannot be read)."""
     path = results_file(project.config.state_dir, flow_id, dag_run_id)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    found: dict[str, list[dict[str, Any]]] = {}
-    for task in doc.get("tasks", []) if isinstance(doc, dict) else []:
-        checks = task.get("checks") if isinstance(task, dict) else None
-        if isinstance(checks, list) and checks:
-            found[str(task.get("task_id"))] = _scrubbed(project, checks)
-    return found
+    tasks = doc.get("tasks") if isinstance(doc, dict) else None
+    return {
+        str(t.get("task_id")): t for t in (tasks if isinstance(tasks, list) else [])
+        if isinstance(t, dict)
+    }  # fmt: skip
+
+
+def checks_of(project: Project, entry: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The check results in one task's entry of the results file, masked; ``None`` if none."""
+    checks = entry.get("checks") if entry is not None else None
+    return _scrubbed(project, checks) if isinstance(checks, list) and checks else None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from qarion_etl.errors import clip
 from qarion_etl.report import sqlfile
-from qarion_etl.report.checks import run_checks
+from qarion_etl.report.checks import checks_of, run_results
 from qarion_etl.report.flowfiles import flow_of
 from qarion_etl.run.history import all_tries
 from qarion_etl.run.logs import run_folder, sql_file
@@ -238,10 +238,11 @@ def run_view(
         )
         for tid in order
     ]
-    _add_inferred(project, tasks, run.flow_id, run.dag_run_id)
-    found = run_checks(project, run.flow_id, run.dag_run_id)
+    results = run_results(project, run.flow_id, run.dag_run_id)  # read once for every task
     for view in tasks:
-        view.checks = found.get(view.task_id)
+        entry = results.get(view.task_id)
+        view.checks = checks_of(project, entry)
+        _add_inferred(view, entry)
     note = shape.note
     if shape.source == FROM_FILE and note is None:
         note = "This run started before runs recorded their plan: it is drawn from the flow file as it is now."
@@ -285,7 +286,7 @@ def task_view(project: Project, store: RunStore, flow_id: str, task_id: str) -> 
         folder = run_folder(project.config.state_dir, flow_id, run.dag_run_id)
         tries = store.tries(flow_id, run.dag_run_id).get(task_id, [])
         view = _task_view(project, planned, ti, tries, folder, task_id)
-        view.checks = run_checks(project, flow_id, run.dag_run_id).get(task_id)
+        view.checks = checks_of(project, run_results(project, flow_id, run.dag_run_id).get(task_id))
         return view
     return None
 
@@ -319,20 +320,20 @@ def _task_view(
     return view
 
 
-def _add_inferred(project: Project, tasks: list[TaskView], flow_id: str, run_id: str) -> None:
-    """The columns each ingestion without declared ones inferred in the run."""
-    from qarion_etl.run.schemas import inferred_in_run
+def _add_inferred(view: TaskView, entry: dict[str, Any] | None) -> None:
+    """The columns an ingestion without declared ones inferred in the run (its ``entry``
+    of the results file)."""
+    from qarion_etl.run.schemas import inferred_of
 
-    for view in tasks:
-        if view.type != "ingestion" or view.columns:
-            continue
-        found = inferred_in_run(project.config.state_dir, flow_id, run_id, view.task_id)
-        if found:
-            view.columns = [
-                {"name": c.get("name"), "schema_type": c.get("schema_type")}
-                for c in found if isinstance(c, dict)
-            ]  # fmt: skip
-            view.columns_inferred = True
+    if view.type != "ingestion" or view.columns or entry is None:
+        return
+    found = inferred_of(entry)
+    if found:
+        view.columns = [
+            {"name": c.get("name"), "schema_type": c.get("schema_type")}
+            for c in found if isinstance(c, dict)
+        ]  # fmt: skip
+        view.columns_inferred = True
 
 
 def flow_view(project: Project, ref: str) -> RunView:

@@ -80,15 +80,6 @@ def last_inferred(state_dir: Path, flow_id: str, task_id: str) -> list[Any] | No
     return None
 
 
-def inferred_in_run(
-    state_dir: Path, flow_id: str, dag_run_id: str, task_id: str
-) -> list[Any] | None:
-    """The ``inferred_columns`` of ``task_id`` in run ``dag_run_id`` (its results file)."""
-    from qarion_etl.run.logs import results_file
-
-    return _inferred_in(results_file(state_dir, flow_id, dag_run_id), task_id)
-
-
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime
@@ -103,11 +94,16 @@ def _inferred_in(path: Path, task_id: str) -> list[Any] | None:
         return None
     tasks = doc.get("tasks") if isinstance(doc, dict) else None
     for task in tasks if isinstance(tasks, list) else []:
-        if not isinstance(task, dict) or task.get("task_id") != task_id:
-            continue
-        result = task.get("result")
-        if task.get("status") == "success" and isinstance(result, dict):
-            inferred = result.get("inferred_columns")
-            if isinstance(inferred, list):
-                return inferred
+        if isinstance(task, dict) and task.get("task_id") == task_id:
+            return inferred_of(task)
+    return None
+
+
+def inferred_of(entry: dict[str, Any]) -> list[Any] | None:
+    """The ``inferred_columns`` of one task's entry of a results file, if it succeeded."""
+    result = entry.get("result")
+    if entry.get("status") == "success" and isinstance(result, dict):
+        inferred = result.get("inferred_columns")
+        if isinstance(inferred, list):
+            return inferred
     return None
