@@ -8,7 +8,7 @@ successful run's value as ``current`` and the one before it as ``previous``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from qarion_etl.tasks.checks import FAIL, CheckScope, run_checks
 if TYPE_CHECKING:
     from qarion_etl.definitions.flow import Flow, TaskSpec
     from qarion_etl.project import Project
+    from qarion_etl.xcom import XComService
 
 
 @dataclass
@@ -81,23 +82,32 @@ def check_flow(
             graph, order, select, exclude, flow=flow, selectors=project.config.selectors
         )
     report = CheckReport(flow.id)
-    for task_id in chosen:
-        spec = flow.task(task_id)
-        if spec.checks and spec.target_dataset_id:
-            report.tasks.append(_check_task(project, flow, spec))
+    checked = [flow.task(t) for t in chosen]
+    checked = [s for s in checked if s.checks and s.target_dataset_id]
+    if not checked:
+        return report
+    xcom = project.xcom_service(flow.id) if project.config.xcom.enabled else None
+    puller = value_puller(project.run_store(), xcom, flow.id, None)
+    for spec in checked:
+        report.tasks.append(_check_task(project, flow, spec, xcom, puller))
     return report
 
 
-def _check_task(project: Project, flow: Flow, spec: TaskSpec) -> TaskChecks:
+def _check_task(
+    project: Project,
+    flow: Flow,
+    spec: TaskSpec,
+    xcom: XComService | None,
+    puller: Callable[[str, str, str], Any] | None,
+) -> TaskChecks:
     db = project.engine_db()
     target = str(spec.target_dataset_id)
     found = TaskChecks(spec.id, target)
     published = db.qualified(flow.namespace, target)
-    xcom = project.xcom_service(flow.id) if project.config.xcom.enabled else None
     resolver = PullResolver(flow.id, None, (lambda: xcom) if xcom is not None else None)
+    today = dt.date.today().isoformat()
 
     def render(source: str) -> str:
-        today = dt.date.today().isoformat()
         return render_task_sql(
             flow, spec, db, resolver, {}, 0, None, today, source, index=project.models()
         )
@@ -109,7 +119,7 @@ def _check_task(project: Project, flow: Flow, spec: TaskSpec) -> TaskChecks:
         published,
         published,
         render=render,
-        pull_value=value_puller(project.run_store(), xcom, flow.id, None),
+        pull_value=puller,
         scrub=project.scrub,
         index=project.models(),
     )

@@ -204,3 +204,17 @@ def test_ls_lists_each_task_s_checks(project: Path) -> None:
         ],
         "big": [{"name": "row_count", "type": "row_count", "column": None, "severity": "error"}],
     }
+
+
+def test_check_of_tasks_without_checks_says_so(project: Path) -> None:
+    write_flow(
+        project,
+        "plain",
+        'id = "plain"\n[[tasks]]\nid = "t"\ntype = "transformation"\n'
+        'target_dataset_id = "t"\n[tasks.config]\nsql = "SELECT 1 AS x"\n',
+    )
+    result = cli("check", "plain", project=project)
+    assert result.exit_code == 0, result.stderr
+    assert "plain: no checks in the selected tasks" in result.stderr
+    as_json = cli("check", "plain", "--json", project=project)
+    assert json.loads(as_json.stdout) == {"flow_id": "plain", "status": "success", "tasks": []}
