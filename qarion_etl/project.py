@@ -55,6 +55,9 @@ class Project:
         self._xcom_backend: BaseXCom | None = None
         self._secrets: list[str] | None = None
         self._models: ModelIndex | None = None
+        #: Flows parsed so far, by path and the file's size and modification time: the
+        #: project index, validation and a multi-flow run read each file once.
+        self._parsed: dict[tuple[str, int, int], Flow] = {}
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> Project:
@@ -115,7 +118,19 @@ class Project:
         )
 
     def load_flow(self, ref: str | Path) -> Flow:
-        return _load_flow(self.resolve_flow(str(ref)))
+        return self._flow_at(self.resolve_flow(str(ref)))
+
+    def _flow_at(self, path: Path) -> Flow:
+        """The flow file at ``path``, parsed once while it is unchanged."""
+        try:
+            st = path.stat()
+        except OSError:
+            return _load_flow(path)  # says what is wrong with the path
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        flow = self._parsed.get(key)
+        if flow is None:
+            flow = self._parsed[key] = _load_flow(path)
+        return flow
 
     def validate(
         self, ref: str | Path, *, only: Collection[str] | None = None
@@ -149,7 +164,7 @@ class Project:
             flows, broken = [], set()
             for path in self.flow_paths():
                 try:
-                    flows.append(_load_flow(path))
+                    flows.append(self._flow_at(path))
                 except FlowValidationError:
                     broken.add(path.stem)  # reported when that flow itself is validated
             self._models = ModelIndex(flows, load_macros(self.config.root))
